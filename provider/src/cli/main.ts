@@ -1,0 +1,65 @@
+// The `storm` command line. Commands load lazily so `storm --help` stays fast.
+import { PROVIDER_VERSION } from '../provider.ts';
+
+interface Command {
+  summary: string;
+  usage: string;
+  run(args: string[]): Promise<number>;
+}
+
+const commands: Record<string, Command> = {
+  schema: {
+    summary: 'print the provider schema as JSON (the format of `terraform providers schema -json`)',
+    usage: 'storm schema',
+    async run() {
+      const { providerSchemaJson } = await import('../schema/json.ts');
+      const { storm } = await import('../provider.ts');
+      process.stdout.write(JSON.stringify(providerSchemaJson(storm), null, 2) + '\n');
+      return 0;
+    },
+  },
+  version: {
+    summary: 'print the version',
+    usage: 'storm version',
+    async run() {
+      process.stdout.write(`storm ${PROVIDER_VERSION}\n`);
+      return 0;
+    },
+  },
+};
+
+function help(): string {
+  const width = Math.max(...Object.keys(commands).map((c) => c.length));
+  return [
+    'storm — virtual appliances on your own hardware',
+    '',
+    'This program is also terraform-provider-storm. Terraform starts it by itself;',
+    'run `terraform init` in a configuration that requires the provider "storm/storm".',
+    '',
+    'Usage: storm <command> [options]',
+    '',
+    'Commands:',
+    ...Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Run `storm <command> --help` for a command\'s options.',
+  ].join('\n');
+}
+
+export async function runCli(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(help() + '\n');
+    return 0;
+  }
+  if (name === '--version') return commands.version!.run([]);
+  const command = commands[name];
+  if (!command) {
+    process.stderr.write(`storm: unknown command "${name}".\n\n${help()}\n`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(`Usage: ${command.usage}\n\n${command.summary}\n`);
+    return 0;
+  }
+  return command.run(rest);
+}

@@ -1,0 +1,132 @@
+// An appliance server's libvirt: capacity, storm's storage pool, liveness.
+import { Hypervisor } from '@unraid/libvirt';
+import { LibvirtError, LibvirtUnreachableError } from './errors.ts';
+import { virsh, virshQuote } from './virsh.ts';
+
+export interface HostObservation {
+  cpus: number;
+  memoryMib: number;
+  hostname: string;
+  /** e.g. "QEMU 7.2.0" */
+  hypervisor: string;
+  pools: ReadonlyMap<string, { active: boolean }>;
+  runningDomains: number;
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Connects through the native binding; a refused or dead connection becomes LibvirtUnreachableError. */
+async function withConnection<T>(uri: string, use: (h: Hypervisor) => Promise<T>): Promise<T> {
+  const hypervisor = new Hypervisor({ uri });
+  try {
+    await hypervisor.connectOpen();
+  } catch (err) {
+    throw new LibvirtUnreachableError(uri, errorText(err));
+  }
+  try {
+    return await use(hypervisor);
+  } finally {
+    await hypervisor.connectClose().catch(() => {});
+  }
+}
+
+/** A host is observed once per provider process: a plan of many resources on one host asks once. */
+const observations = new Map<string, Promise<HostObservation>>();
+
+export function forgetObservation(uri: string): void {
+  observations.delete(uri);
+}
+
+export function observeHost(uri: string): Promise<HostObservation> {
+  let pending = observations.get(uri);
+  if (!pending) {
+    pending = readHost(uri);
+    observations.set(uri, pending);
+    pending.catch(() => observations.delete(uri));
+  }
+  return pending;
+}
+
+async function readHost(uri: string): Promise<HostObservation> {
+  const native = await withConnection(uri, async (h) => {
+    const [info, hostname, running] = await Promise.all([h.nodeGetInfo(), h.connectGetHostname(), h.connectListDomains()]);
+    return { info, hostname, running: running.length };
+  });
+  const out = await virsh(uri, 'version; pool-list --all');
+  const hypervisor = /Running hypervisor:\s*(.+)/.exec(out)?.[1]?.trim() ?? 'unknown';
+  const pools = new Map<string, { active: boolean }>();
+  for (const line of out.split('\n')) {
+    const m = /^\s*(\S+)\s+(active|inactive)\s/.exec(line);
+    if (m) pools.set(m[1]!, { active: m[2] === 'active' });
+  }
+  return {
+    cpus: native.info.cpus,
+    memoryMib: Math.floor(native.info.memory / 1024),
+    hostname: native.hostname,
+    hypervisor,
+    pools,
+    runningDomains: native.running,
+  };
+}
+
+/** Defines, builds, starts and autostarts a dir pool; undoes its own steps if one fails. */
+export async function ensurePool(uri: string, name: string, path: string): Promise<void> {
+  const host = await observeHost(uri);
+  const existing = host.pools.get(name);
+  forgetObservation(uri);
+  if (existing?.active) return;
+  if (existing) {
+    await virsh(uri, `pool-start ${virshQuote(name)}`);
+    return;
+  }
+  await virsh(uri, `pool-define-as ${virshQuote(name)} dir --target ${virshQuote(path)}`);
+  try {
+    await virsh(uri, `pool-build ${virshQuote(name)}; pool-start ${virshQuote(name)}; pool-autostart ${virshQuote(name)}`);
+  } catch (err) {
+    await virsh(uri, `pool-destroy ${virshQuote(name)}`).catch(() => {});
+    await virsh(uri, `pool-undefine ${virshQuote(name)}`).catch(() => {});
+    throw err;
+  }
+}
+
+export type PoolRemoval = { removed: true } | { removed: false; volumes: number };
+
+/** Removes storm's pool when it holds no volumes: volumes are appliances someone may still need. */
+export async function removePoolIfEmpty(uri: string, name: string): Promise<PoolRemoval> {
+  forgetObservation(uri);
+  const q = virshQuote(name);
+  let volumes: string;
+  try {
+    volumes = await virsh(uri, `vol-list ${q}`);
+  } catch (err) {
+    if (err instanceof LibvirtError && /not found|no storage pool/i.test(err.message)) return { removed: true };
+    if (err instanceof LibvirtError && /not active/i.test(err.message)) volumes = '';
+    else throw err;
+  }
+  const count = volumes.split('\n').filter((l) => l.trim()).length;
+  if (count > 0) return { removed: false, volumes: count };
+  await virsh(uri, `pool-destroy ${q}`).catch(() => {});
+  await virsh(uri, `pool-delete ${q}`).catch(() => {});
+  await virsh(uri, `pool-undefine ${q}`);
+  return { removed: true };
+}
+
+/** Polls until libvirt answers; throws LibvirtUnreachableError with the last cause at the deadline. */
+export async function waitUntilReachable(uri: string, timeoutMs: number, signal: AbortSignal): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = 'no answer yet';
+  for (;;) {
+    try {
+      await withConnection(uri, async () => undefined);
+      forgetObservation(uri);
+      return;
+    } catch (err) {
+      last = errorText(err instanceof LibvirtUnreachableError ? err.reason : err);
+    }
+    if (Date.now() >= deadline) throw new LibvirtUnreachableError(uri, `still unreachable after ${Math.round(timeoutMs / 1000)} s (${last})`);
+    if (signal.aborted) throw new LibvirtUnreachableError(uri, 'stopped while waiting (Terraform was interrupted)');
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}

@@ -1,0 +1,22 @@
+// Logs go to stderr as hclog-style JSON lines: go-plugin parses them, so TF_LOG=INFO shows
+// storm's info lines at the right level. stdout belongs to the handshake line alone.
+export type Level = 'trace' | 'debug' | 'info' | 'warn' | 'error';
+
+export interface Logger {
+  debug(message: string, fields?: Record<string, unknown>): void;
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+function write(level: Level, message: string, fields?: Record<string, unknown>): void {
+  const line = JSON.stringify({ '@level': level, '@message': message, '@module': 'storm', '@timestamp': new Date().toISOString(), ...fields });
+  process.stderr.write(line + '\n');
+}
+
+export const log: Logger = {
+  debug: (m, f) => write('debug', m, f),
+  info: (m, f) => write('info', m, f),
+  warn: (m, f) => write('warn', m, f),
+  error: (m, f) => write('error', m, f),
+};

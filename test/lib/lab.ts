@@ -1,0 +1,441 @@
+// Simulated hardware for end-to-end tests: N "appliance servers" (blades), each with
+//  - a BMC: OpenIPMI ipmi_sim on UDP 127.0.0.1:<port> (IPMI v2 lanplus, admin/password), and
+//  - a real libvirt host: its own libvirtd listening on qemu+tcp://127.0.0.(10+i)/system,
+//    started by the BMC on chassis power-on and killed on power-off.
+//
+// How a blade is built (see the scripts written by writeScripts below):
+//  ipmi_sim --startcmd--> blade-power.sh (the process whose life *is* the chassis power state)
+//    --> unshare --mount --uts --pid: blade-init.sh as pid 1 of a fresh pid namespace
+//          bind-mounts the blade's own etc/lib/cache/log dirs over the libvirt dirs, tmpfs on
+//          /run/libvirt, then runs libvirtd in the foreground.
+// Power-off SIGKILLs that pid-1, which makes the kernel kill everything in the namespace
+// (libvirtd, qemu guests, dnsmasq...) like a power cut; the mount namespace and its tmpfs go
+// with it, while lib/ (domain and pool definitions, images) survives like a disk.
+//
+// Requires root, scripts/install-system.sh, and nothing listening on 127.0.0.(10+i):16509.
+
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { createSocket } from 'node:dgram';
+import { existsSync, openSync, closeSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface Bmc { address: string; port: number; username: string; password: string }
+export interface Blade { name: string; libvirtUri: string; bmc: Bmc }
+export interface Lab {
+  dir: string;
+  blades: Blade[];
+  power(blade: Blade): Promise<'on' | 'off'>;
+  setPower(blade: Blade, on: boolean): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface LabOptions {
+  blades: number;
+  /** Lab directory; default: a fresh /var/tmp/storm-lab-XXXXXX, removed by stop() unless STORM_KEEP_LAB=1. A given dir is kept. */
+  dir?: string;
+  /** First BMC port to try (UDP for IPMI, TCP of the same number for ipmi_sim's VM serial); default 9601. */
+  firstPort?: number;
+  initialPower?: 'on' | 'off';
+}
+
+const BMC_ADDRESS = '127.0.0.1';
+const BMC_USER = 'admin';
+const BMC_PASSWORD = 'password';
+const LIBVIRT_PORT = 16509;
+const MAX_BLADES = 200; // blade i listens on 127.0.0.(10+i)
+// First power-on of a blade probes QEMU capabilities into the blade's own cache (seconds under
+// TCG, more with several blades booting on 2 cores); later power-ons reuse the cache.
+const POWER_ON_TIMEOUT_MS = Number(process.env.STORM_LAB_POWER_ON_TIMEOUT_MS ?? 120_000);
+const POWER_OFF_TIMEOUT_MS = 30_000;
+const BMC_START_TIMEOUT_MS = 10_000;
+const CMD_TIMEOUT_MS = 30_000;
+
+interface RunResult { stdout: string; stderr: string }
+
+function run(file: string, args: string[], timeoutMs = CMD_TIMEOUT_MS): Promise<RunResult> {
+  return new Promise((resolvePromise, reject) => {
+    execFile(file, args, { timeout: timeoutMs, killSignal: 'SIGKILL', encoding: 'utf8' }, (error, stdout, stderr) => {
+      if (error) {
+        const detail = stderr.trim() || stdout.trim() || error.message;
+        const err = new Error(`${file} ${args.join(' ')}: ${detail}`) as Error & RunResult & { exitCode: unknown };
+        err.stdout = stdout;
+        err.stderr = stderr;
+        err.exitCode = error.code;
+        reject(err);
+        return;
+      }
+      resolvePromise({ stdout, stderr });
+    });
+  });
+}
+
+/** Runs `ipmitool -I lanplus -C 3 ...` against a BMC and returns stdout; throws with ipmitool's stderr. */
+export async function ipmitool(bmc: Bmc, ...args: string[]): Promise<string> {
+  // -C 3: ipmi_sim lacks cipher-suite discovery; without a fixed suite every call takes ~10 s.
+  const base = ['-I', 'lanplus', '-C', '3', '-H', bmc.address, '-p', String(bmc.port), '-U', bmc.username, '-P', bmc.password];
+  return (await run('ipmitool', [...base, ...args])).stdout;
+}
+
+async function libvirtAnswers(uri: string): Promise<{ ok: boolean; error: string }> {
+  try {
+    await run('virsh', ['-q', '-c', uri, 'uri'], 10_000);
+    return { ok: true, error: '' };
+  } catch (e) {
+    return { ok: false, error: (e as Error).message };
+  }
+}
+
+async function tail(file: string, lines: number): Promise<string> {
+  try {
+    const text = await readFile(file, 'utf8');
+    return text.split('\n').slice(-lines - 1).join('\n').trimEnd();
+  } catch {
+    return `(no ${file})`;
+  }
+}
+
+function udpFree(port: number): Promise<boolean> {
+  return new Promise((res) => {
+    const s = createSocket('udp4');
+    s.once('error', () => { s.close(); res(false); });
+    s.bind(port, BMC_ADDRESS, () => { s.close(() => res(true)); });
+  });
+}
+
+function tcpFree(address: string, port: number): Promise<boolean> {
+  return new Promise((res) => {
+    const srv = createServer();
+    srv.once('error', () => res(false));
+    srv.listen({ host: address, port, exclusive: true }, () => srv.close(() => res(true)));
+  });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try { process.kill(pid, sig); } catch { /* already gone */ }
+}
+
+async function waitGone(pids: number[], timeoutMs: number): Promise<number[]> {
+  const deadline = Date.now() + timeoutMs;
+  let left = pids.filter(alive);
+  while (left.length > 0 && Date.now() < deadline) {
+    await sleep(50);
+    left = left.filter(alive);
+  }
+  return left;
+}
+
+/** Host pids whose command line mentions `needle` (the lab dir marks every lab process). */
+async function pidsMentioning(needle: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const pid = Number(entry);
+    if (pid === process.pid) continue;
+    try {
+      const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8');
+      if (cmdline.includes(needle)) pids.push(pid);
+    } catch { /* exited meanwhile */ }
+  }
+  return pids;
+}
+
+// ---- scripts written into the lab dir ------------------------------------------------------
+
+// Started by ipmi_sim on power-on; ipmi_sim SIGTERMs it on power-off (immediately, since no VM
+// connects to the serial port; the kill is noticed ~0.4 s after the IPMI command returns).
+const BLADE_POWER_SH = `#!/bin/bash
+# blade-power.sh LABDIR BLADEDIR NAME
+set -u
+lab=$1 dir=$2 name=$3
+exec >>"$dir/power.log" 2>&1 </dev/null
+echo "$(date +%T.%N) power on (pid $$)"
+echo $$ >"$dir/power.pid"
+# setpriv --pdeathsig: if this script dies any other way (SIGKILL from ipmi_sim's kill_wait or
+# from the lab's stop), unshare dies too, and --kill-child then takes the whole namespace down.
+setpriv --pdeathsig KILL unshare --mount --propagation private --uts --pid --fork --mount-proc \\
+  --kill-child=KILL -- /bin/bash "$lab/blade-init.sh" "$dir" "$name" &
+ns=$!
+cut() {
+  echo "$(date +%T.%N) power off"
+  # Kill pid 1 of the namespace, not unshare: the kernel then kills every process in it and
+  # unshare reaps pid 1 only after all are gone, so 'wait' below returns on a dead blade.
+  init=$(cat /proc/$ns/task/$ns/children 2>/dev/null)
+  if [ -n "$init" ]; then kill -KILL $init 2>/dev/null; else kill -KILL $ns 2>/dev/null; fi
+  wait $ns
+  rm -f "$dir/power.pid"
+  exit 0
+}
+trap cut TERM INT HUP
+wait $ns
+echo "$(date +%T.%N) blade died by itself (status $?)"
+rm -f "$dir/power.pid"
+`;
+
+const BLADE_INIT_SH = `#!/bin/bash
+# blade-init.sh BLADEDIR NAME -- pid 1 of the blade's pid/mount/uts namespaces.
+set -eu
+dir=$1 name=$2
+# Mount points must exist on the host fs; the blade sees only its own dirs over them.
+mkdir -p /etc/libvirt /var/lib/libvirt /var/cache/libvirt /var/log/libvirt /run/libvirt
+mount --bind "$dir/etc" /etc/libvirt
+mount --bind "$dir/lib" /var/lib/libvirt
+mount --bind "$dir/cache" /var/cache/libvirt
+mount --bind "$dir/log" /var/log/libvirt
+# /run is RAM on a real server: a fresh tmpfs per power-on, so no stale domain status or
+# sockets survive a power cut (libvirtd would otherwise try to reattach to dead qemu pids).
+mount -t tmpfs -o mode=0755,size=64m blade-run /run/libvirt
+hostname "$name"
+echo "$(date +%T.%N) namespace ready, starting libvirtd"
+# -f with the lab path (same file as /etc/libvirt/libvirtd.conf) makes the daemon findable by
+# 'pgrep -f LABDIR'. Own pid file: the default /run/libvirtd.pid is the host daemon's.
+libvirtd --listen -f "$dir/etc/libvirtd.conf" -p /run/libvirt/libvirtd.pid &
+daemon=$!
+# Stay pid 1 (no exec): qemu daemonizes and is reparented to pid 1; bash reaps such orphans,
+# libvirtd would leave zombies that make 'virsh destroy' wait for a pid that never goes away.
+set +e
+wait $daemon
+status=$?
+echo "$(date +%T.%N) libvirtd exited with status $status"
+exit $status
+`;
+
+function libvirtdConf(listenAddr: string, hostUuid: string): string {
+  return `# written by test/lib/lab.ts
+listen_tls = 0
+listen_tcp = 1
+listen_addr = "${listenAddr}"
+tcp_port = "${LIBVIRT_PORT}"
+# loopback only, test lab: no SASL/TLS
+auth_tcp = "none"
+# every blade would otherwise report the machine's (shared) SMBIOS UUID
+host_uuid = "${hostUuid}"
+log_outputs = "3:file:/var/log/libvirt/libvirtd.log"
+`;
+}
+
+// The blade has no virtlogd (the host's socket is hidden under the blade's /run/libvirt), so
+// qemu writes its log file directly.
+const QEMU_CONF = `# written by test/lib/lab.ts
+# root: /dev/kvm is root-only on these machines; the default user causes a capability re-probe loop
+user = "root"
+group = "root"
+stdio_handler = "file"
+`;
+
+function lanConf(name: string, port: number, guid: string, labDir: string, bladeDir: string): string {
+  return `# written by test/lib/lab.ts
+name "${name}"
+set_working_mc 0x20
+  startlan 1
+    addr ${BMC_ADDRESS} ${port}
+    priv_limit admin
+    allowed_auths_callback none md2 md5 straight
+    allowed_auths_user none md2 md5 straight
+    allowed_auths_operator none md2 md5 straight
+    allowed_auths_admin none md2 md5 straight
+    guid ${guid}
+  endlan
+  # startcmd only manages a process together with a VM serial interface; nothing connects to
+  # it (TCP, same number as the UDP LAN port), so power-off SIGTERMs the process at once.
+  serial 15 ${BMC_ADDRESS} ${port} codec VM
+  startcmd "setpriv --pdeathsig TERM /bin/bash ${labDir}/blade-power.sh ${labDir} ${bladeDir} ${name}"
+  startnow false
+  poweroff_wait 2
+  kill_wait 5
+  user 2 true "${BMC_USER}" "${BMC_PASSWORD}" admin 10 none md2 md5 straight
+`;
+}
+
+const BMC_EMU = `mc_setbmc 0x20
+mc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr
+sel_enable 0x20 1000 0x0a
+mc_enable 0x20
+`;
+
+// ---- the lab -----------------------------------------------------------------------------
+
+interface BladeState {
+  blade: Blade;
+  dir: string;
+  sim: ChildProcess | undefined;
+  simExited: Promise<void>;
+}
+
+async function pickPorts(count: number, firstPort: number, exact: boolean): Promise<number[]> {
+  const ports: number[] = [];
+  for (let port = firstPort; ports.length < count && port < 65535; port++) {
+    const free = (await udpFree(port)) && (await tcpFree(BMC_ADDRESS, port));
+    if (free) ports.push(port);
+    else if (exact) throw new Error(`lab: port ${port} on ${BMC_ADDRESS} (UDP or TCP) is in use; pick another firstPort`);
+  }
+  if (ports.length < count) throw new Error(`lab: not enough free ports from ${firstPort}`);
+  return ports;
+}
+
+export async function startLab(options: LabOptions): Promise<Lab> {
+  const count = options.blades;
+  if (!Number.isInteger(count) || count < 1 || count > MAX_BLADES) throw new Error(`lab: blades must be 1..${MAX_BLADES}`);
+  if (process.getuid?.() !== 0) throw new Error('lab: needs root (namespaces, mounts, libvirtd)');
+
+  for (let i = 1; i <= count; i++) {
+    const addr = `127.0.0.${10 + i}`;
+    if (!(await tcpFree(addr, LIBVIRT_PORT))) {
+      throw new Error(`lab: ${addr}:${LIBVIRT_PORT} is in use — a blade libvirtd of another lab still running? (pgrep -af storm-lab)`);
+    }
+  }
+
+  const ownDir = options.dir === undefined;
+  const dir = ownDir ? await mkdtemp('/var/tmp/storm-lab-') : resolve(options.dir!);
+  // Paths go unquoted into ipmi_sim's startcmd.
+  if (!/^[\w./-]+$/.test(dir)) throw new Error(`lab: dir must match [A-Za-z0-9_./-]+: ${dir}`);
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'blade-power.sh'), BLADE_POWER_SH);
+  await writeFile(join(dir, 'blade-init.sh'), BLADE_INIT_SH);
+  await chmod(join(dir, 'blade-power.sh'), 0o755);
+  await chmod(join(dir, 'blade-init.sh'), 0o755);
+
+  const ports = await pickPorts(count, options.firstPort ?? 9601, options.firstPort !== undefined);
+  const states: BladeState[] = [];
+  let stopped = false;
+
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    // Blades first: TERM makes blade-power.sh cut its namespace; then the BMCs.
+    const powerPids: number[] = [];
+    for (const s of states) {
+      const pid = Number((await readFile(join(s.dir, 'power.pid'), 'utf8').catch(() => '')).trim());
+      if (pid > 0) { powerPids.push(pid); signal(pid, 'SIGTERM'); }
+    }
+    for (const pid of await waitGone(powerPids, 10_000)) signal(pid, 'SIGKILL');
+    for (const s of states) if (s.sim?.pid !== undefined && s.sim.exitCode === null) s.sim.kill('SIGTERM');
+    await Promise.race([Promise.all(states.map((s) => s.simExited)), sleep(5_000)]);
+    for (const s of states) if (s.sim?.pid !== undefined && s.sim.exitCode === null) s.sim.kill('SIGKILL');
+    // Anything else still mentioning the lab dir (a blade whose power.pid was lost, ...).
+    const stray = await pidsMentioning(dir);
+    for (const pid of stray) signal(pid, 'SIGKILL');
+    const left = await waitGone(stray, 10_000);
+    // Mounts live in the blades' namespaces and vanish with them; unmount defensively in case a
+    // future change mounts in the host namespace.
+    const mounts = (await readFile('/proc/self/mounts', 'utf8')).split('\n')
+      .map((l) => l.split(' ')[1] ?? '').filter((m) => m.startsWith(dir + '/')).reverse();
+    for (const m of mounts) await run('umount', ['-l', m]).catch(() => undefined);
+    if (left.length > 0) throw new Error(`lab: processes ${left.join(', ')} survived SIGKILL`);
+    if (ownDir && process.env.STORM_KEEP_LAB !== '1') await rm(dir, { recursive: true, force: true });
+  };
+
+  try {
+    for (let i = 1; i <= count; i++) {
+      const name = `blade${i}`;
+      const bdir = join(dir, name);
+      for (const sub of ['etc', 'lib', 'cache', 'log/qemu', 'ipmi-state']) await mkdir(join(bdir, sub), { recursive: true });
+      // The host UUID persists across labs that reuse a dir, like a board's SMBIOS UUID.
+      const uuidFile = join(bdir, 'host-uuid');
+      let hostUuid = (await readFile(uuidFile, 'utf8').catch(() => '')).trim();
+      if (!hostUuid) { hostUuid = randomUUID(); await writeFile(uuidFile, hostUuid + '\n'); }
+      const listenAddr = `127.0.0.${10 + i}`;
+      await writeFile(join(bdir, 'etc', 'libvirtd.conf'), libvirtdConf(listenAddr, hostUuid));
+      await writeFile(join(bdir, 'etc', 'qemu.conf'), QEMU_CONF);
+      const port = ports[i - 1]!;
+      await writeFile(join(bdir, 'lan.conf'), lanConf(name, port, hostUuid.replaceAll('-', ''), dir, bdir));
+      await writeFile(join(bdir, 'bmc.emu'), BMC_EMU);
+      const bmc: Bmc = { address: BMC_ADDRESS, port, username: BMC_USER, password: BMC_PASSWORD };
+      const blade: Blade = { name, libvirtUri: `qemu+tcp://${listenAddr}/system`, bmc };
+
+      const out = openSync(join(bdir, 'ipmi_sim.log'), 'a');
+      // pdeathsig: a test process that dies without stop() takes its BMCs (and through
+      // blade-power.sh's own pdeathsig, the blades) with it.
+      const sim = spawn('setpriv', ['--pdeathsig', 'TERM', 'ipmi_sim', '-n', '-c', join(bdir, 'lan.conf'), '-f', join(bdir, 'bmc.emu'), '-s', join(bdir, 'ipmi-state')], {
+        stdio: ['ignore', out, out],
+      });
+      closeSync(out);
+      const simExited = new Promise<void>((res) => { sim.once('exit', () => res()); sim.once('error', () => res()); });
+      states.push({ blade, dir: bdir, sim, simExited });
+    }
+
+    await Promise.all(states.map(async (s) => {
+      const deadline = Date.now() + BMC_START_TIMEOUT_MS;
+      for (;;) {
+        if (s.sim?.exitCode !== null) {
+          throw new Error(`lab: ipmi_sim of ${s.blade.name} exited (${s.sim?.exitCode}):\n${await tail(join(s.dir, 'ipmi_sim.log'), 20)}`);
+        }
+        try {
+          await run('ipmitool', ['-I', 'lanplus', '-C', '3', '-N', '1', '-R', '1', '-H', s.blade.bmc.address, '-p', String(s.blade.bmc.port),
+            '-U', s.blade.bmc.username, '-P', s.blade.bmc.password, 'chassis', 'power', 'status'], 5_000);
+          return;
+        } catch (e) {
+          if (Date.now() > deadline) throw new Error(`lab: BMC of ${s.blade.name} not answering after ${BMC_START_TIMEOUT_MS} ms: ${(e as Error).message}`);
+        }
+        await sleep(50);
+      }
+    }));
+  } catch (e) {
+    await stop().catch(() => undefined);
+    throw e;
+  }
+
+  const stateOf = (blade: Blade): BladeState => {
+    const s = states.find((x) => x.blade === blade || x.blade.name === blade.name);
+    if (!s) throw new Error(`lab: unknown blade ${blade.name}`);
+    return s;
+  };
+
+  const power = async (blade: Blade): Promise<'on' | 'off'> => {
+    const out = await ipmitool(blade.bmc, 'chassis', 'power', 'status');
+    if (/Chassis Power is on/.test(out)) return 'on';
+    if (/Chassis Power is off/.test(out)) return 'off';
+    throw new Error(`lab: unexpected ipmitool output for ${blade.name}: ${out.trim()}`);
+  };
+
+  const diagnostics = async (s: BladeState): Promise<string> =>
+    `--- ${join(s.dir, 'power.log')}\n${await tail(join(s.dir, 'power.log'), 10)}\n` +
+    `--- ${join(s.dir, 'log', 'libvirtd.log')}\n${await tail(join(s.dir, 'log', 'libvirtd.log'), 15)}`;
+
+  const setPower = async (blade: Blade, on: boolean): Promise<void> => {
+    const s = stateOf(blade);
+    const started = Date.now();
+    await ipmitool(blade.bmc, 'chassis', 'power', on ? 'on' : 'off');
+    const timeout = on ? POWER_ON_TIMEOUT_MS : POWER_OFF_TIMEOUT_MS;
+    let last = { ok: !on, error: '' };
+    while (Date.now() - started < timeout) {
+      last = await libvirtAnswers(blade.libvirtUri);
+      if (last.ok === on) {
+        if (on) return;
+        // Not answering is not enough: wait until the BMC's process is gone too, so the next
+        // power-on really starts a new blade.
+        if (!existsSync(join(s.dir, 'power.pid')) && (await power(blade)) === 'off') return;
+      }
+      if (on && !existsSync(join(s.dir, 'power.pid')) && Date.now() - started > 3_000) {
+        throw new Error(`lab: ${blade.name} powered off by itself while booting:\n${await diagnostics(s)}`);
+      }
+      await sleep(on ? 100 : 50);
+    }
+    throw new Error(on
+      ? `lab: ${blade.name} libvirt at ${blade.libvirtUri} not answering ${timeout} ms after power on (last: ${last.error}):\n${await diagnostics(s)}`
+      : `lab: ${blade.name} still up ${timeout} ms after power off:\n${await diagnostics(s)}`);
+  };
+
+  const lab: Lab = { dir, blades: states.map((s) => s.blade), power, setPower, stop };
+  if (options.initialPower === 'on') {
+    try {
+      await Promise.all(lab.blades.map((b) => setPower(b, true)));
+    } catch (e) {
+      await stop().catch(() => undefined);
+      throw e;
+    }
+  }
+  return lab;
+}
