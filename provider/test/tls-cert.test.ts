@@ -158,12 +158,15 @@ describe('createServerCertificate', () => {
       requestCert: true,
       rejectUnauthorized: true,
     });
-    const serverSide = new Promise<boolean>((resolve) => {
+    const serverSide = new Promise<boolean>((resolve, reject) => {
       srv.on('secureConnection', (socket) => {
         resolve(socket.authorized);
         socket.end('pong');
       });
+      srv.on('tlsClientError', reject);
     });
+    // A rejected handshake may just look like EOF to the client; don't let that read as success.
+    serverSide.catch(() => {});
     srv.listen(0, '127.0.0.1');
     await once(srv, 'listening');
     try {
@@ -191,13 +194,13 @@ describe('createServerCertificate', () => {
     }
   }
 
-  it('completes a mutually authenticated TLS handshake on 127.0.0.1', async () => {
+  it('completes a mutually authenticated TLS handshake on 127.0.0.1', { timeout: 10_000 }, async () => {
     const clientCert = createServerCertificate();
     const result = await handshake(server, clientCert, clientCert);
     assert.deepEqual(result, { serverAuthorized: true, clientAuthorized: true, echoed: 'pong' });
   });
 
-  it('rejects a client certificate other than the trusted one', async () => {
+  it('rejects a client certificate other than the trusted one', { timeout: 10_000 }, async () => {
     const trusted = createServerCertificate();
     const stranger = createServerCertificate();
     await assert.rejects(handshake(server, trusted, stranger));

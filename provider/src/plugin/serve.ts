@@ -36,10 +36,23 @@ export async function servePlugin(provider: ProviderDefinition): Promise<void> {
   const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_MESSAGE, 'grpc.max_send_message_length': MAX_MESSAGE });
   const socketDir = mkdtempSync(join(process.env.PLUGIN_UNIX_SOCKET_DIR || tmpdir(), 'plugin'));
   const socketPath = join(socketDir, 'storm.sock');
+  const streams = new Set<grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>>();
   const exit = (code: number) => {
-    server.forceShutdown();
     rmSync(socketDir, { recursive: true, force: true });
     process.exit(code);
+  };
+  // Graceful: the Shutdown reply must reach go-plugin before the connection closes, else it
+  // logs an error and waits; the long-lived streams would hold tryShutdown open, so end them.
+  const shutdown = () => {
+    for (const s of streams) s.end();
+    const force = setTimeout(() => {
+      server.forceShutdown();
+      exit(0);
+    }, 500);
+    server.tryShutdown(() => {
+      clearTimeout(force);
+      exit(0);
+    });
   };
 
   const handlers = createProviderHandlers(provider, log, stop);
@@ -48,16 +61,20 @@ export async function servePlugin(provider: ProviderDefinition): Promise<void> {
     Check: (_call: unknown, cb: grpc.sendUnaryData<{ status: number }>) => cb(null, { status: 1 }),
   });
   // Kept open and silent: storm logs to stderr, which go-plugin reads directly.
-  server.addService(services.stdio, { StreamStdio: () => {} });
-  server.addService(services.broker, { StartStream: () => {} });
+  const keepOpen = (call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>) => {
+    streams.add(call);
+    call.on('cancelled', () => streams.delete(call));
+  };
+  server.addService(services.stdio, { StreamStdio: keepOpen });
+  server.addService(services.broker, { StartStream: keepOpen });
   server.addService(services.controller, {
     Shutdown: (_call: unknown, cb: grpc.sendUnaryData<Record<string, never>>) => {
+      // Exiting promptly matters: otherwise go-plugin waits 2 s and kills us.
       cb(null, {});
-      // Reply first; otherwise go-plugin waits 2 s and kills us.
-      setImmediate(() => exit(0));
+      shutdown();
     },
   });
-  process.on('SIGTERM', () => exit(0));
+  process.on('SIGTERM', shutdown);
 
   const clientPem = process.env.PLUGIN_CLIENT_CERT;
   let certDer: Uint8Array | undefined;

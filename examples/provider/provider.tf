@@ -1,0 +1,9 @@
+terraform {
+  required_providers {
+    storm = {
+      source = "storm/storm"
+    }
+  }
+}
+
+provider "storm" {}

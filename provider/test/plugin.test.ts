@@ -1,0 +1,92 @@
+// Starts the provider the way Terraform does (magic cookie, client certificate) and speaks
+// mTLS gRPC to it over the unix socket from its handshake line.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { encodeMsgpack } from '../src/plugin/cty/index.ts';
+import { MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE, handshakeLine } from '../src/plugin/handshake.ts';
+import { LOADER_OPTIONS } from '../src/plugin/proto.ts';
+import descriptor from '../src/plugin/protocol.generated.json' with { type: 'json' };
+import { createServerCertificate } from '../src/plugin/tls-cert.ts';
+import { blockCtyType } from '../src/schema/cty-type.ts';
+import { applianceServer } from '../src/resources/appliance-server.ts';
+
+const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+type Call = (req: object, cb: (err: grpc.ServiceError | null, res: Record<string, unknown>) => void) => void;
+type Client = grpc.Client & Record<string, Call>;
+
+let child: ChildProcess;
+let socketPath: string;
+let provider: Client;
+let controller: Client;
+
+function call(client: Client, method: string, req: object = {}): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => client[method]!.call(client, req, (err, res) => (err ? reject(err) : resolve(res))));
+}
+
+before(async () => {
+  const client = createServerCertificate();
+  child = spawn(process.execPath, ['--import', 'tsx', main], {
+    env: { ...process.env, [MAGIC_COOKIE_KEY]: MAGIC_COOKIE_VALUE, PLUGIN_PROTOCOL_VERSIONS: '5,6', PLUGIN_CLIENT_CERT: client.certPem },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
+  const [core, version, network, address, protocol, cert] = line.split('|');
+  assert.deepEqual([core, version, network, protocol], ['1', '6', 'unix', 'grpc']);
+  assert.ok(!cert!.endsWith('='), 'certificate is base64 without padding');
+  socketPath = address!;
+  const der = Buffer.from(cert!, 'base64');
+  const serverPem = `-----BEGIN CERTIFICATE-----\n${der.toString('base64').replace(/(.{64})/g, '$1\n')}\n-----END CERTIFICATE-----\n`;
+  const creds = grpc.credentials.createSsl(Buffer.from(serverPem), Buffer.from(client.keyPem), Buffer.from(client.certPem));
+  const root = grpc.loadPackageDefinition(protoLoader.fromJSON(descriptor as Parameters<typeof protoLoader.fromJSON>[0], LOADER_OPTIONS));
+  const ctor = (path: string) => path.split('.').reduce<unknown>((n, p) => (n as Record<string, unknown>)[p], root) as grpc.ServiceClientConstructor;
+  const options = { 'grpc.ssl_target_name_override': 'localhost', 'grpc.default_authority': 'localhost' };
+  provider = new (ctor('tfplugin6.Provider'))(`unix://${address}`, creds, options) as unknown as Client;
+  controller = new (ctor('plugin.GRPCController'))(`unix://${address}`, creds, options) as unknown as Client;
+});
+
+after(() => child.kill('SIGKILL'));
+
+test('handshake line format', () => {
+  assert.equal(handshakeLine('/tmp/x.sock', Uint8Array.of(1, 2, 3, 4)), '1|6|unix|/tmp/x.sock|grpc|AQIDBA\n');
+});
+
+test('GetProviderSchema over mTLS lists storm_appliance_server with JSON-typed attributes', async () => {
+  const res = await call(provider, 'GetProviderSchema');
+  const schemas = res.resource_schemas as Record<string, { block: { attributes: { name: string; type: Buffer; sensitive: boolean }[]; block_types: { type_name: string }[] } }>;
+  const server = schemas.storm_appliance_server!;
+  const name = server.block.attributes.find((a) => a.name === 'name')!;
+  assert.equal(Buffer.from(name.type).toString(), '"string"');
+  assert.deepEqual(server.block.block_types.map((b) => b.type_name), ['ipmi']);
+  assert.equal((res.server_capabilities as { get_provider_schema_optional: boolean }).get_provider_schema_optional, true);
+});
+
+test('ValidateResourceConfig returns a diagnostic with the attribute path', async () => {
+  const type = blockCtyType(applianceServer.schema.block);
+  const config = Object.fromEntries(Object.keys((type as { attributes: object }).attributes).map((k) => [k, null]));
+  const msgpack = encodeMsgpack({ ...config, name: 'a', libvirt_uri: 'qemu:/system', ipmi: { address: 'h', port: 0, username: 'u', password: 'p' } }, type);
+  const res = await call(provider, 'ValidateResourceConfig', { type_name: 'storm_appliance_server', config: { msgpack } });
+  const diags = res.diagnostics as { severity: number; summary: string; attribute: { steps: { attribute_name: string }[] } }[];
+  assert.deepEqual(diags.map((d) => d.summary).sort(), ['Invalid libvirt_uri', 'Invalid port']);
+  assert.deepEqual(diags.find((d) => d.summary === 'Invalid port')!.attribute.steps.map((s) => s.attribute_name), ['ipmi', 'port']);
+  assert.ok(diags.every((d) => d.severity === 1));
+});
+
+test('an unknown resource type is a diagnostic, not an rpc error', async () => {
+  const res = await call(provider, 'ValidateResourceConfig', { type_name: 'storm_nothing', config: { msgpack: Uint8Array.of(0xc0) } });
+  assert.match((res.diagnostics as { detail: string }[])[0]!.detail, /no resource type "storm_nothing"/);
+});
+
+test('Shutdown exits the process and removes the socket', async () => {
+  const exited = once(child, 'exit');
+  await call(controller, 'Shutdown');
+  const [code] = (await exited) as [number];
+  assert.equal(code, 0);
+  assert.equal(existsSync(socketPath), false);
+});
