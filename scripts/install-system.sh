@@ -15,7 +15,7 @@ fi
 # the monolithic libvirtd from libvirt-daemon plus the qemu driver is all the lab needs.
 packages=(
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils libvirt-dev
-  openipmi ipmitool dnsmasq-base iptables busybox-static
+  openipmi ipmitool dnsmasq-base iptables busybox-static pkg-config
 )
 
 missing=()

@@ -18,25 +18,31 @@ START_TIMEOUT=${STORM_LIBVIRTD_TIMEOUT:-60}
 started_libvirtd=""
 started_virtlogd=""
 
-# Matches only the host daemons: a blade libvirtd of test/lib/lab.ts has the same executable
-# name, so pgrep -x alone would mistake a running lab for the host's daemon.
+# A live process named NAME (not a zombie): this machine's pid 1 reaps orphans only lazily, and a
+# dead daemon lingering as a zombie still answers kill -0 and keeps its comm.
+running() {
+  local pid=$1 name=$2 stat
+  stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+  [ "$(cat "/proc/$pid/comm" 2>/dev/null || true)" = "$name" ] || return 1
+  stat=${stat##*) }
+  [ "${stat:0:1}" != Z ]
+}
+
+# Matches only the host daemons, through their default pid files: a blade libvirtd of
+# test/lib/lab.ts has the same executable name, so pgrep -x would mistake a lab for the host.
 host_daemon_pid() {
   local name=$1 pidfile=$2 pid
-  if [ -r "$pidfile" ]; then
-    pid=$(cat "$pidfile" 2>/dev/null || true)
-    if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null || true)" = "$name" ]; then
-      echo "$pid"
-      return 0
-    fi
-  fi
-  return 1
+  [ -r "$pidfile" ] || return 1
+  pid=$(cat "$pidfile" 2>/dev/null || true)
+  [ -n "$pid" ] && running "$pid" "$name" || return 1
+  echo "$pid"
 }
 
 stop_pid() {
   local name=$1 pid=$2 i
   kill -TERM "$pid" 2>/dev/null || return 0
   for i in $(seq 100); do
-    kill -0 "$pid" 2>/dev/null || return 0
+    running "$pid" "$name" || return 0
     sleep 0.1
   done
   echo "with-libvirtd: $name ($pid) ignored SIGTERM for 10 s, sending SIGKILL" >&2

@@ -19,17 +19,18 @@ function sh(file: string, args: string[]): Promise<{ code: number; stdout: strin
 
 const virsh = (uri: string, ...args: string[]) => sh('virsh', ['-q', '-c', uri, ...args]);
 
-async function timed<T>(label: string, fn: () => Promise<T>): Promise<T> {
+// Timings land in the TAP output as diagnostics ("# blade1 power off: 608 ms").
+async function timed<T>(t: { diagnostic(message: string): void }, label: string, fn: () => Promise<T>): Promise<T> {
   const t0 = performance.now();
   const result = await fn();
-  console.log(`# ${label}: ${Math.round(performance.now() - t0)} ms`);
+  t.diagnostic(`${label}: ${Math.round(performance.now() - t0)} ms`);
   return result;
 }
 
 let lab: Lab;
 
 before(async () => {
-  lab = await timed('startLab (2 BMCs)', () => startLab({ blades: 2, initialPower: 'off' }));
+  lab = await timed({ diagnostic: (m) => console.log(m) }, 'startLab (2 BMCs)', () => startLab({ blades: 2, initialPower: 'off' }));
 });
 
 after(async () => {
@@ -47,9 +48,9 @@ test('both blades start powered off and their libvirt refuses connections', asyn
   }
 });
 
-test('power on through the BMC brings up a real libvirt host', async () => {
+test('power on through the BMC brings up a real libvirt host', async (t) => {
   const [blade1] = lab.blades;
-  await timed('blade1 power on -> libvirt answers (1st)', () => lab.setPower(blade1!, true));
+  await timed(t, 'blade1 power on -> libvirt answers (1st)', () => lab.setPower(blade1!, true));
   assert.equal(await lab.power(blade1!), 'on');
   const out = await ipmitool(blade1!.bmc, 'chassis', 'power', 'status');
   assert.match(out, /Chassis Power is on/);
@@ -60,7 +61,7 @@ test('power on through the BMC brings up a real libvirt host', async () => {
   assert.equal(host.stdout.trim(), 'blade1');
 });
 
-test('a storage pool defined on blade 1 survives a power cycle and stays on blade 1', async () => {
+test('a storage pool defined on blade 1 survives a power cycle and stays on blade 1', async (t) => {
   const [blade1, blade2] = lab.blades;
   const uri = blade1!.libvirtUri;
   let r = await virsh(uri, 'pool-define-as', 'labpool', 'dir', '--target', '/var/lib/libvirt/images/labpool');
@@ -71,16 +72,16 @@ test('a storage pool defined on blade 1 survives a power cycle and stays on blad
   assert.ok(existsSync(join(lab.dir, 'blade1', 'lib', 'images', 'labpool')));
   assert.ok(!existsSync('/var/lib/libvirt/images/labpool'), 'pool dir leaked into the host');
 
-  await timed('blade1 power off', () => lab.setPower(blade1!, false));
+  await timed(t, 'blade1 power off', () => lab.setPower(blade1!, false));
   assert.equal(await lab.power(blade1!), 'off');
   assert.notEqual((await virsh(uri, 'uri')).code, 0);
 
-  await timed('blade1 power on -> libvirt answers (2nd)', () => lab.setPower(blade1!, true));
+  await timed(t, 'blade1 power on -> libvirt answers (2nd)', () => lab.setPower(blade1!, true));
   r = await virsh(uri, 'pool-list', '--all', '--name');
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(r.stdout.split('\n').map((s) => s.trim()).filter(Boolean), ['labpool']);
 
-  await timed('blade2 power on -> libvirt answers (1st)', () => lab.setPower(blade2!, true));
+  await timed(t, 'blade2 power on -> libvirt answers (1st)', () => lab.setPower(blade2!, true));
   r = await virsh(blade2!.libvirtUri, 'pool-list', '--all', '--name');
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout.trim(), '', 'blade2 sees blade1 pool');
@@ -96,10 +97,10 @@ test('a wrong IPMI password is an ipmitool error', async () => {
   });
 });
 
-test('stop() leaves no BMC or blade process behind and can be called twice', async () => {
+test('stop() leaves no BMC or blade process behind and can be called twice', async (t) => {
   const before = await sh('pgrep', ['-f', lab.dir]);
   assert.equal(before.code, 0, 'expected lab processes while running');
-  await timed('lab.stop()', () => lab.stop());
+  await timed(t, 'lab.stop()', () => lab.stop());
   await lab.stop();
   const left = await sh('pgrep', ['-af', lab.dir]);
   assert.equal(left.code, 1, `left behind:\n${left.stdout}`);

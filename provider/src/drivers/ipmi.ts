@@ -1,5 +1,4 @@
 // Chassis power through a BMC with ipmitool over lanplus.
-import { execa } from 'execa';
 import { IpmiAuthError, IpmiError, IpmiUnreachableError } from './errors.ts';
 
 export interface Bmc {
@@ -11,20 +10,26 @@ export interface Bmc {
 
 export type Power = 'on' | 'off';
 
-const AUTH_FAILURE = /RAKP|unauthorized name|invalid user|password|insufficient privilege|authentication/i;
-const NO_SESSION = /unable to establish|get session|no response|timeout|activate session|Error: Unable/i;
+// A wrong password and an unreachable BMC both end in "Unable to establish IPMI v2 / RMCP+
+// session"; only -v output tells them apart (RAKP 2 fails for bad credentials, while an
+// unreachable BMC never answers Get Channel Authentication Capabilities).
+const AUTH_FAILURE = /RAKP 2 HMAC is invalid|unauthorized name|RAKP 2 message indicates an error|insufficient privilege/i;
+const NO_SESSION = /Get Auth Capabilities error|Error issuing Get Channel Authentication|unable to establish|no response|timeout/i;
 
 async function ipmitool(bmc: Bmc, args: string[]): Promise<string> {
+  const { execa } = await import('execa');
   const result = await execa(
     'ipmitool',
     // -C 3: fixed cipher suite; without it ipmitool probes suites first, which costs ~10 s on
     // BMCs that don't answer the probe. -E reads the password from the environment, so it
     // never shows in the process list.
-    ['-I', 'lanplus', '-C', '3', '-H', bmc.address, '-p', String(bmc.port), '-U', bmc.username, '-E', '-N', '2', '-R', '2', ...args],
+    ['-I', 'lanplus', '-C', '3', '-v', '-H', bmc.address, '-p', String(bmc.port), '-U', bmc.username, '-E', '-N', '2', '-R', '2', ...args],
     { reject: false, timeout: 30_000, env: { IPMI_PASSWORD: bmc.password, LC_ALL: 'C' } },
   );
   if (result.exitCode === 0 && !result.timedOut) return result.stdout;
-  const message = String(result.stderr || result.stdout || result.shortMessage || '').trim().split('\n').filter(Boolean).join('; ');
+  const output = String(result.stderr || result.stdout || result.shortMessage || '');
+  // -v adds chatter ("Loading IANA PEN Registry..."); keep the lines that say what failed.
+  const message = output.split('\n').map((l) => l.replace(/^>\s*/, '').trim()).filter((l) => /error|invalid|unable|unauthorized|failed/i.test(l)).join('; ') || output.trim();
   const where = `${bmc.address}:${bmc.port}`;
   if (AUTH_FAILURE.test(message)) throw new IpmiAuthError(`the BMC at ${where} refused user "${bmc.username}" with this password (${message})`);
   if (result.timedOut || NO_SESSION.test(message)) throw new IpmiUnreachableError(`no IPMI session with the BMC at ${where} (${message || 'timed out'})`);
@@ -38,6 +43,15 @@ export async function chassisPower(bmc: Bmc): Promise<Power> {
   throw new IpmiError(`unexpected answer from the BMC at ${bmc.address}:${bmc.port}: ${out}`);
 }
 
-export async function setChassisPower(bmc: Bmc, power: Power): Promise<void> {
+/**
+ * Switches chassis power and waits until the BMC reports it: BMCs acknowledge the command
+ * before the host has actually changed state (ipmi_sim ~0.4 s, real ones longer).
+ */
+export async function setChassisPower(bmc: Bmc, power: Power, timeoutMs = 60_000): Promise<void> {
   await ipmitool(bmc, ['chassis', 'power', power]);
+  const deadline = Date.now() + timeoutMs;
+  while ((await chassisPower(bmc)) !== power) {
+    if (Date.now() >= deadline) throw new IpmiError(`the BMC at ${bmc.address}:${bmc.port} accepted "power ${power}" but still reports the opposite after ${timeoutMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }

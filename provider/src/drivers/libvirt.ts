@@ -1,5 +1,5 @@
 // An appliance server's libvirt: capacity, storm's storage pool, liveness.
-import { Hypervisor } from '@unraid/libvirt';
+import type { Hypervisor } from '@unraid/libvirt';
 import { LibvirtError, LibvirtUnreachableError } from './errors.ts';
 import { virsh, virshQuote } from './virsh.ts';
 
@@ -19,6 +19,9 @@ function errorText(err: unknown): string {
 
 /** Connects through the native binding; a refused or dead connection becomes LibvirtUnreachableError. */
 async function withConnection<T>(uri: string, use: (h: Hypervisor) => Promise<T>): Promise<T> {
+  // Loaded on first use: the binding pulls an XML library that would slow every provider start,
+  // and most provider processes (validate, plan of unchanged config) never touch libvirt.
+  const { Hypervisor } = await import('@unraid/libvirt');
   const hypervisor = new Hypervisor({ uri });
   try {
     await hypervisor.connectOpen();
@@ -71,45 +74,86 @@ async function readHost(uri: string): Promise<HostObservation> {
   };
 }
 
+/** Pools ensured by this process: many servers may name the same host and pool at once. */
+const ensuredPools = new Map<string, Promise<void>>();
+
 /** Defines, builds, starts and autostarts a dir pool; undoes its own steps if one fails. */
-export async function ensurePool(uri: string, name: string, path: string): Promise<void> {
+export function ensurePool(uri: string, name: string, path: string): Promise<void> {
+  const key = `${uri}\u0000${name}`;
+  let pending = ensuredPools.get(key);
+  if (!pending) {
+    pending = createPool(uri, name, path);
+    ensuredPools.set(key, pending);
+    pending.catch(() => ensuredPools.delete(key));
+  }
+  return pending;
+}
+
+async function createPool(uri: string, name: string, path: string): Promise<void> {
   const host = await observeHost(uri);
   const existing = host.pools.get(name);
-  forgetObservation(uri);
   if (existing?.active) return;
-  if (existing) {
-    await virsh(uri, `pool-start ${virshQuote(name)}`);
+  forgetObservation(uri);
+  const q = virshQuote(name);
+  if (!existing) {
+    try {
+      await virsh(uri, `pool-define-as ${q} dir --target ${virshQuote(path)}`);
+    } catch (err) {
+      // Another process (a parallel terraform run) defined it first: that is what we wanted.
+      if (!(err instanceof LibvirtError && /already exists/i.test(err.message))) throw err;
+      await virsh(uri, `pool-start ${q}`).catch(() => {});
+      return;
+    }
+    try {
+      await virsh(uri, `pool-build ${q}; pool-start ${q}; pool-autostart ${q}`);
+    } catch (err) {
+      await virsh(uri, `pool-destroy ${q}`).catch(() => {});
+      await virsh(uri, `pool-undefine ${q}`).catch(() => {});
+      throw err;
+    }
     return;
   }
-  await virsh(uri, `pool-define-as ${virshQuote(name)} dir --target ${virshQuote(path)}`);
-  try {
-    await virsh(uri, `pool-build ${virshQuote(name)}; pool-start ${virshQuote(name)}; pool-autostart ${virshQuote(name)}`);
-  } catch (err) {
-    await virsh(uri, `pool-destroy ${virshQuote(name)}`).catch(() => {});
-    await virsh(uri, `pool-undefine ${virshQuote(name)}`).catch(() => {});
-    throw err;
-  }
+  await virsh(uri, `pool-start ${q}`);
 }
 
 export type PoolRemoval = { removed: true } | { removed: false; volumes: number };
 
+const removals = new Map<string, Promise<PoolRemoval>>();
+
 /** Removes storm's pool when it holds no volumes: volumes are appliances someone may still need. */
-export async function removePoolIfEmpty(uri: string, name: string): Promise<PoolRemoval> {
+export function removePoolIfEmpty(uri: string, name: string): Promise<PoolRemoval> {
+  const key = `${uri}\u0000${name}`;
+  ensuredPools.delete(key);
   forgetObservation(uri);
+  let pending = removals.get(key);
+  if (!pending) {
+    pending = removePool(uri, name).finally(() => removals.delete(key));
+    removals.set(key, pending);
+  }
+  return pending;
+}
+
+const GONE = /not found|no storage pool/i;
+
+async function removePool(uri: string, name: string): Promise<PoolRemoval> {
   const q = virshQuote(name);
-  let volumes: string;
+  let volumes = '';
   try {
     volumes = await virsh(uri, `vol-list ${q}`);
   } catch (err) {
-    if (err instanceof LibvirtError && /not found|no storage pool/i.test(err.message)) return { removed: true };
-    if (err instanceof LibvirtError && /not active/i.test(err.message)) volumes = '';
-    else throw err;
+    if (err instanceof LibvirtError && GONE.test(err.message)) return { removed: true };
+    if (!(err instanceof LibvirtError && /not active/i.test(err.message))) throw err;
   }
   const count = volumes.split('\n').filter((l) => l.trim()).length;
   if (count > 0) return { removed: false, volumes: count };
   await virsh(uri, `pool-destroy ${q}`).catch(() => {});
   await virsh(uri, `pool-delete ${q}`).catch(() => {});
-  await virsh(uri, `pool-undefine ${q}`);
+  try {
+    await virsh(uri, `pool-undefine ${q}`);
+  } catch (err) {
+    // A parallel run removed it between our steps.
+    if (!(err instanceof LibvirtError && GONE.test(err.message))) throw err;
+  }
   return { removed: true };
 }
 

@@ -177,18 +177,32 @@ async function powerOff(ctx: ResourceContext, c: ServerConfig, bmc: Bmc): Promis
   forgetObservation(c.uri);
 }
 
-/** Brings the server to its desired power and, when on, makes sure storm's pool exists. */
-async function converge(ctx: ResourceContext, planned: ObjectValue, observedPower: Power | null): Promise<ObjectValue> {
+/**
+ * Brings the server to its desired power and, when on, makes sure storm's pool exists.
+ * A create that powered a host on and then failed powers it off again: a failed apply
+ * leaves the rack as it found it.
+ */
+async function converge(ctx: ResourceContext, planned: ObjectValue, observedPower: Power | null, creating: boolean): Promise<ObjectValue> {
   const c = configOf(planned);
+  let poweredOn = false;
   try {
     const power = observedPower ?? (c.bmc ? await chassisPower(c.bmc) : 'on');
-    if (c.bmc && c.power === 'on' && power === 'off') await powerOn(ctx, c, c.bmc);
+    if (c.bmc && c.power === 'on' && power === 'off') {
+      poweredOn = true;
+      await powerOn(ctx, c, c.bmc);
+    }
     if (c.bmc && c.power === 'off' && power === 'on') await powerOff(ctx, c, c.bmc);
     if (c.power === 'off') return withObservation(planned, null, 'off');
     const host = await observeHost(c.uri);
     await ensurePool(c.uri, c.poolName, c.poolPath);
     return withObservation(planned, host, 'on');
   } catch (err) {
+    if (creating && poweredOn && c.bmc) {
+      await setChassisPower(c.bmc, 'off').then(
+        () => ctx.warn(`Powered server "${c.name}" off again`, 'storm had powered it on for this create, which failed.'),
+        () => ctx.warn(`Server "${c.name}" stays powered on`, 'storm powered it on for this create, which failed, and could not power it off again.'),
+      );
+    }
     explain(err, c);
   }
 }
@@ -224,7 +238,7 @@ export const applianceServer: ResourceDefinition = {
   },
 
   async create(ctx, planned) {
-    return converge(ctx, planned, null);
+    return converge(ctx, planned, null, true);
   },
 
   async read(ctx, state) {
@@ -254,7 +268,7 @@ export const applianceServer: ResourceDefinition = {
 
   async update(ctx, prior, planned) {
     const power = prior.power === 'off' || prior.power === 'on' ? (prior.power as Power) : null;
-    return converge(ctx, planned, power);
+    return converge(ctx, planned, power, false);
   },
 
   async delete(ctx, prior) {
