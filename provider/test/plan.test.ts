@@ -7,7 +7,7 @@ import { applianceServer } from '../src/resources/appliance-server.ts';
 
 const block = applianceServer.schema.block;
 const config = {
-  id: null, name: 'blade-1', libvirt_uri: 'qemu:///system', reserved_memory_mib: null, pool_name: null, pool_path: null,
+  id: null, name: 'blade-1', libvirt_uri: 'qemu:///system', reserved_memory_mib: null, pool_path: null,
   power: null, boot_timeout_seconds: null, cpus: null, memory_mib: null, available_memory_mib: null, hypervisor: null, hostname: null, ipmi: null,
 };
 
@@ -15,7 +15,7 @@ test('create: defaults fill unset optional attributes and computed ones are unkn
   const { planned, requiresReplace } = planBlock(block, null, config);
   assert.equal(planned.reserved_memory_mib, 128);
   assert.equal(planned.power, 'on');
-  assert.equal(planned.pool_name, 'storm');
+  assert.equal(planned.pool_path, '/var/lib/libvirt/storm');
   assert.equal(planned.cpus, UNKNOWN);
   assert.deepEqual(requiresReplace, []);
 });

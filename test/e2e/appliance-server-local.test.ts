@@ -8,7 +8,7 @@ import { TerraformDir, resources, virsh } from '../lib/terraform.ts';
 
 const URI = 'qemu:///system';
 const suffix = randomBytes(3).toString('hex');
-const pool = `storm-e2e-${suffix}`;
+const pool = 'storm';
 const poolPath = `/var/tmp/storm-e2e-${suffix}`;
 
 function serverHcl(extra = ''): string {
@@ -16,7 +16,6 @@ function serverHcl(extra = ''): string {
 resource "storm_appliance_server" "local" {
   name        = "local"
   libvirt_uri = "${URI}"
-  pool_name   = "${pool}"
   pool_path   = "${poolPath}"
 ${extra}
 }
@@ -43,7 +42,7 @@ describe('storm_appliance_server on this machine', () => {
     assert.equal(r.exitCode, 0, r.output);
     const [server] = resources(await tf.state());
     assert.ok(server);
-    assert.equal(server.values.id, 'local');
+    assert.equal(server.values.id, `local@${URI}`, 'the reference other storm resources take');
     assert.ok(Number(server.values.cpus) >= 1, 'cpus read from libvirt');
     assert.ok(Number(server.values.memory_mib) > 1024, 'memory read from libvirt');
     assert.equal(server.values.available_memory_mib, Number(server.values.memory_mib) - 128, 'the paper\'s 128 MiB reserve');
@@ -80,12 +79,12 @@ describe('storm_appliance_server on this machine', () => {
     assert.equal((await virsh(URI, 'pool-info', pool)).exitCode, 0);
   });
 
-  test('changing the pool name is a replacement, said in the plan', async () => {
-    tf.write(serverHcl('  reserved_memory_mib = 512').replace(`pool_name   = "${pool}"`, `pool_name   = "${pool}-b"`));
+  test('changing the pool directory is a replacement, said in the plan', async () => {
+    tf.write(serverHcl('  reserved_memory_mib = 512').replace(`pool_path   = "${poolPath}"`, `pool_path   = "${poolPath}-b"`));
     const plan = await tf.plan();
     assert.equal(plan.exitCode, 2, plan.output);
     assert.match(plan.stdout, /must be replaced/);
-    assert.match(plan.stdout, /pool_name\s+= "[^"]+" -> "[^"]+" # forces replacement/);
+    assert.match(plan.stdout, /pool_path\s+= "[^"]+" -> "[^"]+" # forces replacement/);
     tf.write(serverHcl('  reserved_memory_mib = 512'));
   });
 
@@ -137,7 +136,7 @@ describe('bad input gets a clear diagnostic and creates nothing', () => {
   });
 
   test('an unreachable host names libvirt_uri and leaves no state', async () => {
-    const err = await failingApply(`resource "storm_appliance_server" "a" {\n  name = "a"\n  libvirt_uri = "qemu+tcp://127.0.0.99/system"\n  pool_name = "${pool}-x"\n}\n`);
+    const err = await failingApply(`resource "storm_appliance_server" "a" {\n  name = "a"\n  libvirt_uri = "qemu+tcp://127.0.0.99/system"\n}\n`);
     assert.match(err, /Cannot reach libvirt on the server/);
     assert.match(err, /127\.0\.0\.99/);
     assert.match(err, /libvirt_uri/);

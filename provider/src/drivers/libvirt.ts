@@ -120,14 +120,17 @@ export type PoolRemoval = { removed: true } | { removed: false; volumes: number 
 
 const removals = new Map<string, Promise<PoolRemoval>>();
 
-/** Removes storm's pool when it holds no volumes: volumes are appliances someone may still need. */
-export function removePoolIfEmpty(uri: string, name: string): Promise<PoolRemoval> {
+/**
+ * Removes storm's pool when it holds no volumes but storm's own `records` (volumes are
+ * appliances someone may still need).
+ */
+export function removePoolIfEmpty(uri: string, name: string, records: readonly string[] = []): Promise<PoolRemoval> {
   const key = `${uri}\u0000${name}`;
   ensuredPools.delete(key);
   forgetObservation(uri);
   let pending = removals.get(key);
   if (!pending) {
-    pending = removePool(uri, name).finally(() => removals.delete(key));
+    pending = removePool(uri, name, records).finally(() => removals.delete(key));
     removals.set(key, pending);
   }
   return pending;
@@ -135,7 +138,7 @@ export function removePoolIfEmpty(uri: string, name: string): Promise<PoolRemova
 
 const GONE = /not found|no storage pool/i;
 
-async function removePool(uri: string, name: string): Promise<PoolRemoval> {
+async function removePool(uri: string, name: string, records: readonly string[]): Promise<PoolRemoval> {
   const q = virshQuote(name);
   let volumes = '';
   try {
@@ -144,8 +147,10 @@ async function removePool(uri: string, name: string): Promise<PoolRemoval> {
     if (err instanceof LibvirtError && GONE.test(err.message)) return { removed: true };
     if (!(err instanceof LibvirtError && /not active/i.test(err.message))) throw err;
   }
-  const count = volumes.split('\n').filter((l) => l.trim()).length;
+  const names = volumes.split('\n').map((l) => l.trim().split(/\s+/)[0] ?? '').filter(Boolean);
+  const count = names.filter((n) => !records.includes(n)).length;
   if (count > 0) return { removed: false, volumes: count };
+  for (const r of names) await virsh(uri, `vol-delete --pool ${q} ${virshQuote(r)}`).catch(() => {});
   await virsh(uri, `pool-destroy ${q}`).catch(() => {});
   await virsh(uri, `pool-delete ${q}`).catch(() => {});
   try {

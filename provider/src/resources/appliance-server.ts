@@ -8,7 +8,9 @@ import { absolutePath, between, matches, nameValidator, oneOf } from '../schema/
 import { IpmiAuthError, IpmiUnreachableError, LibvirtUnreachableError } from '../drivers/errors.ts';
 import { chassisPower, setChassisPower, type Bmc, type Power } from '../drivers/ipmi.ts';
 import { ensurePool, forgetObservation, observeHost, removePoolIfEmpty, waitUntilReachable, type HostObservation } from '../drivers/libvirt.ts';
+import { POOL } from '../drivers/volumes.ts';
 import { num, str, type ObjectValue, type ResourceContext, type ResourceDefinition } from './resource.ts';
+import { SERVER_RECORD, serverId, writeServerRecord } from './server-ref.ts';
 
 export const LIBVIRT_URI_PATTERN = /^qemu(\+(tcp|tls|ssh|libssh|libssh2|unix))?:\/\/[^\s/]*\/system(\?\S*)?$/;
 
@@ -21,7 +23,7 @@ const schema: ResourceSchema = {
     '(with an `ipmi` block) powers the host on and off through its BMC.',
   block: {
     attributes: {
-      id: { type: 'string', mode: 'computed', stable: true, description: 'The server name.' },
+      id: { type: 'string', mode: 'computed', stable: true, description: 'The server reference other storm resources take: `NAME@LIBVIRT_URI`.' },
       name: { type: 'string', mode: 'required', forceNew: true, validators: [nameValidator], description: 'Name of the server in storm, e.g. `blade-1`.' },
       libvirt_uri: {
         type: 'string',
@@ -42,8 +44,14 @@ const schema: ResourceSchema = {
         validators: [between(0, 1048576)],
         description: 'Memory (MiB) kept free for the host itself; placement never gives it to appliances.',
       },
-      pool_name: { type: 'string', mode: 'optional', default: 'storm', forceNew: true, validators: [nameValidator], description: 'Name of the libvirt storage pool storm keeps appliance layers in.' },
-      pool_path: { type: 'string', mode: 'optional', default: '/var/lib/libvirt/storm', forceNew: true, validators: [absolutePath()], description: 'Directory of that pool on the host.' },
+      pool_path: {
+        type: 'string',
+        mode: 'optional',
+        default: '/var/lib/libvirt/storm',
+        forceNew: true,
+        validators: [absolutePath()],
+        description: 'Directory of the libvirt storage pool `storm` on the host, which holds the appliance layers.',
+      },
       power: {
         type: 'string',
         mode: 'optional',
@@ -86,7 +94,6 @@ interface ServerConfig {
   name: string;
   uri: string;
   reservedMib: number;
-  poolName: string;
   poolPath: string;
   power: Power;
   bootTimeoutSeconds: number;
@@ -99,7 +106,6 @@ function configOf(v: ObjectValue): ServerConfig {
     name: str(v.name) ?? '',
     uri: str(v.libvirt_uri) ?? '',
     reservedMib: num(v.reserved_memory_mib) ?? 128,
-    poolName: str(v.pool_name) ?? 'storm',
     poolPath: str(v.pool_path) ?? '/var/lib/libvirt/storm',
     power: str(v.power) === 'off' ? 'off' : 'on',
     bootTimeoutSeconds: num(v.boot_timeout_seconds) ?? 300,
@@ -111,7 +117,7 @@ function configOf(v: ObjectValue): ServerConfig {
 
 function withObservation(state: ObjectValue, host: HostObservation | null, power: Power): ObjectValue {
   const reserved = num(state.reserved_memory_mib) ?? 128;
-  const next: ObjectValue = { ...state, id: state.name ?? null, power };
+  const next: ObjectValue = { ...state, id: serverId(str(state.name) ?? '', str(state.libvirt_uri) ?? ''), power };
   if (host) {
     next.cpus = host.cpus;
     next.memory_mib = host.memoryMib;
@@ -194,7 +200,8 @@ async function converge(ctx: ResourceContext, planned: ObjectValue, observedPowe
     if (c.bmc && c.power === 'off' && power === 'on') await powerOff(ctx, c, c.bmc);
     if (c.power === 'off') return withObservation(planned, null, 'off');
     const host = await observeHost(c.uri);
-    await ensurePool(c.uri, c.poolName, c.poolPath);
+    await ensurePool(c.uri, POOL, c.poolPath);
+    await writeServerRecord(c.uri, { name: c.name, reservedMemoryMib: c.reservedMib });
     return withObservation(planned, host, 'on');
   } catch (err) {
     if (creating && poweredOn && c.bmc) {
@@ -233,7 +240,7 @@ export const applianceServer: ResourceDefinition = {
       const reserved = num(planned.reserved_memory_mib);
       next.available_memory_mib = memory === null ? null : reserved === null ? UNKNOWN : Math.max(0, memory - reserved);
     }
-    if (prior === null) next.id = planned.name ?? UNKNOWN;
+    if (prior === null) next.id = typeof planned.name === 'string' && typeof planned.libvirt_uri === 'string' ? serverId(planned.name, planned.libvirt_uri) : UNKNOWN;
     return { planned: next };
   },
 
@@ -256,8 +263,8 @@ export const applianceServer: ResourceDefinition = {
         }
         throw err;
       }
-      if (!host.pools.has(c.poolName)) {
-        ctx.log.info('storm pool is gone from the server; planning to create it again', { server: c.name, pool: c.poolName });
+      if (!host.pools.has(POOL)) {
+        ctx.log.info('storm pool is gone from the server; planning to create it again', { server: c.name, pool: POOL });
         return null;
       }
       return withObservation(state, host, 'on');
@@ -275,13 +282,13 @@ export const applianceServer: ResourceDefinition = {
     const c = configOf(prior);
     try {
       if (c.bmc && (await chassisPower(c.bmc)) === 'off') {
-        ctx.warn(`Server "${c.name}" is powered off`, `storm forgot it; its pool "${c.poolName}" stays on the host's disk.`);
+        ctx.warn(`Server "${c.name}" is powered off`, `storm forgot it; its pool "${POOL}" stays on the host's disk.`);
         return;
       }
-      const result = await removePoolIfEmpty(c.uri, c.poolName);
+      const result = await removePoolIfEmpty(c.uri, POOL, [SERVER_RECORD]);
       if (!result.removed) {
         ctx.warn(
-          `Kept pool "${c.poolName}" on server "${c.name}"`,
+          `Kept pool "${POOL}" on server "${c.name}"`,
           `It still holds ${result.volumes} volume(s). storm removes its pool only when it is empty; delete the volumes with virsh if you no longer need them.`,
         );
       }
@@ -302,6 +309,6 @@ export const applianceServer: ResourceDefinition = {
     }
     const state: ObjectValue = {};
     for (const [k, spec] of Object.entries(schema.block.attributes)) state[k] = spec.default ?? null;
-    return { ...state, id: name, name, libvirt_uri: uri, ipmi: null };
+    return { ...state, id: serverId(name, uri), name, libvirt_uri: uri, ipmi: null };
   },
 };

@@ -1,0 +1,77 @@
+// libvirt domain XML for a storm instance. Pure string building; the metadata element lets
+// storm recognise its own domains (placement counts them, import reads them back).
+
+export const STORM_XMLNS = 'https://storm.invalid/xmlns/instance/1';
+
+export interface DomainSpec {
+  name: string;
+  type: 'kvm' | 'qemu';
+  memoryMib: number;
+  vcpus: number;
+  diskPath: string;
+  seedPath: string;
+  network: string;
+  mac?: string;
+  consoleLog: string;
+  kernel?: { kernelPath: string; initrdPath: string; cmdline: string };
+  metadata: Record<string, string>;
+}
+
+export function escapeXml(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/'/g, '&apos;').replace(/"/g, '&quot;');
+}
+
+export function domainXml(d: DomainSpec): string {
+  const e = escapeXml;
+  const boot = d.kernel
+    ? `<kernel>${e(d.kernel.kernelPath)}</kernel><initrd>${e(d.kernel.initrdPath)}</initrd><cmdline>${e(d.kernel.cmdline)}</cmdline>`
+    : `<boot dev='hd'/>`;
+  const meta = Object.entries(d.metadata)
+    .map(([k, v]) => `<storm:${k}>${e(v)}</storm:${k}>`)
+    .join('');
+  return [
+    `<domain type='${d.type}'>`,
+    `<name>${e(d.name)}</name>`,
+    `<metadata><storm:instance xmlns:storm='${STORM_XMLNS}'>${meta}</storm:instance></metadata>`,
+    `<memory unit='MiB'>${d.memoryMib}</memory>`,
+    `<vcpu>${d.vcpus}</vcpu>`,
+    `<os><type arch='x86_64' machine='pc'>hvm</type>${boot}</os>`,
+    `<on_poweroff>destroy</on_poweroff><on_reboot>restart</on_reboot><on_crash>destroy</on_crash>`,
+    `<devices>`,
+    `<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='${e(d.diskPath)}'/><target dev='vda' bus='virtio'/></disk>`,
+    `<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='${e(d.seedPath)}'/><target dev='vdb' bus='virtio'/><readonly/></disk>`,
+    `<interface type='network'><source network='${e(d.network)}'/>${d.mac ? `<mac address='${e(d.mac)}'/>` : ''}<model type='virtio'/></interface>`,
+    `<serial type='file'><source path='${e(d.consoleLog)}'/><target port='0'/></serial>`,
+    `<memballoon model='none'/>`,
+    `</devices>`,
+    `</domain>`,
+  ].join('\n');
+}
+
+/** What storm reads back from a defined domain. */
+export interface DomainFacts {
+  memoryMib: number;
+  vcpus: number;
+  mac: string | null;
+  diskPath: string | null;
+  metadata: Record<string, string>;
+}
+
+export function parseDomainXml(xml: string): DomainFacts {
+  const mem = /<memory unit='KiB'>(\d+)<\/memory>/.exec(xml)?.[1];
+  const memMib = /<memory unit='MiB'>(\d+)<\/memory>/.exec(xml)?.[1];
+  const metadata: Record<string, string> = {};
+  const block = /<storm:instance[^>]*>([\s\S]*?)<\/storm:instance>/.exec(xml)?.[1] ?? '';
+  for (const m of block.matchAll(/<storm:([a-z_]+)>([^<]*)<\/storm:\1>/g)) metadata[m[1]!] = unescapeXml(m[2]!);
+  return {
+    memoryMib: mem ? Math.round(Number(mem) / 1024) : Number(memMib ?? 0),
+    vcpus: Number(/<vcpu[^>]*>(\d+)<\/vcpu>/.exec(xml)?.[1] ?? 0),
+    mac: /<mac address='([^']+)'/.exec(xml)?.[1] ?? null,
+    diskPath: /<target dev='vda'/.test(xml) ? (/<source file='([^']+)'[^>]*\/>\s*(?:<backingStore[\s\S]*?<\/backingStore>\s*)?<target dev='vda'/.exec(xml)?.[1] ?? null) : null,
+    metadata,
+  };
+}
+
+function unescapeXml(s: string): string {
+  return s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&apos;/g, "'").replace(/&quot;/g, '"').replace(/&amp;/g, '&');
+}

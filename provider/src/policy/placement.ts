@@ -1,0 +1,53 @@
+// Where a new instance goes: the least-loaded server that fits. Pure: a function of what the
+// drivers observed, so the provider and (later) the controller and simulator share it.
+
+export interface ServerLoad {
+  /** The server reference (NAME@LIBVIRT_URI). */
+  server: string;
+  cpus: number;
+  memoryMib: number;
+  reservedMemoryMib: number;
+  /** Memory promised to domains already there (running ones and storm's defined ones). */
+  committedMemoryMib: number;
+  committedVcpus: number;
+}
+
+export interface InstanceNeeds {
+  memoryMib: number;
+  vcpus: number;
+}
+
+export type Placement = { server: string } | { error: string };
+
+export function freeMemoryMib(s: ServerLoad): number {
+  return s.memoryMib - s.reservedMemoryMib - s.committedMemoryMib;
+}
+
+/**
+ * Memory is the hard constraint (the paper's rule: never touch the host's reserve); a guest
+ * may not have more vCPUs than the host has CPUs, but vCPUs are shared between guests. Among
+ * the servers that fit, the one with the smallest share of its usable memory committed wins;
+ * ties go to fewer committed vCPUs, then to the name, so plans are repeatable.
+ */
+export function place(needs: InstanceNeeds, servers: readonly ServerLoad[]): Placement {
+  if (!servers.length) return { error: 'no candidate servers were given.' };
+  const reasons: string[] = [];
+  const fitting = servers.filter((s) => {
+    const free = freeMemoryMib(s);
+    if (needs.memoryMib > free) {
+      reasons.push(`${s.server}: ${free} MiB free (${s.memoryMib} MiB, ${s.reservedMemoryMib} reserved, ${s.committedMemoryMib} committed)`);
+      return false;
+    }
+    if (needs.vcpus > s.cpus) {
+      reasons.push(`${s.server}: ${s.cpus} CPUs`);
+      return false;
+    }
+    return true;
+  });
+  if (!fitting.length) {
+    return { error: `no server fits ${needs.memoryMib} MiB and ${needs.vcpus} vCPU(s): ${reasons.join('; ')}.` };
+  }
+  const load = (s: ServerLoad) => (s.committedMemoryMib + needs.memoryMib) / Math.max(1, s.memoryMib - s.reservedMemoryMib);
+  const [best] = [...fitting].sort((a, b) => load(a) - load(b) || a.committedVcpus - b.committedVcpus || a.server.localeCompare(b.server));
+  return { server: best!.server };
+}
