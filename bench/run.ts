@@ -1,6 +1,7 @@
 // npm run bench: figures and ratios, printed, never asserted.
 //   1. provider start → handshake line (median of 25 starts), against a bare `node -e ''`.
 //   2. terraform plan/apply of 200 storm_appliance_server (qemu:///system) vs 200 terraform_data.
+//   3. instance-layer creation: overlay vs full copy, by appliance size (bench/layers.ts).
 import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,6 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE } from '../provider/src/plugin/handshake.ts';
 import { createServerCertificate } from '../provider/src/plugin/tls-cert.ts';
 import { REPO_DIR, TerraformDir } from '../test/lib/terraform.ts';
+import { benchLayers } from './layers.ts';
 
 const COUNT = Number(process.env.BENCH_RESOURCES ?? 200);
 const STARTS = Number(process.env.BENCH_STARTS ?? 25);
@@ -116,6 +118,8 @@ async function benchPlans(): Promise<void> {
   }
 }
 
+// `npm run bench -- layers` runs one section; no argument runs them all.
+const only = new Set(process.argv.slice(2));
+const sections: Record<string, () => Promise<void>> = { start: benchStart, plan: benchPlans, layers: benchLayers };
 console.log(`storm bench — Node ${process.versions.node}, ${new Date().toISOString()}`);
-await benchStart();
-await benchPlans();
+for (const [name, run] of Object.entries(sections)) if (!only.size || only.has(name)) await run();

@@ -4,10 +4,21 @@ import { PROVIDER_VERSION } from '../provider.ts';
 interface Command {
   summary: string;
   usage: string;
+  /** The command prints its own, longer --help. */
+  ownHelp?: boolean;
   run(args: string[]): Promise<number>;
 }
 
 const commands: Record<string, Command> = {
+  fetch: {
+    summary: 'download and verify an appliance image into the local cache, with a progress bar',
+    usage: 'storm fetch <url> --sha256 <hex> [--cache-dir DIR]',
+    ownHelp: true,
+    async run(args) {
+      const { fetchCommand } = await import('./fetch.ts');
+      return fetchCommand(args);
+    },
+  },
   schema: {
     summary: 'print the provider schema as JSON (the format of `terraform providers schema -json`)',
     usage: 'storm schema',
@@ -57,7 +68,7 @@ export async function runCli(argv: string[]): Promise<number> {
     process.stderr.write(`storm: unknown command "${name}".\n\n${help()}\n`);
     return 2;
   }
-  if (rest.includes('--help') || rest.includes('-h')) {
+  if (!command.ownHelp && (rest.includes('--help') || rest.includes('-h'))) {
     process.stdout.write(`Usage: ${command.usage}\n\n${command.summary}\n`);
     return 0;
   }

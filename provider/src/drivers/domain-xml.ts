@@ -36,6 +36,8 @@ export function domainXml(d: DomainSpec): string {
     `<memory unit='MiB'>${d.memoryMib}</memory>`,
     `<vcpu>${d.vcpus}</vcpu>`,
     `<os><type arch='x86_64' machine='pc'>hvm</type>${boot}</os>`,
+    // ACPI lets a guest hear a graceful shutdown request (virsh shutdown).
+    `<features><acpi/></features>`,
     `<on_poweroff>destroy</on_poweroff><on_reboot>restart</on_reboot><on_crash>destroy</on_crash>`,
     `<devices>`,
     `<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='${e(d.diskPath)}'/><target dev='vda' bus='virtio'/></disk>`,

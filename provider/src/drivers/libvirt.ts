@@ -18,7 +18,7 @@ function errorText(err: unknown): string {
 }
 
 /** Connects through the native binding; a refused or dead connection becomes LibvirtUnreachableError. */
-async function withConnection<T>(uri: string, use: (h: Hypervisor) => Promise<T>): Promise<T> {
+export async function withConnection<T>(uri: string, use: (h: Hypervisor) => Promise<T>): Promise<T> {
   // Loaded on first use: the binding pulls an XML library that would slow every provider start,
   // and most provider processes (validate, plan of unchanged config) never touch libvirt.
   const { Hypervisor } = await import('@unraid/libvirt');

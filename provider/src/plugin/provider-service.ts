@@ -167,7 +167,7 @@ export function createProviderHandlers(provider: ProviderDefinition, log: Logger
       }
     }),
 
-    PlanResourceChange: guarded('PlanResourceChange', 'diagnostics', async (_diags, req) => {
+    PlanResourceChange: guarded('PlanResourceChange', 'diagnostics', async (diags, req) => {
       const r = resourceFor(req.type_name);
       const block = r.schema.block;
       const proposed = asObject(decode(req.proposed_new_state as WireDynamicValue, block));
@@ -176,6 +176,7 @@ export function createProviderHandlers(provider: ProviderDefinition, log: Logger
       const config = asObject(decode(req.config as WireDynamicValue, block)) ?? {};
       const generic = planBlock(block, prior, config);
       const refined = r.refinePlan ? r.refinePlan(prior, generic.planned, config) : { planned: generic.planned };
+      diags.push(...(refined.warnings ?? []));
       return {
         planned_state: encode(refined.planned, block),
         requires_replace: [...generic.requiresReplace, ...(refined.requiresReplace ?? [])].map(wirePath),

@@ -10,7 +10,7 @@ import { chassisPower, setChassisPower, type Bmc, type Power } from '../drivers/
 import { ensurePool, forgetObservation, observeHost, removePoolIfEmpty, waitUntilReachable, type HostObservation } from '../drivers/libvirt.ts';
 import { POOL } from '../drivers/volumes.ts';
 import { num, str, type ObjectValue, type ResourceContext, type ResourceDefinition } from './resource.ts';
-import { SERVER_RECORD, serverId, writeServerRecord } from './server-ref.ts';
+import { SERVER_RECORD, serverId, writeServerRecord, type Accelerator } from './server-ref.ts';
 
 export const LIBVIRT_URI_PATTERN = /^qemu(\+(tcp|tls|ssh|libssh|libssh2|unix))?:\/\/[^\s/]*\/system(\?\S*)?$/;
 
@@ -60,6 +60,14 @@ const schema: ResourceSchema = {
         description:
           'Desired chassis power, `on` or `off` (needs `ipmi`). storm reads the real power state on every refresh, so a host powered off out of band shows as a change in `terraform plan`. Powering off is refused while the host runs domains.',
       },
+      accelerator: {
+        type: 'string',
+        mode: 'optional',
+        default: 'auto',
+        validators: [oneOf('auto', 'kvm', 'tcg')],
+        description:
+          'How instances on this server run: `kvm` (hardware virtualization), `tcg` (QEMU\'s emulator: slow, but works everywhere) or `auto` (kvm when libvirt offers it). Use `tcg` where /dev/kvm exists but does not work, e.g. inside VMs without nested virtualization.',
+      },
       boot_timeout_seconds: {
         type: 'number',
         mode: 'optional',
@@ -97,6 +105,7 @@ interface ServerConfig {
   poolPath: string;
   power: Power;
   bootTimeoutSeconds: number;
+  accelerator: Accelerator;
   bmc: Bmc | null;
 }
 
@@ -109,6 +118,7 @@ function configOf(v: ObjectValue): ServerConfig {
     poolPath: str(v.pool_path) ?? '/var/lib/libvirt/storm',
     power: str(v.power) === 'off' ? 'off' : 'on',
     bootTimeoutSeconds: num(v.boot_timeout_seconds) ?? 300,
+    accelerator: str(v.accelerator) === 'kvm' ? 'kvm' : str(v.accelerator) === 'tcg' ? 'tcg' : 'auto',
     bmc: ipmi
       ? { address: str(ipmi.address) ?? '', port: num(ipmi.port) ?? 623, username: str(ipmi.username) ?? '', password: str(ipmi.password) ?? '' }
       : null,
@@ -201,7 +211,7 @@ async function converge(ctx: ResourceContext, planned: ObjectValue, observedPowe
     if (c.power === 'off') return withObservation(planned, null, 'off');
     const host = await observeHost(c.uri);
     await ensurePool(c.uri, POOL, c.poolPath);
-    await writeServerRecord(c.uri, { name: c.name, reservedMemoryMib: c.reservedMib });
+    await writeServerRecord(c.uri, { name: c.name, reservedMemoryMib: c.reservedMib, accelerator: c.accelerator });
     return withObservation(planned, host, 'on');
   } catch (err) {
     if (creating && poweredOn && c.bmc) {

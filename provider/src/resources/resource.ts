@@ -19,6 +19,8 @@ export interface PlanRefinement {
   planned: ObjectValue;
   /** Extra attribute paths whose change replaces the resource (beyond schema forceNew). */
   requiresReplace?: AttributePath[];
+  /** Said in the plan, e.g. that an update restarts the guest. */
+  warnings?: Diagnostic[];
 }
 
 export interface ResourceDefinition {

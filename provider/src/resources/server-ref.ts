@@ -11,9 +11,12 @@ export interface ServerRef {
   uri: string;
 }
 
+export type Accelerator = 'auto' | 'kvm' | 'tcg';
+
 export interface ServerRecord {
   name: string;
   reservedMemoryMib: number;
+  accelerator?: Accelerator;
 }
 
 export const SERVER_RECORD = 'storm-server.json';
@@ -48,4 +51,25 @@ export async function writeServerRecord(uri: string, record: ServerRecord): Prom
 
 export async function readServerRecord(uri: string): Promise<ServerRecord | null> {
   return readRecord<ServerRecord>(uri, SERVER_RECORD);
+}
+
+/** A layer on a server: `VOLUME@NAME@LIBVIRT_URI` (volume names never contain '@'). */
+export interface LayerRef {
+  volume: string;
+  server: ServerRef;
+  serverId: string;
+}
+
+export function layerId(volume: string, serverIdText: string): string {
+  return `${volume}@${serverIdText}`;
+}
+
+export function parseLayerId(id: string, prefix: string, what: string, path: AttributePath): LayerRef {
+  const at = id.indexOf('@');
+  const volume = at > 0 ? id.slice(0, at) : '';
+  const server = at > 0 ? parseServerId(id.slice(at + 1)) : null;
+  if (!server || !volume.startsWith(prefix)) {
+    throw new DiagnosticError(`Not ${what} reference`, `"${id}" is not ${what} reference. Use the id attribute of that resource.`, path);
+  }
+  return { volume, server, serverId: id.slice(at + 1) };
 }

@@ -1,0 +1,178 @@
+// Real guests: two instances of one deployment on a 4-layer chain (base → appliance →
+// deployment → instance) boot under QEMU (TCG) from the project's test guest
+// (scripts/build-guest.sh, scripts/build-test-layers.sh). Their serial consoles prove that
+// every lower layer's files are visible and that the instance variables were expanded.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { sha256File } from '../lib/images.ts';
+import { REPO_DIR, TerraformDir, resources, virsh } from '../lib/terraform.ts';
+
+const URI = 'qemu:///system';
+const GUEST = join(REPO_DIR, 'build', 'guest');
+const tf = new TerraformDir();
+const img = (name: string) => ({ path: join(GUEST, name), sha256: sha256File(join(GUEST, name)) });
+
+function stackHcl(state: 'running' | 'shutoff'): string {
+  const [base, app, dep, kernel, initrd] = ['layers/base.qcow2', 'layers/appliance.qcow2', 'layers/deployment.qcow2', 'vmlinuz', 'initrd.gz'].map(img) as [
+    ReturnType<typeof img>, ReturnType<typeof img>, ReturnType<typeof img>, ReturnType<typeof img>, ReturnType<typeof img>,
+  ];
+  const instance = (name: string) => `
+resource "storm_instance" "${name}" {
+  name        = "${name}"
+  deployments = [storm_deployment.mail.id]
+  network     = storm_network.lan.name
+  memory_mib  = 256
+  state       = "${state}"
+  variables   = { site = "${name}" }
+}
+`;
+  return `
+resource "storm_appliance_server" "local" {
+  name        = "local"
+  libvirt_uri = "${URI}"
+  pool_path   = "/var/tmp/storm-boot-pool"
+  accelerator = "tcg" # /dev/kvm exists on these VMs but does not work
+}
+
+resource "storm_network" "lan" {
+  server = storm_appliance_server.local.id
+  name   = "storm-boot"
+  cidr   = "192.168.161.0/24"
+}
+
+resource "storm_appliance" "mail" {
+  server  = storm_appliance_server.local.id
+  name    = "mail"
+  version = "1.0"
+  base {
+    name   = "testos"
+    url    = "${base.path}"
+    sha256 = "${base.sha256}"
+  }
+  image {
+    url    = "${app.path}"
+    sha256 = "${app.sha256}"
+  }
+  boot {
+    kernel_url    = "${kernel.path}"
+    kernel_sha256 = "${kernel.sha256}"
+    initrd_url    = "${initrd.path}"
+    initrd_sha256 = "${initrd.sha256}"
+    cmdline       = "console=ttyS0 quiet panic=-1"
+  }
+}
+
+resource "storm_deployment" "mail" {
+  appliance = storm_appliance.mail.id
+  name      = "corp-mail"
+  image {
+    url    = "${dep.path}"
+    sha256 = "${dep.sha256}"
+  }
+  variables = { relay = "smtp.example.org" }
+  file {
+    path        = "/etc/mail/relay.conf"
+    content     = "relay $\${relay} for $\${site}\\n"
+    permissions = "0640"
+  }
+}
+${instance('mx1')}${instance('mx2')}
+`;
+}
+
+async function volumePath(name: string): Promise<string> {
+  return (await virsh(URI, 'vol-path', '--pool', 'storm', name)).stdout.trim();
+}
+
+async function lowerLayerSums(): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const names = (await virsh(URI, 'vol-list', 'storm')).stdout.split('\n').map((l) => l.trim().split(/\s+/)[0] ?? '').filter((n) => /^(base|app|dep)-/.test(n) && !n.endsWith('.json'));
+  for (const n of names) out[n] = sha256File(await volumePath(n));
+  return out;
+}
+
+async function waitForConsole(path: string, marker: string, timeoutMs: number): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const text = existsSync(path) ? readFileSync(path, 'utf8').replace(/\r/g, '') : '';
+    if (text.includes(marker) || Date.now() > deadline) return text;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+before(async () => {
+  execFileSync('bash', [join(REPO_DIR, 'scripts', 'build-guest.sh')], { stdio: 'inherit' });
+  execFileSync('bash', [join(REPO_DIR, 'scripts', 'build-test-layers.sh')], { stdio: 'inherit' });
+  tf.write(stackHcl('shutoff'));
+  await tf.init();
+});
+
+after(async () => {
+  await tf.destroy();
+  tf.remove();
+});
+
+describe('instances boot from layered appliances', () => {
+  let before: Record<string, string>;
+
+  test('apply installs the chain once and defines two instances (shut off)', async () => {
+    const r = await tf.apply();
+    assert.equal(r.exitCode, 0, r.output);
+    before = await lowerLayerSums();
+    const names = Object.keys(before).sort();
+    assert.equal(names.filter((n) => n.startsWith('base-')).length, 1, 'one base layer');
+    assert.deepEqual(names.filter((n) => !n.startsWith('base-')), ['app-mail-1.0', 'dep-corp-mail']);
+  });
+
+  test('state = "running" boots both in place; their consoles show all layers and expanded variables', async (t) => {
+    tf.write(stackHcl('running'));
+    const plan = await tf.plan();
+    assert.match(plan.stdout, /~ state\s+= "shutoff" -> "running"/);
+    assert.match(plan.stdout, /2 to change, 0 to destroy/);
+    const r = await tf.apply();
+    assert.equal(r.exitCode, 0, r.output);
+    const instances = resources(await tf.state()).filter((s) => s.type === 'storm_instance');
+    for (const inst of instances) {
+      const name = String(inst.values.name);
+      const log = await waitForConsole(String(inst.values.console_log), 'STORM-READY', 180_000);
+      const lines = log.split('\n').filter((l) => l.startsWith('STORM-'));
+      t.diagnostic(`${name} console:\n    ${lines.join('\n    ')}`);
+      assert.ok(lines.includes(`STORM-BOOT instance=${name} hostname=${name}`), lines.join('\n'));
+      assert.ok(lines.includes('STORM-LAYERS appliance base deployment'), 'files of every lower layer are visible');
+      assert.ok(lines.includes(`STORM-FILE /etc/mail/relay.conf relay smtp.example.org for ${name}`), 'deployment template expanded with the instance variable');
+      assert.ok(lines.some((l) => l.startsWith('STORM-READY')));
+      const ipLine = lines.find((l) => l.startsWith('STORM-IP '));
+      assert.ok(ipLine, 'guest got a DHCP lease');
+      assert.equal(inst.values.ip, ipLine.split(' ')[1], 'ip attribute from the lease');
+      assert.match(String(inst.values.mac), /^52:54:00:/);
+    }
+  });
+
+  test('booting changed only the instances\' own layers', async () => {
+    assert.deepEqual(await lowerLayerSums(), before);
+    for (const name of ['mx1', 'mx2']) {
+      const info = JSON.parse(execFileSync('qemu-img', ['info', '-U', '--output=json', await volumePath(`inst-${name}`)]).toString()) as { 'actual-size': number; 'backing-filename': string };
+      assert.match(info['backing-filename'], /\/dep-corp-mail$/);
+      assert.ok(info['actual-size'] > 200_000, `inst-${name} holds what its guest wrote`);
+    }
+  });
+
+  test('pause and shut off are in-place changes', async () => {
+    tf.write(stackHcl('running').replace('state       = "running"\n  variables   = { site = "mx2" }', 'state       = "paused"\n  variables   = { site = "mx2" }'));
+    const r = await tf.apply();
+    assert.equal(r.exitCode, 0, r.output);
+    assert.match((await virsh(URI, 'domstate', 'mx2')).stdout, /paused/);
+    assert.equal((await tf.plan()).exitCode, 0);
+  });
+
+  test('destroy leaves no volume, domain, seed or network behind', async () => {
+    const r = await tf.destroy();
+    assert.equal(r.exitCode, 0, r.output);
+    assert.notEqual((await virsh(URI, 'pool-info', 'storm')).exitCode, 0, 'pool gone');
+    for (const name of ['mx1', 'mx2']) assert.notEqual((await virsh(URI, 'dominfo', name)).exitCode, 0);
+    assert.notEqual((await virsh(URI, 'net-info', 'storm-boot')).exitCode, 0);
+  });
+});

@@ -1,0 +1,253 @@
+// Layered appliances on two simulated blades, without booting guests (instances stay shut
+// off; test/boot boots them): base → appliance → deployment → instance as qcow2 chains made
+// through libvirt's storage API, a base shared once per server, placement, bad input, drift,
+// and destroy leaving nothing behind.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { startLab, type Blade, type Lab } from '../lib/lab.ts';
+import { makeTestLayers, type TestLayers } from '../lib/images.ts';
+import { TerraformDir, resources, virsh } from '../lib/terraform.ts';
+
+let lab: Lab;
+let layers: TestLayers;
+const tf = new TerraformDir();
+
+function serversHcl(blades: Blade[]): string {
+  return blades
+    .map(
+      (b) => `
+resource "storm_appliance_server" "${b.name}" {
+  name        = "${b.name}"
+  libvirt_uri = "${b.libvirtUri}"
+  ipmi {
+    address  = "${b.bmc.address}"
+    port     = ${b.bmc.port}
+    username = "${b.bmc.username}"
+    password = "${b.bmc.password}"
+  }
+}
+`,
+    )
+    .join('');
+}
+
+function stackHcl(instances: string, extra = ''): string {
+  const [b1, b2] = lab.blades as [Blade, Blade];
+  return `${serversHcl([b1, b2])}
+locals {
+  servers = { blade1 = storm_appliance_server.blade1.id, blade2 = storm_appliance_server.blade2.id }
+}
+
+resource "storm_appliance" "mail" {
+  for_each = local.servers
+  server   = each.value
+  name     = "mail"
+  version  = "1.0"
+  base {
+    name   = "testos"
+    url    = "${layers.base.path}"
+    sha256 = "${layers.base.sha256}"
+  }
+  image {
+    url    = "${layers.appliance.path}"
+    sha256 = "${layers.appliance.sha256}"
+  }
+}
+
+# A second appliance on the same base: the base layer must not be installed twice.
+resource "storm_appliance" "web" {
+  server  = storm_appliance_server.blade1.id
+  name    = "web"
+  version = "2.1"
+  base {
+    name   = "testos"
+    url    = "${layers.base.path}"
+    sha256 = "${layers.base.sha256}"
+  }
+  image {
+    url    = "${layers.appliance.path}"
+    sha256 = "${layers.appliance.sha256}"
+  }
+}
+
+resource "storm_deployment" "corp" {
+  for_each  = storm_appliance.mail
+  appliance = each.value.id
+  name      = "corp"
+  image {
+    url    = "${layers.deployment.path}"
+    sha256 = "${layers.deployment.sha256}"
+  }
+  variables = { relay = "smtp.example.org" }
+  file {
+    path    = "/etc/mail/relay.conf"
+    content = "relay $\${relay} for $\${site}\\n"
+  }
+}
+${instances}
+${extra}
+`;
+}
+
+const instanceHcl = (name: string, memory: number, extra = '') => `
+resource "storm_instance" "${name}" {
+  name        = "${name}"
+  deployments = [for d in storm_deployment.corp : d.id]
+  memory_mib  = ${memory}
+  state       = "shutoff"
+  variables   = { site = "${name}" }
+${extra}
+}
+`;
+
+async function volumes(blade: Blade): Promise<string[]> {
+  const r = await virsh(blade.libvirtUri, 'vol-list', 'storm');
+  return r.stdout.split('\n').map((l) => l.trim().split(/\s+/)[0] ?? '').filter(Boolean).sort();
+}
+
+async function backingOf(blade: Blade, volume: string): Promise<string | null> {
+  const xml = (await virsh(blade.libvirtUri, 'vol-dumpxml', '--pool', 'storm', volume)).stdout;
+  return /<backingStore>\s*<path>([^<]+)<\/path>/.exec(xml)?.[1] ?? null;
+}
+
+before(async () => {
+  lab = await startLab({ blades: 2, initialPower: 'off' });
+  layers = makeTestLayers();
+  tf.write(stackHcl(''));
+  await tf.init();
+});
+
+after(async () => {
+  await tf.destroy();
+  tf.remove();
+  layers.remove();
+  await lab.stop();
+});
+
+describe('layers', () => {
+  test('appliances and deployments install as qcow2 chains; a base is installed once per server', async () => {
+    const r = await tf.apply();
+    assert.equal(r.exitCode, 0, r.output);
+    const [b1, b2] = lab.blades as [Blade, Blade];
+    const v1 = await volumes(b1);
+    const bases = v1.filter((v) => v.startsWith('base-'));
+    assert.deepEqual(bases, [`base-testos-${layers.base.sha256.slice(0, 12)}`], 'one base layer for two appliances');
+    assert.ok(v1.includes('app-mail-1.0') && v1.includes('app-web-2.1') && v1.includes('dep-corp'), v1.join(' '));
+    assert.ok((await volumes(b2)).includes('dep-corp'), 'the deployment is on both servers');
+    assert.match((await backingOf(b1, 'app-mail-1.0'))!, new RegExp(`/base-testos-${layers.base.sha256.slice(0, 12)}$`));
+    assert.match((await backingOf(b1, 'app-web-2.1'))!, /\/base-testos-/);
+    assert.match((await backingOf(b1, 'dep-corp'))!, /\/app-mail-1\.0$/);
+  });
+
+  test('a second plan shows no changes', async () => {
+    const r = await tf.plan();
+    assert.equal(r.exitCode, 0, r.output);
+  });
+
+  test('placement puts two 3000 MiB instances on different servers, each an overlay on the deployment', async () => {
+    tf.write(stackHcl(instanceHcl('mx1', 3000) + instanceHcl('mx2', 3000)));
+    const r = await tf.apply();
+    assert.equal(r.exitCode, 0, r.output);
+    const byName = new Map(resources(await tf.state()).filter((s) => s.type === 'storm_instance').map((s) => [s.name, s.values]));
+    const s1 = String(byName.get('mx1')!.server);
+    const s2 = String(byName.get('mx2')!.server);
+    assert.notEqual(s1, s2, 'least-loaded placement spreads them');
+    for (const blade of lab.blades) {
+      const name = [...byName].find(([, v]) => String(v.server).startsWith(`${blade.name}@`))![0];
+      assert.match((await backingOf(blade, `inst-${name}`))!, /\/dep-corp$/);
+      assert.ok((await volumes(blade)).includes(`seed-${name}.iso`));
+      assert.match((await virsh(blade.libvirtUri, 'domstate', name)).stdout, /shut off/);
+    }
+    assert.equal((await tf.plan()).exitCode, 0, 'no drift after create');
+  });
+
+  test('an instance that fits nowhere gets a diagnostic and leaves nothing behind', async () => {
+    tf.write(stackHcl(instanceHcl('mx1', 3000) + instanceHcl('mx2', 3000) + instanceHcl('mx3', 3000)));
+    const r = await tf.apply();
+    assert.equal(r.exitCode, 1, r.output);
+    assert.match(r.stderr, /No server fits this instance/);
+    assert.match(r.stderr, /memory_mib/);
+    for (const blade of lab.blades) {
+      assert.ok(!(await volumes(blade)).some((v) => v.includes('mx3')), 'no volume of mx3');
+      assert.notEqual((await virsh(blade.libvirtUri, 'domstate', 'mx3')).exitCode, 0, 'no domain mx3');
+    }
+  });
+
+  test('memory larger than any server is refused the same way', async () => {
+    tf.write(stackHcl(instanceHcl('mx1', 3000) + instanceHcl('mx2', 3000) + instanceHcl('big', 1048576)));
+    const r = await tf.apply();
+    assert.equal(r.exitCode, 1, r.output);
+    assert.match(r.stderr, /no server fits 1048576 MiB/);
+  });
+
+  test('a template naming an undefined variable is refused and leaves nothing behind', async () => {
+    tf.write(stackHcl(instanceHcl('mx1', 3000) + instanceHcl('mx2', 3000) + instanceHcl('tiny', 64, '  server = storm_appliance_server.blade1.id\n  file {\n    path    = "/etc/motd"\n    content = "hello $${nobody}"\n  }').replace('variables   = { site = "tiny" }', 'variables   = {}')));
+    const r = await tf.apply();
+    assert.equal(r.exitCode, 1, r.output);
+    assert.match(r.stderr, /Undefined template variable/);
+    assert.match(r.stderr, /\$\{nobody\}/);
+    assert.match(r.stderr, /\$\{site\}/);
+    assert.ok(!(await volumes(lab.blades[0]!)).some((v) => v.includes('tiny')));
+  });
+
+  test('a wrong sha256 is refused before anything is installed', async () => {
+    const bad = 'f'.repeat(64);
+    tf.write(
+      stackHcl(
+        instanceHcl('mx1', 3000) + instanceHcl('mx2', 3000),
+        `
+resource "storm_appliance" "broken" {
+  server  = storm_appliance_server.blade1.id
+  name    = "broken"
+  version = "1"
+  base {
+    name   = "otheros"
+    url    = "${layers.base.path}"
+    sha256 = "${bad}"
+  }
+  image {
+    url    = "${layers.appliance.path}"
+    sha256 = "${layers.appliance.sha256}"
+  }
+}
+`,
+      ),
+    );
+    const r = await tf.apply();
+    assert.equal(r.exitCode, 1, r.output);
+    assert.match(r.stderr, /does not match its sha256/);
+    assert.match(r.stderr, /sha256 = "f{64}"/, 'Terraform points at the checksum line');
+    assert.ok(!(await volumes(lab.blades[0]!)).some((v) => v.includes('otheros') || v.includes('broken')));
+  });
+
+  test('names with "/" or ".." are refused at plan time', async () => {
+    tf.write(stackHcl(instanceHcl('mx1', 3000) + instanceHcl('mx2', 3000) + instanceHcl('x', 64).replace('name        = "x"', 'name        = "../etc/x"')));
+    const r = await tf.plan();
+    assert.equal(r.exitCode, 1, r.output);
+    assert.match(r.stderr, /Invalid name/);
+  });
+
+  test('an instance whose domain was removed out of band shows as drift; apply adopts its disk', async () => {
+    tf.write(stackHcl(instanceHcl('mx1', 3000) + instanceHcl('mx2', 3000)));
+    const [state] = resources(await tf.state()).filter((s) => s.name === 'mx1');
+    const blade = lab.blades.find((b) => String(state!.values.server).startsWith(`${b.name}@`))!;
+    assert.equal((await virsh(blade.libvirtUri, 'undefine', 'mx1')).exitCode, 0);
+    const plan = await tf.plan();
+    assert.equal(plan.exitCode, 2, plan.output);
+    assert.match(plan.stdout, /storm_instance\.mx1 will be created/);
+    const r = await tf.apply();
+    assert.equal(r.exitCode, 0, r.output);
+    assert.match((await virsh(blade.libvirtUri, 'domstate', 'mx1')).stdout, /shut off/);
+    assert.equal((await tf.plan()).exitCode, 0, 'converged');
+  });
+
+  test('destroy leaves no volume, domain or seed behind', async () => {
+    const r = await tf.destroy();
+    assert.equal(r.exitCode, 0, r.output);
+    for (const blade of lab.blades) {
+      const left = await virsh(blade.libvirtUri, 'vol-list', 'storm');
+      assert.notEqual(left.exitCode, 0, `pool storm is gone from ${blade.name}: ${left.output}`);
+      assert.equal((await virsh(blade.libvirtUri, 'list', '--all', '--name')).stdout.trim(), '');
+    }
+  });
+});
