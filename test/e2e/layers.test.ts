@@ -130,7 +130,7 @@ describe('layers', () => {
     assert.equal(r.exitCode, 0, r.output);
     const [b1, b2] = lab.blades as [Blade, Blade];
     const v1 = await volumes(b1);
-    const bases = v1.filter((v) => v.startsWith('base-'));
+    const bases = v1.filter((v) => v.startsWith('base-') && !v.endsWith('.json'));
     assert.deepEqual(bases, [`base-testos-${layers.base.sha256.slice(0, 12)}`], 'one base layer for two appliances');
     assert.ok(v1.includes('app-mail-1.0') && v1.includes('app-web-2.1') && v1.includes('dep-corp'), v1.join(' '));
     assert.ok((await volumes(b2)).includes('dep-corp'), 'the deployment is on both servers');
@@ -239,6 +239,59 @@ resource "storm_appliance" "broken" {
     assert.equal(r.exitCode, 0, r.output);
     assert.match((await virsh(blade.libvirtUri, 'domstate', 'mx1')).stdout, /shut off/);
     assert.equal((await tf.plan()).exitCode, 0, 'converged');
+  });
+
+  test('memory and disk changes are in place: redefined domain, grown volume', async () => {
+    tf.write(stackHcl(instanceHcl('mx1', 3000, '  disk_size_mib = 128') + instanceHcl('mx2', 2048)));
+    const plan = await tf.plan();
+    assert.equal(plan.exitCode, 2, plan.output);
+    assert.match(plan.stdout, /~ memory_mib\s+= 3000 -> 2048/);
+    assert.match(plan.stdout, /~ disk_size_mib\s+= 64 -> 128/);
+    assert.doesNotMatch(plan.stdout, /must be replaced/);
+    const r = await tf.apply();
+    assert.equal(r.exitCode, 0, r.output);
+    const byName = new Map(resources(await tf.state()).filter((x) => x.type === 'storm_instance').map((x) => [x.name, x.values]));
+    const home = (name: string) => lab.blades.find((b) => String(byName.get(name)!.server).startsWith(`${b.name}@`))!;
+    assert.match((await virsh(home('mx2').libvirtUri, 'dominfo', 'mx2')).stdout, /Max memory:\s+2097152 KiB/);
+    assert.match((await virsh(home('mx1').libvirtUri, 'vol-info', '--pool', 'storm', 'inst-mx1')).stdout, /Capacity:\s+128\.00 MiB/);
+    assert.equal((await tf.plan()).exitCode, 0);
+  });
+
+  test('import by NAME@SERVER_ID reads an instance back with nothing to change', async () => {
+    const [mx1] = resources(await tf.state()).filter((x) => x.name === 'mx1');
+    const serverId = String(mx1!.values.server);
+    const deploymentId = (mx1!.values.deployments as string[]).find((d) => d.endsWith(`@${serverId}`))!;
+    const other = new TerraformDir();
+    try {
+      other.write(`
+resource "storm_instance" "mx1" {
+  name          = "mx1"
+  deployments   = ["${deploymentId}"]
+  memory_mib    = 3000
+  disk_size_mib = 128
+  state         = "shutoff"
+  variables     = { site = "mx1" }
+}
+`);
+      await other.init();
+      const r = await other.run(['import', '-no-color', 'storm_instance.mx1', `mx1@${serverId}`]);
+      assert.equal(r.exitCode, 0, r.output);
+      const plan = await other.plan();
+      assert.equal(plan.exitCode, 0, plan.output);
+    } finally {
+      other.remove();
+    }
+  });
+
+  test('a new appliance version replaces what stands on the old one, and the plan says so', async () => {
+    tf.write(stackHcl(instanceHcl('mx1', 3000, '  disk_size_mib = 128') + instanceHcl('mx2', 2048)).replace('version  = "1.0"', 'version  = "1.1"'));
+    const plan = await tf.plan();
+    assert.equal(plan.exitCode, 2, plan.output);
+    assert.match(plan.stdout, /storm_appliance\.mail\["blade1"\] must be replaced/);
+    assert.match(plan.stdout, /storm_deployment\.corp\["blade1"\] must be replaced/);
+    assert.match(plan.stdout, /storm_instance\.mx1 must be replaced/);
+    assert.match(plan.stdout, /version\s+= "1\.0" -> "1\.1" # forces replacement/);
+    tf.write(stackHcl(instanceHcl('mx1', 3000, '  disk_size_mib = 128') + instanceHcl('mx2', 2048)));
   });
 
   test('destroy leaves no volume, domain or seed behind', async () => {

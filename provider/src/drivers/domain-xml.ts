@@ -5,6 +5,8 @@ export const STORM_XMLNS = 'https://storm.invalid/xmlns/instance/1';
 
 export interface DomainSpec {
   name: string;
+  /** Set when redefining an existing domain: libvirt matches definitions by UUID. */
+  uuid?: string;
   type: 'kvm' | 'qemu';
   memoryMib: number;
   vcpus: number;
@@ -32,6 +34,7 @@ export function domainXml(d: DomainSpec): string {
   return [
     `<domain type='${d.type}'>`,
     `<name>${e(d.name)}</name>`,
+    d.uuid ? `<uuid>${e(d.uuid)}</uuid>` : '',
     `<metadata><storm:instance xmlns:storm='${STORM_XMLNS}'>${meta}</storm:instance></metadata>`,
     `<memory unit='MiB'>${d.memoryMib}</memory>`,
     `<vcpu>${d.vcpus}</vcpu>`,
@@ -52,6 +55,7 @@ export function domainXml(d: DomainSpec): string {
 
 /** What storm reads back from a defined domain. */
 export interface DomainFacts {
+  uuid: string | null;
   memoryMib: number;
   vcpus: number;
   mac: string | null;
@@ -66,6 +70,7 @@ export function parseDomainXml(xml: string): DomainFacts {
   const block = /<storm:instance[^>]*>([\s\S]*?)<\/storm:instance>/.exec(xml)?.[1] ?? '';
   for (const m of block.matchAll(/<storm:([a-z_]+)>([^<]*)<\/storm:\1>/g)) metadata[m[1]!] = unescapeXml(m[2]!);
   return {
+    uuid: /<uuid>([^<]+)<\/uuid>/.exec(xml)?.[1] ?? null,
     memoryMib: mem ? Math.round(Number(mem) / 1024) : Number(memMib ?? 0),
     vcpus: Number(/<vcpu[^>]*>(\d+)<\/vcpu>/.exec(xml)?.[1] ?? 0),
     mac: /<mac address='([^']+)'/.exec(xml)?.[1] ?? null,

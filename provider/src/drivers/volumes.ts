@@ -153,7 +153,12 @@ export async function readRecord<T>(uri: string, name: string): Promise<T | null
       if (err instanceof LibvirtError && NOT_FOUND.test(err.message)) return null;
       throw err;
     }
-    return JSON.parse(await readFile(file, 'utf8')) as T;
+    try {
+      return JSON.parse(await readFile(file, 'utf8')) as T;
+    } catch {
+      // Cut off between creating the volume and writing it (a crash, a power cut): no record.
+      return null;
+    }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

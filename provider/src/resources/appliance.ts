@@ -79,6 +79,9 @@ export interface ApplianceRecord {
 
 export const applianceRecordName = (volume: string) => `${volume}.json`;
 
+/** Written after a shared layer's upload completes; a layer without it is a leftover. */
+const completionRecord = (volume: string) => `${volume}.json`;
+
 interface Spec {
   server: ServerRef;
   serverId: string;
@@ -148,13 +151,21 @@ async function sharedVolume(ctx: ResourceContext, s: Spec, volume: string, src: 
   // Registered before the first await: appliances sharing a base must wait for one install.
   const install = (async () => {
     const existing = await getVolume(s.server.uri, volume);
-    if (existing) return { vol: existing, created: false };
+    if (existing && (await readRecord(s.server.uri, completionRecord(volume)))) return { vol: existing, created: false };
+    if (existing) {
+      // No completion record: an upload that was cut off (libvirtd or the host went down).
+      ctx.log.warn('replacing an incomplete layer left by an interrupted install', { volume });
+      await deleteVolume(s.server.uri, volume);
+    }
+    let vol: Volume;
     try {
       const local = await fetchLogged(src, volume, ctx.log, ctx.signal);
-      return { vol: await installLayer(s.server.uri, volume, local.path, null), created: true };
+      vol = await installLayer(s.server.uri, volume, local.path, null);
     } catch (err) {
       sourceError(err, path, what);
     }
+    await writeRecord(s.server.uri, completionRecord(volume), { sha256: src.sha256 });
+    return { vol, created: true };
   })();
   installing.set(key, install);
   try {
@@ -186,7 +197,11 @@ export const appliance: ResourceDefinition = {
     await ensurePoolReady(s);
     const layerName = applianceVolumeName(s.name, s.version);
     if (await getVolume(s.server.uri, layerName)) {
-      throw new DiagnosticError('The appliance is already installed', `Server "${s.server.name}" already has ${layerName}. Import it (terraform import) or choose another version.`, attr('version'));
+      if (await readRecord(s.server.uri, applianceRecordName(layerName))) {
+        throw new DiagnosticError('The appliance is already installed', `Server "${s.server.name}" already has ${layerName}. Destroy it there first, or choose another version.`, attr('version'));
+      }
+      ctx.log.warn('replacing an incomplete appliance layer left by an interrupted install', { volume: layerName });
+      await deleteVolume(s.server.uri, layerName);
     }
     const made: string[] = [];
     try {
@@ -256,12 +271,18 @@ export const appliance: ResourceDefinition = {
     if (base) {
       const others = await dependentsOf(uri, base.path);
       if (others.length) ctx.log.info('base layer kept: other appliances stand on it', { base: base.name, appliances: others.join(',') });
-      else await deleteVolume(uri, base.name);
+      else {
+        await deleteVolume(uri, base.name);
+        await deleteVolume(uri, completionRecord(base.name));
+      }
     }
     if (s.boot) {
       // Kernels are shared by content; keep them while another appliance record names them.
       for (const v of [blobVolumeName('kernel', s.boot.kernelSha256), blobVolumeName('initrd', s.boot.initrdSha256)]) {
-        if (!(await inUseByOtherRecords(uri, v))) await deleteVolume(uri, v);
+        if (!(await inUseByOtherRecords(uri, v))) {
+          await deleteVolume(uri, v);
+          await deleteVolume(uri, completionRecord(v));
+        }
       }
     }
   },

@@ -113,7 +113,12 @@ export const deployment: ResourceDefinition = {
     }
     const volume = `dep-${str(planned.name)}`;
     if (await getVolume(uri, volume)) {
-      throw new DiagnosticError('The deployment already exists', `Server "${app.server.name}" already has ${volume}. Choose another name or import it.`, attr('name'));
+      if (await readRecord(uri, deploymentRecordName(volume))) {
+        throw new DiagnosticError('The deployment already exists', `Server "${app.server.name}" already has ${volume}. Choose another name.`, attr('name'));
+      }
+      // No record: a create that was cut off before it finished.
+      ctx.log.warn('replacing an incomplete deployment layer left by an interrupted create', { volume });
+      await deleteVolume(uri, volume);
     }
     const image = planned.image as ObjectValue | null;
     try {

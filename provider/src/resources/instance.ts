@@ -313,6 +313,7 @@ export const instance: ResourceDefinition = {
       if (leftover) ctx.log.info('adopting the existing instance layer', { instance: s.name, volume: names.disk });
       const disk = leftover ?? (await createOverlay(uri, names.disk, below, s.diskMib ? s.diskMib * MIB : undefined));
       if (!leftover) made.push(names.disk);
+      else if (s.diskMib && leftover.capacity < s.diskMib * MIB) await resizeVolume(uri, names.disk, s.diskMib * MIB);
       await deleteVolume(uri, names.seed);
       const seedPath = await uploadSeed(uri, names.seed, seed.iso);
       made.push(names.seed);
@@ -348,7 +349,7 @@ export const instance: ResourceDefinition = {
       const [disk, seed] = await Promise.all([getVolume(uri, names.disk), getVolume(uri, names.seed)]);
       if (!disk || !seed) throw new DiagnosticError('The instance\'s volumes are gone', `${names.disk} or ${names.seed} no longer exists.`);
       if (d.state !== 'shutoff') await setDomainState(uri, s.name, 'shutoff');
-      await defineDomain(uri, domainXml(await domainSpec(uri, s, dep, disk.path, seed.path, d.mac ?? undefined)));
+      await defineDomain(uri, domainXml({ ...(await domainSpec(uri, s, dep, disk.path, seed.path, d.mac ?? undefined)), uuid: d.uuid ?? undefined }));
     }
     const wantBytes = s.diskMib ? s.diskMib * MIB : null;
     if (wantBytes && wantBytes !== num(prior.disk_size_mib)! * MIB) {

@@ -1,0 +1,104 @@
+// A fault in the middle of an apply: the server's libvirtd dies (its blade loses power) while
+// storm uploads a layer. After the server is back, the same apply converges and no volume is
+// left over from the interrupted one.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { startLab, type Blade, type Lab } from '../lib/lab.ts';
+import { sha256File } from '../lib/images.ts';
+import { TerraformDir, virsh } from '../lib/terraform.ts';
+
+let lab: Lab;
+let blade: Blade;
+let dir: string;
+const tf = new TerraformDir();
+
+function hcl(base: { path: string; sha256: string }, app: { path: string; sha256: string }): string {
+  return `
+resource "storm_appliance_server" "blade1" {
+  name        = "blade1"
+  libvirt_uri = "${blade.libvirtUri}"
+  ipmi {
+    address  = "${blade.bmc.address}"
+    port     = ${blade.bmc.port}
+    username = "${blade.bmc.username}"
+    password = "${blade.bmc.password}"
+  }
+}
+
+resource "storm_appliance" "big" {
+  server  = storm_appliance_server.blade1.id
+  name    = "big"
+  version = "1"
+  base {
+    name   = "bigos"
+    url    = "${base.path}"
+    sha256 = "${base.sha256}"
+  }
+  image {
+    url    = "${app.path}"
+    sha256 = "${app.sha256}"
+  }
+}
+
+resource "storm_deployment" "d" {
+  appliance = storm_appliance.big.id
+  name      = "d"
+}
+`;
+}
+
+async function volumes(): Promise<string[]> {
+  const r = await virsh(blade.libvirtUri, 'vol-list', 'storm');
+  return r.stdout.split('\n').map((l) => l.trim().split(/\s+/)[0] ?? '').filter(Boolean).sort();
+}
+
+before(async () => {
+  lab = await startLab({ blades: 1, initialPower: 'on' });
+  blade = lab.blades[0]!;
+  dir = mkdtempSync(join(tmpdir(), 'storm-fault-'));
+  // A base with 512 MiB of real data: its upload takes long enough to be interrupted.
+  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', 'base.qcow2', '512M'], { cwd: dir });
+  execFileSync('qemu-io', ['-c', 'write -P 0x77 0 512M', 'base.qcow2'], { cwd: dir, stdio: 'ignore' });
+  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', 'base.qcow2', '-F', 'qcow2', 'app.qcow2'], { cwd: dir });
+  tf.write(hcl({ path: join(dir, 'base.qcow2'), sha256: sha256File(join(dir, 'base.qcow2')) }, { path: join(dir, 'app.qcow2'), sha256: sha256File(join(dir, 'app.qcow2')) }));
+  await tf.init();
+  // The server first, so that the fault hits the layer upload.
+  const r = await tf.run(['apply', '-auto-approve', '-no-color', '-target=storm_appliance_server.blade1']);
+  assert.equal(r.exitCode, 0, r.output);
+});
+
+after(async () => {
+  await tf.destroy();
+  tf.remove();
+  rmSync(dir, { recursive: true, force: true });
+  await lab.stop();
+});
+
+test('libvirtd dies during a layer upload; after it is back the apply converges without leftovers', async (t) => {
+  const apply = tf.apply();
+  const deadline = Date.now() + 60_000;
+  while (!(await volumes()).some((v) => v.startsWith('base-bigos-'))) {
+    assert.ok(Date.now() < deadline, 'the base upload never started');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await lab.setPower(blade, false);
+  const failed = await apply;
+  assert.equal(failed.exitCode, 1, failed.output);
+  t.diagnostic(`interrupted apply said: ${failed.stderr.split('\n').filter((l) => l.trim()).slice(0, 3).join(' | ')}`);
+
+  await lab.setPower(blade, true);
+  const leftovers = await volumes();
+  t.diagnostic(`after the fault the pool holds: ${leftovers.join(' ')}`);
+
+  const r = await tf.apply();
+  assert.equal(r.exitCode, 0, r.output);
+  const base = (await volumes()).find((v) => /^base-bigos-[0-9a-f]{12}$/.test(v))!;
+  assert.deepEqual(await volumes(), [base, `${base}.json`, 'app-big-1', 'app-big-1.json', 'dep-d', 'dep-d.json', 'storm-server.json'].sort(), 'exactly the layers and their records');
+  const info = await virsh(blade.libvirtUri, 'vol-info', '--pool', 'storm', base);
+  assert.match(info.stdout, /Capacity:\s+512\.00 MiB/);
+  assert.equal((await tf.plan()).exitCode, 0, 'converged: no changes');
+});
