@@ -10,7 +10,7 @@ import { ensurePool, removePoolIfEmpty } from '../provider/src/drivers/libvirt.t
 import { cloneVolume, createOverlay, deleteVolume, getVolume, POOL, uploadVolume } from '../provider/src/drivers/volumes.ts';
 
 const URI = 'qemu:///system';
-const SIZES_MIB = (process.env.BENCH_LAYER_SIZES ?? '64,256,1024').split(',').map(Number);
+const SIZES_MIB = (process.env.BENCH_LAYER_SIZES ?? '64,256,1024,4096').split(',').map(Number);
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -27,15 +27,18 @@ export async function benchLayers(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'storm-bench-layers-'));
   await ensurePool(URI, POOL, '/var/tmp/storm-bench-layers');
   console.log('');
-  console.log('instance layer from an appliance     overlay (median of 5)   full copy (median of 3)   copy/overlay');
+  console.log('instance layer from an appliance     overlay (median of 9)   full copy (median of 3)   copy/overlay');
   try {
     for (const mib of SIZES_MIB) {
       const file = join(dir, `app-${mib}.qcow2`);
       execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', file, `${mib}M`]);
-      execFileSync('qemu-io', ['-c', `write -P 0x5a 0 ${mib}M`, file], { stdio: 'ignore' });
+      // qemu-io caps one request below 2 GiB: fill the image 1 GiB at a time.
+      const writes = Array.from({ length: Math.ceil(mib / 1024) }, (_, i) => ['-c', `write -P 0x5a ${i * 1024}M ${Math.min(1024, mib - i * 1024)}M`]).flat();
+      execFileSync('qemu-io', [...writes, file], { stdio: 'ignore' });
       const app = await uploadVolume(URI, `bench-app-${mib}`, file);
+      execFileSync('sync'); // the upload's dirty pages would otherwise land on the first samples
       const overlays: number[] = [];
-      for (let i = 0; i < 5; i++) {
+      for (let i = 0; i < 9; i++) {
         overlays.push(await time(() => createOverlay(URI, `bench-inst-${mib}-${i}`, app)));
         await deleteVolume(URI, `bench-inst-${mib}-${i}`);
       }

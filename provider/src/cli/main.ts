@@ -19,6 +19,33 @@ const commands: Record<string, Command> = {
       return fetchCommand(args);
     },
   },
+  keygen: {
+    summary: 'create a publisher key pair for signing a channel\'s feed and images',
+    usage: 'storm keygen [--out PREFIX] [--comment TEXT] [--force]',
+    ownHelp: true,
+    async run(args) {
+      const { keygenCommand } = await import('./keys.ts');
+      return keygenCommand(args);
+    },
+  },
+  sign: {
+    summary: 'sign images or a feed with a publisher key, writing FILE.sig next to each',
+    usage: 'storm sign [--key FILE] [--purpose image|feed] FILE...',
+    ownHelp: true,
+    async run(args) {
+      const { signCommand } = await import('./keys.ts');
+      return signCommand(args);
+    },
+  },
+  verify: {
+    summary: 'check a file\'s .sig against trusted public keys, as the provider does',
+    usage: 'storm verify --pub FILE_OR_LINE [--sig FILE.sig] FILE',
+    ownHelp: true,
+    async run(args) {
+      const { verifyCommand } = await import('./keys.ts');
+      return verifyCommand(args);
+    },
+  },
   schema: {
     summary: 'print the provider schema as JSON (the format of `terraform providers schema -json`)',
     usage: 'storm schema',

@@ -1,0 +1,83 @@
+// The appliance definition: the paper's Figure 2 XML plus what layering and trust need.
+// Dependency-free on purpose: the provider, the catalog site and the CLI all import it.
+//
+//   <appliance version='1.0'>
+//     <name>webserv</name>                      storm: the id used in HCL (lowercase, a-z0-9-)
+//     <label>Simple Web Server</label>
+//     <description>A very simple and efficient test web server.</description>
+//     <version>1.0.0-0</version>
+//     <size>1024</size>                         MiB, the appliance's disk
+//     <url>https://images.example/webserv-1.0.0-0.qcow2</url>   the appliance layer (qcow2 overlay on the base)
+//     <sha256>…64 hex…</sha256>                 storm: checksum of that image
+//     <sig>https://images.example/webserv-1.0.0-0.qcow2.sig</sig>  signature of the image
+//     <base name='debian-12' url='…' sha256='…' sig='…'/>  storm: the base-OS layer it stands on
+//     <boot kernel='…' kernel-sha256='…' initrd='…' initrd-sha256='…' cmdline='console=ttyS0'/>  storm, optional
+//     <provides>webserv</provides>              zero or more
+//     <webpanel>/upload.php</webpanel>          optional
+//     <hardware>
+//       <cpus>1</cpus> <memory>524288</memory>  KiB, as in the paper
+//       <ostype>linux</ostype>
+//       <disk name='hda1' type='system' file='sys.img'/>  type system|swap|user; file or size (MiB)
+//     </hardware>
+//     <dependency>emailserv:1.0.0-0</dependency>  name[:version], zero or more
+//   </appliance>
+
+export interface ImageRef {
+  url: string;
+  sha256: string;
+  /** URL of the detached signature (storm's Ed25519 format). */
+  sig: string | null;
+}
+
+export interface BaseLayerRef extends ImageRef {
+  name: string;
+}
+
+export interface BootSpec {
+  kernel: ImageRef;
+  initrd: ImageRef;
+  cmdline: string;
+}
+
+export interface DiskSpec {
+  name: string;
+  type: 'system' | 'swap' | 'user';
+  file: string | null;
+  sizeMib: number | null;
+}
+
+export interface Dependency {
+  name: string;
+  /** Null: any version. */
+  version: string | null;
+}
+
+export interface ApplianceDefinition {
+  formatVersion: string;
+  name: string;
+  label: string;
+  description: string;
+  version: string;
+  sizeMib: number;
+  image: ImageRef;
+  base: BaseLayerRef;
+  boot: BootSpec | null;
+  provides: string[];
+  webpanel: string | null;
+  hardware: {
+    cpus: number;
+    memoryKib: number;
+    ostype: string;
+    disks: DiskSpec[];
+  };
+  dependencies: Dependency[];
+}
+
+/** One problem in a definition: where (an XPath-like path and a 1-based line) and what to do. */
+export interface DefinitionProblem {
+  path: string;
+  line: number | null;
+  message: string;
+}
+
+export type ParseResult = { ok: true; definition: ApplianceDefinition } | { ok: false; problems: DefinitionProblem[] };
