@@ -23,6 +23,13 @@ export function renderDocs(): Map<string, string> {
       }),
     );
   }
+  for (const d of storm.dataSources) {
+    const type = d.schema.typeName;
+    pages.set(
+      `docs/data-sources/${type.replace(/^storm_/, '')}.md`,
+      resourcePage(d.schema, 'terraform-provider-storm', { usage: read(`examples/data-sources/${type}/data-source.tf`) }, 'Data Source'),
+    );
+  }
   return pages;
 }
 

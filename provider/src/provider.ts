@@ -5,12 +5,32 @@ import { applianceServer } from './resources/appliance-server.ts';
 import { deployment } from './resources/deployment.ts';
 import { instance } from './resources/instance.ts';
 import { network } from './resources/network.ts';
+import { applianceDataSource } from './resources/data-appliance.ts';
+import { channelDataSource } from './resources/data-channel.ts';
 
 export const PROVIDER_VERSION = '0.1.0';
 
 export const storm: ProviderDefinition = {
   typeName: 'storm',
   description: 'storm manages virtual appliances on your own hardware: libvirt hosts powered through IPMI.',
-  configBlock: { attributes: {} },
+  configBlock: {
+    attributes: {
+      trusted_keys: {
+        type: { list: 'string' },
+        mode: 'optional',
+        description:
+          'Public keys of the appliance publishers you trust, each the line `storm keygen` printed (`storm-ed25519 KEYID BASE64`). Channels whose feed or images are not signed by one of them are refused, unless a data source sets `insecure_skip_verify`.',
+      },
+      cache_dir: { type: 'string', mode: 'optional', description: 'Where images and channel feeds are cached. Defaults to `$STORM_CACHE_DIR`, else `~/.cache/storm`.' },
+    },
+  },
   resources: [applianceServer, appliance, deployment, instance, network],
+  dataSources: [channelDataSource, applianceDataSource],
+  configure(config) {
+    const keys = config?.trusted_keys;
+    return {
+      trustedKeys: Array.isArray(keys) ? keys.filter((k): k is string => typeof k === 'string') : [],
+      cacheDir: typeof config?.cache_dir === 'string' ? config.cache_dir : null,
+    };
+  },
 };

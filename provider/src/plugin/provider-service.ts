@@ -5,7 +5,7 @@ import { decodeJson, decodeMsgpack, encodeMsgpack } from './cty/index.ts';
 import type { AttributePath, Diagnostic } from './diagnostics.ts';
 import { hasErrors, toDiagnostic } from './diagnostics.ts';
 import type { Logger } from './log.ts';
-import type { ResourceContext, ResourceDefinition } from '../resources/resource.ts';
+import type { DataSourceDefinition, ProviderConfig, ResourceContext, ResourceDefinition } from '../resources/resource.ts';
 import type { BlockSpec } from '../schema/model.ts';
 import { blockCtyType } from '../schema/cty-type.ts';
 import { planBlock } from '../schema/plan.ts';
@@ -17,6 +17,9 @@ export interface ProviderDefinition {
   configBlock: BlockSpec;
   description: string;
   resources: readonly ResourceDefinition[];
+  dataSources: readonly DataSourceDefinition[];
+  /** Reads the provider block's value into the configuration resources see. */
+  configure(config: ObjectValue | null): ProviderConfig;
 }
 
 interface WireDynamicValue {
@@ -67,6 +70,14 @@ export type Handler = (request: Request) => Promise<Response>;
 
 export function createProviderHandlers(provider: ProviderDefinition, log: Logger, stop: AbortController): Record<string, Handler> {
   const byType = new Map(provider.resources.map((r) => [r.schema.typeName, r]));
+  const dataByType = new Map(provider.dataSources.map((d) => [d.schema.typeName, d]));
+  let providerConfig: ProviderConfig = provider.configure(null);
+
+  function dataSourceFor(typeName: string | undefined): DataSourceDefinition {
+    const d = typeName ? dataByType.get(typeName) : undefined;
+    if (!d) throw new Error(`storm has no data source "${typeName}"; it has ${[...dataByType.keys()].join(', ')}.`);
+    return d;
+  }
 
   function resourceFor(typeName: string | undefined): ResourceDefinition {
     const r = typeName ? byType.get(typeName) : undefined;
@@ -75,7 +86,7 @@ export function createProviderHandlers(provider: ProviderDefinition, log: Logger
   }
 
   function context(diags: Diagnostic[]): ResourceContext {
-    return { log, signal: stop.signal, warn: (summary, detail, path) => diags.push({ severity: 'warning', summary, detail, path }) };
+    return { log, provider: providerConfig, signal: stop.signal, warn: (summary, detail, path) => diags.push({ severity: 'warning', summary, detail, path }) };
   }
 
   /** Runs a handler body, turning anything thrown into an error diagnostic. */
@@ -101,7 +112,7 @@ export function createProviderHandlers(provider: ProviderDefinition, log: Logger
   const schemaResponse = () => ({
     provider: protoBlockSchema(provider.configBlock, provider.description),
     resource_schemas: Object.fromEntries(provider.resources.map((r) => [r.schema.typeName, protoSchema(r.schema)])),
-    data_source_schemas: {},
+    data_source_schemas: Object.fromEntries(provider.dataSources.map((d) => [d.schema.typeName, protoSchema(d.schema)])),
     server_capabilities: { get_provider_schema_optional: true, plan_destroy: false },
   });
 
@@ -109,7 +120,7 @@ export function createProviderHandlers(provider: ProviderDefinition, log: Logger
     GetMetadata: guarded('GetMetadata', 'diagnostics', async () => ({
       server_capabilities: { get_provider_schema_optional: true },
       resources: provider.resources.map((r) => ({ type_name: r.schema.typeName })),
-      data_sources: [],
+      data_sources: provider.dataSources.map((d) => ({ type_name: d.schema.typeName })),
     })),
 
     GetProviderSchema: guarded('GetProviderSchema', 'diagnostics', async () => schemaResponse()),
@@ -124,6 +135,7 @@ export function createProviderHandlers(provider: ProviderDefinition, log: Logger
     }),
 
     ConfigureProvider: guarded('ConfigureProvider', 'diagnostics', async (_diags, req) => {
+      providerConfig = provider.configure(asObject(decode(req.config as WireDynamicValue, provider.configBlock)));
       log.info('configured', { terraform_version: req.terraform_version });
       return {};
     }),
@@ -137,8 +149,13 @@ export function createProviderHandlers(provider: ProviderDefinition, log: Logger
       return {};
     }),
 
-    ValidateDataResourceConfig: guarded('ValidateDataResourceConfig', 'diagnostics', async (_d, req) => {
-      throw new Error(`storm has no data source "${req.type_name}" yet.`);
+    ValidateDataResourceConfig: guarded('ValidateDataResourceConfig', 'diagnostics', async (diags, req) => {
+      const d = dataSourceFor(req.type_name);
+      const config = decode(req.config as WireDynamicValue, d.schema.block);
+      diags.push(...validateBlock(d.schema.block, config));
+      const obj = asObject(config);
+      if (obj && d.validate && !hasErrors(diags)) diags.push(...d.validate(obj));
+      return {};
     }),
 
     UpgradeResourceState: guarded('UpgradeResourceState', 'diagnostics', async (diags, req) => {
@@ -217,8 +234,15 @@ export function createProviderHandlers(provider: ProviderDefinition, log: Logger
       return { imported_resources: [{ type_name: r.schema.typeName, state: encode(state, r.schema.block) }] };
     }),
 
-    ReadDataSource: guarded('ReadDataSource', 'diagnostics', async (_d, req) => {
-      throw new Error(`storm has no data source "${req.type_name}" yet.`);
+    ReadDataSource: guarded('ReadDataSource', 'diagnostics', async (diags, req) => {
+      const d = dataSourceFor(req.type_name);
+      const config = asObject(decode(req.config as WireDynamicValue, d.schema.block)) ?? {};
+      try {
+        return { state: encode(await d.read(context(diags), config), d.schema.block) };
+      } catch (err) {
+        diags.push(toDiagnostic(err, `Could not read ${d.schema.typeName}`));
+        return { state: encode(null, d.schema.block) };
+      }
     }),
 
     StopProvider: async () => {

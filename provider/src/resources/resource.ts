@@ -8,8 +8,17 @@ import type { ObjectValue } from '../schema/validate.ts';
 
 export type { ObjectValue };
 
+/** The provider block, as configured (ConfigureProvider). */
+export interface ProviderConfig {
+  /** Publisher keys (`storm-ed25519 …` lines) whose signatures storm accepts on channels. */
+  trustedKeys: string[];
+  /** Where fetched images and channel feeds are cached; null: the default. */
+  cacheDir: string | null;
+}
+
 export interface ResourceContext {
   readonly log: Logger;
+  readonly provider: ProviderConfig;
   /** Aborted when Terraform asks the provider to stop (Ctrl-C): long waits should end early. */
   readonly signal: AbortSignal;
   warn(summary: string, detail?: string, path?: AttributePath): void;
@@ -44,4 +53,11 @@ export function str(v: CtyValue | undefined): string | null {
 
 export function num(v: CtyValue | undefined): number | null {
   return typeof v === 'number' ? v : null;
+}
+
+/** A data source: read-only, computed from its configuration at plan time. */
+export interface DataSourceDefinition {
+  readonly schema: ResourceSchema;
+  validate?(config: ObjectValue): Diagnostic[];
+  read(ctx: ResourceContext, config: ObjectValue): Promise<ObjectValue>;
 }

@@ -5,6 +5,7 @@ export function valueCtyType(t: ValueType): CtyType {
   if (typeof t === 'string') return { kind: t };
   if ('list' in t) return { kind: 'list', element: valueCtyType(t.list) };
   if ('set' in t) return { kind: 'set', element: valueCtyType(t.set) };
+  if ('object' in t) return { kind: 'object', attributes: Object.fromEntries(Object.entries(t.object).map(([k, v]) => [k, valueCtyType(v)])) };
   return { kind: 'map', element: valueCtyType(t.map) };
 }
 

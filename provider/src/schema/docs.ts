@@ -14,6 +14,7 @@ function typeLabel(t: ValueType): string {
   if (typeof t === 'string') return t === 'bool' ? 'Boolean' : t[0]!.toUpperCase() + t.slice(1);
   if ('list' in t) return `List of ${typeLabel(t.list)}`;
   if ('set' in t) return `Set of ${typeLabel(t.set)}`;
+  if ('object' in t) return `Object`;
   return `Map of ${typeLabel(t.map)}`;
 }
 
@@ -53,16 +54,16 @@ function sections(block: BlockSpec, path: string[], heading: (title: string) => 
   return out;
 }
 
-export function resourcePage(schema: ResourceSchema, providerName: string, examples: ResourceExamples): string {
+export function resourcePage(schema: ResourceSchema, providerName: string, examples: ResourceExamples, kind: 'Resource' | 'Data Source' = 'Resource'): string {
   const lines = [
     '---',
-    `page_title: "${schema.typeName} Resource - ${providerName}"`,
+    `page_title: "${schema.typeName} ${kind} - ${providerName}"`,
     'subcategory: ""',
     'description: |-',
     `  ${schema.description}`,
     '---',
     '',
-    `# ${schema.typeName} (Resource)`,
+    `# ${schema.typeName} (${kind})`,
     '',
     schema.description,
     '',

@@ -7,7 +7,8 @@ export type ValueType =
   | 'bool'
   | { list: ValueType }
   | { set: ValueType }
-  | { map: ValueType };
+  | { map: ValueType }
+  | { object: Readonly<Record<string, ValueType>> };
 
 /** Returns a message saying what is wrong and how to fix it, or undefined when the value is fine. */
 export type Validator = (value: string | number | boolean) => string | undefined;

@@ -1,0 +1,96 @@
+// A channel's feed (RSS 2.0 with storm's namespace) read back into listings.
+import Parser from 'rss-parser';
+
+export const STORM_CHANNEL_NS = 'https://storm.invalid/xmlns/channel/1';
+
+export interface ChannelImage {
+  url: string;
+  sha256: string;
+  sig: string | null;
+}
+
+export interface ChannelItem {
+  name: string;
+  version: string;
+  label: string;
+  description: string;
+  link: string | null;
+  definitionUrl: string;
+  /** Checksum of the definition document, so what the signed feed says covers it too. */
+  definitionSha256: string | null;
+  image: ChannelImage & { sizeBytes: number | null };
+  base: ChannelImage & { name: string };
+  provides: string[];
+  dependencies: string[];
+}
+
+export interface ChannelFeed {
+  title: string;
+  items: ChannelItem[];
+}
+
+type Attrs = { $?: Record<string, string> };
+type RawItem = Parser.Item & {
+  stormName?: string;
+  stormVersion?: string;
+  stormDefinition?: string;
+  stormDefinitionSha256?: string;
+  stormSha256?: string;
+  stormSignature?: string;
+  stormBase?: Attrs;
+  stormProvides?: string[];
+  stormDependency?: string[];
+};
+
+const parser = new Parser<Record<string, unknown>, RawItem>({
+  customFields: {
+    item: [
+      ['storm:name', 'stormName'],
+      ['storm:version', 'stormVersion'],
+      ['storm:definition', 'stormDefinition'],
+      ['storm:definition-sha256', 'stormDefinitionSha256'],
+      ['storm:sha256', 'stormSha256'],
+      ['storm:signature', 'stormSignature'],
+      ['storm:base', 'stormBase'],
+      ['storm:provides', 'stormProvides', { keepArray: true }],
+      ['storm:dependency', 'stormDependency', { keepArray: true }],
+    ],
+  },
+});
+
+export class FeedError extends Error {}
+
+const text = (v: unknown): string => (typeof v === 'string' ? v.trim() : v && typeof v === 'object' && '_' in v ? String((v as { _: unknown })._).trim() : '');
+
+export async function parseFeed(xml: string): Promise<ChannelFeed> {
+  if (/<!DOCTYPE/i.test(xml)) throw new FeedError('the feed declares a DOCTYPE; storm refuses feeds with entity declarations');
+  let feed: Parser.Output<RawItem>;
+  try {
+    feed = await parser.parseString(xml);
+  } catch (err) {
+    throw new FeedError(`not an RSS feed: ${(err as Error).message}`);
+  }
+  const items: ChannelItem[] = [];
+  feed.items.forEach((raw, i) => {
+    const name = text(raw.stormName);
+    const version = text(raw.stormVersion);
+    const base = raw.stormBase?.$ ?? {};
+    if (!name || !version || !text(raw.stormSha256) || !raw.enclosure?.url || !base.url) {
+      throw new FeedError(`item ${i + 1} ("${raw.title ?? ''}") lacks storm:name, storm:version, storm:sha256, storm:base or its enclosure: is this a storm channel?`);
+    }
+    items.push({
+      name,
+      version,
+      label: raw.title ?? name,
+      description: raw.contentSnippet ?? '',
+      link: raw.link ?? null,
+      definitionUrl: text(raw.stormDefinition),
+      definitionSha256: text(raw.stormDefinitionSha256) || null,
+      image: { url: raw.enclosure.url, sha256: text(raw.stormSha256), sig: text(raw.stormSignature) || null, sizeBytes: raw.enclosure.length ? Number(raw.enclosure.length) : null },
+      base: { name: base.name ?? '', url: base.url, sha256: base.sha256 ?? '', sig: base.sig ?? null },
+      provides: (raw.stormProvides ?? []).map(text).filter(Boolean),
+      dependencies: (raw.stormDependency ?? []).map(text).filter(Boolean),
+    });
+  });
+  return { title: feed.title ?? '', items };
+}

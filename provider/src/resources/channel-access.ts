@@ -1,0 +1,109 @@
+// Reading a channel for the data sources: fetch (or the cached copy when the channel is
+// down), verify the feed's signature against the provider's trusted keys, parse.
+import { createHash } from 'node:crypto';
+import { DiagnosticError, attr } from '../plugin/diagnostics.ts';
+import { ChannelHttpError, ChannelUnreachableError, cacheFeed, fetchBytes, fetchFeed, signatureUrl } from '../drivers/channel.ts';
+import { FeedError, parseFeed, type ChannelFeed } from '../channel/feed.ts';
+import {
+  BadSignatureError,
+  PublicKeyFormatError,
+  SignatureMismatchError,
+  UnknownKeyError,
+  UnsignedError,
+  VerificationError,
+  parsePublicKey,
+  verifySignature,
+  type PublicKey,
+  type SignaturePurpose,
+} from '../channel/signing.ts';
+import type { ResourceContext } from './resource.ts';
+
+export const sha256Hex = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+
+export function trustedKeys(ctx: ResourceContext): PublicKey[] {
+  return ctx.provider.trustedKeys.map((line, index) => {
+    try {
+      return parsePublicKey(line);
+    } catch (err) {
+      if (err instanceof PublicKeyFormatError) throw new DiagnosticError('Invalid trusted key', `trusted_keys[${index}] in the provider block: ${err.message}`);
+      throw err;
+    }
+  });
+}
+
+/** Turns a verification failure into a diagnostic that says what was wrong and what to do. */
+export function explainVerification(err: unknown, what: string, url: string): never {
+  const fix = (s: string) => `${s} If you trust this channel without signatures, set insecure_skip_verify = true on the data source.`;
+  if (err instanceof UnsignedError) throw new DiagnosticError(`The ${what} is not signed`, fix(`${url} has no storm signature (${err.message}). storm only uses signed channels.`), attr('insecure_skip_verify'));
+  if (err instanceof UnknownKeyError) throw new DiagnosticError(`The ${what} is signed by a key you do not trust`, `${err.message} Add the publisher's public key to trusted_keys in the provider block if you trust it.`);
+  if (err instanceof SignatureMismatchError) throw new DiagnosticError(`The ${what} was changed after it was signed`, `${url}: ${err.message} Do not use it; tell the publisher.`);
+  if (err instanceof BadSignatureError) throw new DiagnosticError(`The ${what}'s signature is invalid`, `${url}: ${err.message} Do not use it; tell the publisher.`);
+  if (err instanceof VerificationError) throw new DiagnosticError(`The ${what}'s signature cannot be read`, `${url}: ${err.message}`);
+  throw err;
+}
+
+export interface VerifiedChannel {
+  feed: ChannelFeed;
+  /** The key that signed the feed, or null when verification was skipped. */
+  verifiedBy: string | null;
+}
+
+export async function readChannel(ctx: ResourceContext, url: string, insecure: boolean): Promise<VerifiedChannel> {
+  let fetched;
+  try {
+    fetched = await fetchFeed(url, ctx.provider.cacheDir);
+  } catch (err) {
+    if (err instanceof ChannelUnreachableError || err instanceof ChannelHttpError) {
+      throw new DiagnosticError('Cannot read the channel', `${err.message}, and there is no cached copy of it yet. Check the URL and that the channel server is up.`, attr('url'));
+    }
+    throw err;
+  }
+  if (fetched.staleSince) {
+    ctx.warn('The channel is unreachable: using its cached copy', `${fetched.unreachableBecause}. storm uses the copy fetched at ${fetched.staleSince}; appliances published since then are not listed.`, attr('url'));
+  }
+  let verifiedBy: string | null = null;
+  if (insecure) {
+    ctx.warn('Channel signatures are not checked', `insecure_skip_verify = true: storm uses ${url} and its images without checking who published them.`, attr('insecure_skip_verify'));
+  } else {
+    const keys = trustedKeys(ctx);
+    if (!keys.length) {
+      throw new DiagnosticError(
+        'No trusted publisher keys',
+        `storm verifies channels against trusted_keys in the provider block, which is empty. Add the publisher's key (the line \`storm keygen\` printed), or set insecure_skip_verify = true for ${url}.`,
+        attr('insecure_skip_verify'),
+      );
+    }
+    try {
+      verifiedBy = verifySignature(fetched.sig, keys, { purpose: 'feed', sha256: sha256Hex(fetched.xml), size: fetched.xml.length }).keyId;
+    } catch (err) {
+      explainVerification(err, 'channel feed', signatureUrl(url));
+    }
+  }
+  let feed: ChannelFeed;
+  try {
+    feed = await parseFeed(Buffer.from(fetched.xml).toString('utf8'));
+  } catch (err) {
+    if (err instanceof FeedError) throw new DiagnosticError('The channel feed cannot be read', `${url}: ${err.message}`, attr('url'));
+    throw err;
+  }
+  await cacheFeed(url, ctx.provider.cacheDir, fetched).catch((err: unknown) => ctx.log.warn('could not cache the feed', { url, error: String(err) }));
+  return { feed, verifiedBy };
+}
+
+/** Verifies a detached signature (e.g. an image's) for content of known sha256. */
+export async function verifyDetached(ctx: ResourceContext, sigUrl: string | null, purpose: SignaturePurpose, sha256: string, what: string, subjectUrl: string): Promise<string> {
+  let text: string | null = null;
+  if (sigUrl) {
+    try {
+      const bytes = await fetchBytes(sigUrl);
+      text = bytes ? Buffer.from(bytes).toString('utf8') : null;
+    } catch (err) {
+      throw new DiagnosticError(`Cannot fetch the ${what}'s signature`, `${(err as Error).message}.`);
+    }
+  }
+  try {
+    return verifySignature(text, trustedKeys(ctx), { purpose, sha256 }).keyId;
+  } catch (err) {
+    explainVerification(err, what, subjectUrl);
+  }
+}

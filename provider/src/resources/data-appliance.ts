@@ -1,0 +1,143 @@
+// data "storm_appliance": one appliance from a channel, by name and version constraint, with
+// its dependencies resolved in install order, every image's signature checked, and what
+// resource "storm_appliance" needs (base, image, boot, hardware) from its definition.
+import { DiagnosticError, attr, type Diagnostic } from '../plugin/diagnostics.ts';
+import type { ResourceSchema, ValueType } from '../schema/model.ts';
+import { nameValidator } from '../schema/validators.ts';
+import { fetchBytes } from '../drivers/channel.ts';
+import { parseApplianceDefinition, formatProblems } from '../channel/definition.ts';
+import type { ChannelItem } from '../channel/feed.ts';
+import { ResolutionError, resolve } from '../channel/resolve.ts';
+import { ConstraintError, parseConstraint } from '../channel/versions.ts';
+import type { ApplianceDefinition } from '../channel/types.ts';
+import { readChannel, sha256Hex, verifyDetached } from './channel-access.ts';
+import { CHANNEL_URL } from './data-channel.ts';
+import { str, type DataSourceDefinition, type ObjectValue, type ResourceContext } from './resource.ts';
+
+const dependency: ValueType = {
+  object: { name: 'string', version: 'string', image_url: 'string', image_sha256: 'string', base_name: 'string', base_url: 'string', base_sha256: 'string' },
+};
+
+const boot: ValueType = { object: { kernel_url: 'string', kernel_sha256: 'string', initrd_url: 'string', initrd_sha256: 'string', cmdline: 'string' } };
+
+const computed = (type: ValueType, description: string) => ({ type, mode: 'computed' as const, description });
+
+const schema: ResourceSchema = {
+  typeName: 'storm_appliance',
+  version: 0,
+  description:
+    'One appliance from a channel, chosen by name and version constraint, with its dependencies resolved in install order. ' +
+    'Every image\'s signature is checked against the provider\'s `trusted_keys`; the attributes feed `resource "storm_appliance"` directly.',
+  block: {
+    attributes: {
+      channel: { type: 'string', mode: 'required', validators: [CHANNEL_URL], description: 'URL of the channel\'s feed.' },
+      name: { type: 'string', mode: 'required', validators: [nameValidator], description: 'Appliance name, e.g. `webserv`.' },
+      version_constraint: { type: 'string', mode: 'optional', description: 'Which versions are acceptable, e.g. `1.0.0-0`, `>= 1.0, < 2` or `~> 1.2`; the newest that fits wins. Unset: the newest.' },
+      insecure_skip_verify: { type: 'bool', mode: 'optional', description: 'Use this channel without checking signatures.' },
+      id: computed('string', '`NAME@VERSION` of the chosen appliance.'),
+      version: computed('string', 'The chosen version.'),
+      label: computed('string', 'Human name.'),
+      description: computed('string', 'What it is.'),
+      definition_url: computed('string', 'URL of its definition.'),
+      image_url: computed('string', 'The appliance layer.'),
+      image_sha256: computed('string', 'Its SHA-256 (covered by the publisher\'s signature).'),
+      base_name: computed('string', 'The base-OS layer it stands on.'),
+      base_url: computed('string', 'Where that base is.'),
+      base_sha256: computed('string', 'Its SHA-256.'),
+      boot: computed(boot, 'Direct kernel boot, when the appliance has no boot loader (else null).'),
+      memory_mib: computed('number', 'Memory the appliance asks for.'),
+      vcpus: computed('number', 'vCPUs it asks for.'),
+      provides: computed({ list: 'string' }, 'Services it provides.'),
+      webpanel: computed('string', 'Path of its web control panel, if any.'),
+      verified_by: computed('string', 'Key id of the publisher key that signed it (null when not checked).'),
+      dependencies: computed({ list: dependency }, 'The appliances it depends on, resolved, in install order (install these first).'),
+    },
+  },
+};
+
+async function definitionOf(ctx: ResourceContext, item: ChannelItem, insecure: boolean): Promise<ApplianceDefinition> {
+  const bytes = await fetchBytes(item.definitionUrl).catch((err: unknown) => {
+    throw new DiagnosticError('Cannot fetch the appliance definition', `${(err as Error).message}.`);
+  });
+  if (!bytes) throw new DiagnosticError('The appliance definition is missing', `${item.definitionUrl} answered 404.`);
+  if (!insecure) {
+    if (!item.definitionSha256) throw new DiagnosticError('The feed does not cover the definition', `The feed item for ${item.name} ${item.version} has no storm:definition-sha256, so its definition cannot be trusted. Ask the publisher to rebuild the channel.`);
+    if (sha256Hex(bytes) !== item.definitionSha256) throw new DiagnosticError('The appliance definition was changed after the feed was signed', `${item.definitionUrl} does not match the checksum in the signed feed. Do not use it; tell the publisher.`);
+  }
+  const parsed = parseApplianceDefinition(Buffer.from(bytes).toString('utf8'), item.definitionUrl);
+  if (!parsed.ok) throw new DiagnosticError('The appliance definition is invalid', formatProblems(parsed.problems, item.definitionUrl));
+  const d = parsed.definition;
+  if (d.name !== item.name || d.version !== item.version || d.image.sha256 !== item.image.sha256 || d.base.sha256 !== item.base.sha256) {
+    throw new DiagnosticError('The appliance definition disagrees with the feed', `${item.definitionUrl} describes ${d.name} ${d.version} (image ${d.image.sha256.slice(0, 12)}…), the feed ${item.name} ${item.version} (image ${item.image.sha256.slice(0, 12)}…).`);
+  }
+  return d;
+}
+
+export const applianceDataSource: DataSourceDefinition = {
+  schema,
+
+  validate(config) {
+    const diags: Diagnostic[] = [];
+    const c = str(config.version_constraint);
+    if (c) {
+      try {
+        parseConstraint(c);
+      } catch (err) {
+        if (err instanceof ConstraintError) diags.push({ severity: 'error', summary: 'Invalid version_constraint', detail: err.message, path: attr('version_constraint') });
+      }
+    }
+    return diags;
+  },
+
+  async read(ctx, config) {
+    const url = str(config.channel) ?? '';
+    const insecure = config.insecure_skip_verify === true;
+    const { feed, verifiedBy } = await readChannel(ctx, url, insecure);
+    let chain: ChannelItem[];
+    try {
+      chain = resolve(feed.items, str(config.name) ?? '', str(config.version_constraint));
+    } catch (err) {
+      if (err instanceof ResolutionError) throw new DiagnosticError('Cannot resolve the appliance', `${err.message} (channel ${url})`, attr('name'));
+      throw err;
+    }
+    if (!insecure) {
+      for (const item of chain) {
+        await verifyDetached(ctx, item.image.sig, 'image', item.image.sha256, `image of ${item.name} ${item.version}`, item.image.url);
+        await verifyDetached(ctx, item.base.sig, 'image', item.base.sha256, `base image ${item.base.name}`, item.base.url);
+      }
+    }
+    const root = chain[chain.length - 1]!;
+    const def = await definitionOf(ctx, root, insecure);
+    const out: ObjectValue = {
+      ...config,
+      id: `${root.name}@${root.version}`,
+      version: root.version,
+      label: def.label,
+      description: def.description,
+      definition_url: root.definitionUrl,
+      image_url: def.image.url,
+      image_sha256: def.image.sha256,
+      base_name: def.base.name,
+      base_url: def.base.url,
+      base_sha256: def.base.sha256,
+      boot: def.boot
+        ? { kernel_url: def.boot.kernel.url, kernel_sha256: def.boot.kernel.sha256, initrd_url: def.boot.initrd.url, initrd_sha256: def.boot.initrd.sha256, cmdline: def.boot.cmdline }
+        : null,
+      memory_mib: Math.ceil(def.hardware.memoryKib / 1024),
+      vcpus: def.hardware.cpus,
+      provides: def.provides,
+      webpanel: def.webpanel,
+      verified_by: verifiedBy,
+      dependencies: chain.slice(0, -1).map((i) => ({
+        name: i.name,
+        version: i.version,
+        image_url: i.image.url,
+        image_sha256: i.image.sha256,
+        base_name: i.base.name,
+        base_url: i.base.url,
+        base_sha256: i.base.sha256,
+      })),
+    };
+    return out;
+  },
+};
