@@ -16,7 +16,7 @@ fi
 packages=(
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils libvirt-dev
   openipmi ipmitool dnsmasq-base iptables busybox-static pkg-config
-  e2fsprogs genisoimage python3-yaml libxml2-utils
+  e2fsprogs genisoimage python3-yaml libxml2-utils chromium
 )
 
 missing=()

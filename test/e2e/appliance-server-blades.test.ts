@@ -4,24 +4,10 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { startLab, type Blade, type Lab } from '../lib/lab.ts';
+import { bladeServerHcl, startLab, type Blade, type Lab } from '../lib/lab.ts';
 import { TerraformDir, resources, virsh } from '../lib/terraform.ts';
 
-function serverHcl(blade: Blade, extra = '', password = blade.bmc.password): string {
-  return `
-resource "storm_appliance_server" "${blade.name}" {
-  name        = "${blade.name}"
-  libvirt_uri = "${blade.libvirtUri}"
-${extra}
-  ipmi {
-    address  = "${blade.bmc.address}"
-    port     = ${blade.bmc.port}
-    username = "${blade.bmc.username}"
-    password = "${password}"
-  }
-}
-`;
-}
+const serverHcl = bladeServerHcl;
 
 let lab: Lab;
 let blade1: Blade;

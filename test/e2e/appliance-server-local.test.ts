@@ -58,6 +58,12 @@ describe('storm_appliance_server on this machine', () => {
     assert.match(r.stdout, /No changes/);
   });
 
+  test('TF_LOG=INFO shows storm\'s own log lines at their level', async () => {
+    const r = await tf.run(['plan', '-no-color'], { TF_LOG: 'INFO' });
+    assert.equal(r.exitCode, 0, r.output);
+    assert.match(r.stderr, /\[INFO\]\s+provider\.terraform-provider-storm_v[\d.]+: configured: @module=storm/);
+  });
+
   test('changing the reserve is an in-place update that recomputes available memory', async () => {
     tf.write(serverHcl('  reserved_memory_mib = 512'));
     const plan = await tf.plan();

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { startLab, type Blade, type Lab } from '../lib/lab.ts';
+import { bladeServerHcl, startLab, type Blade, type Lab } from '../lib/lab.ts';
 import { sha256File } from '../lib/images.ts';
 import { TerraformDir, virsh } from '../lib/terraform.ts';
 
@@ -17,18 +17,7 @@ let dir: string;
 const tf = new TerraformDir();
 
 function hcl(base: { path: string; sha256: string }, app: { path: string; sha256: string }): string {
-  return `
-resource "storm_appliance_server" "blade1" {
-  name        = "blade1"
-  libvirt_uri = "${blade.libvirtUri}"
-  ipmi {
-    address  = "${blade.bmc.address}"
-    port     = ${blade.bmc.port}
-    username = "${blade.bmc.username}"
-    password = "${blade.bmc.password}"
-  }
-}
-
+  return `${bladeServerHcl(blade)}
 resource "storm_appliance" "big" {
   server  = storm_appliance_server.blade1.id
   name    = "big"

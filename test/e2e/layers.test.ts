@@ -4,36 +4,22 @@
 // and destroy leaving nothing behind.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startLab, type Blade, type Lab } from '../lib/lab.ts';
+import { bladeServerHcl, startLab, type Blade, type Lab } from '../lib/lab.ts';
 import { makeTestLayers, type TestLayers } from '../lib/images.ts';
 import { TerraformDir, resources, virsh } from '../lib/terraform.ts';
 
 let lab: Lab;
 let layers: TestLayers;
+/**
+ * Instance memory chosen so that exactly one fits on each server: the host memory libvirt
+ * reports on these VMs moves (ballooning), so it is read from the servers, not assumed.
+ */
+let M = 3000;
 const tf = new TerraformDir();
-
-function serversHcl(blades: Blade[]): string {
-  return blades
-    .map(
-      (b) => `
-resource "storm_appliance_server" "${b.name}" {
-  name        = "${b.name}"
-  libvirt_uri = "${b.libvirtUri}"
-  ipmi {
-    address  = "${b.bmc.address}"
-    port     = ${b.bmc.port}
-    username = "${b.bmc.username}"
-    password = "${b.bmc.password}"
-  }
-}
-`,
-    )
-    .join('');
-}
 
 function stackHcl(instances: string, extra = ''): string {
   const [b1, b2] = lab.blades as [Blade, Blade];
-  return `${serversHcl([b1, b2])}
+  return `${bladeServerHcl(b1)}${bladeServerHcl(b2)}
 locals {
   servers = { blade1 = storm_appliance_server.blade1.id, blade2 = storm_appliance_server.blade2.id }
 }
@@ -119,7 +105,7 @@ before(async () => {
 
 after(async () => {
   await tf.destroy();
-  tf.remove();
+  if (process.env.STORM_TEST_TF_LOG !== '1') tf.remove();
   layers.remove();
   await lab.stop();
 });
@@ -144,8 +130,11 @@ describe('layers', () => {
     assert.equal(r.exitCode, 0, r.output);
   });
 
-  test('placement puts two 3000 MiB instances on different servers, each an overlay on the deployment', async () => {
-    tf.write(stackHcl(instanceHcl('mx1', 3000) + instanceHcl('mx2', 3000)));
+  test('placement puts two large instances on different servers, each an overlay on the deployment', async () => {
+    await tf.run(['apply', '-refresh-only', '-auto-approve', '-no-color']);
+    const available = resources(await tf.state()).filter((x) => x.type === 'storm_appliance_server').map((x) => Number(x.values.available_memory_mib));
+    M = Math.floor(Math.min(...available) * 0.6);
+    tf.write(stackHcl(instanceHcl('mx1', M) + instanceHcl('mx2', M)));
     const r = await tf.apply();
     assert.equal(r.exitCode, 0, r.output);
     const byName = new Map(resources(await tf.state()).filter((s) => s.type === 'storm_instance').map((s) => [s.name, s.values]));
@@ -162,7 +151,7 @@ describe('layers', () => {
   });
 
   test('an instance that fits nowhere gets a diagnostic and leaves nothing behind', async () => {
-    tf.write(stackHcl(instanceHcl('mx1', 3000) + instanceHcl('mx2', 3000) + instanceHcl('mx3', 3000)));
+    tf.write(stackHcl(instanceHcl('mx1', M) + instanceHcl('mx2', M) + instanceHcl('mx3', M)));
     const r = await tf.apply();
     assert.equal(r.exitCode, 1, r.output);
     assert.match(r.stderr, /No server fits this instance/);
@@ -174,14 +163,14 @@ describe('layers', () => {
   });
 
   test('memory larger than any server is refused the same way', async () => {
-    tf.write(stackHcl(instanceHcl('mx1', 3000) + instanceHcl('mx2', 3000) + instanceHcl('big', 1048576)));
+    tf.write(stackHcl(instanceHcl('mx1', M) + instanceHcl('mx2', M) + instanceHcl('big', 1048576)));
     const r = await tf.apply();
     assert.equal(r.exitCode, 1, r.output);
     assert.match(r.stderr, /no server fits 1048576 MiB/);
   });
 
   test('a template naming an undefined variable is refused and leaves nothing behind', async () => {
-    tf.write(stackHcl(instanceHcl('mx1', 3000) + instanceHcl('mx2', 3000) + instanceHcl('tiny', 64, '  server = storm_appliance_server.blade1.id\n  file {\n    path    = "/etc/motd"\n    content = "hello $${nobody}"\n  }').replace('variables   = { site = "tiny" }', 'variables   = {}')));
+    tf.write(stackHcl(instanceHcl('mx1', M) + instanceHcl('mx2', M) + instanceHcl('tiny', 64, '  server = storm_appliance_server.blade1.id\n  file {\n    path    = "/etc/motd"\n    content = "hello $${nobody}"\n  }').replace('variables   = { site = "tiny" }', 'variables   = {}')));
     const r = await tf.apply();
     assert.equal(r.exitCode, 1, r.output);
     assert.match(r.stderr, /Undefined template variable/);
@@ -194,7 +183,7 @@ describe('layers', () => {
     const bad = 'f'.repeat(64);
     tf.write(
       stackHcl(
-        instanceHcl('mx1', 3000) + instanceHcl('mx2', 3000),
+        instanceHcl('mx1', M) + instanceHcl('mx2', M),
         `
 resource "storm_appliance" "broken" {
   server  = storm_appliance_server.blade1.id
@@ -221,14 +210,14 @@ resource "storm_appliance" "broken" {
   });
 
   test('names with "/" or ".." are refused at plan time', async () => {
-    tf.write(stackHcl(instanceHcl('mx1', 3000) + instanceHcl('mx2', 3000) + instanceHcl('x', 64).replace('name        = "x"', 'name        = "../etc/x"')));
+    tf.write(stackHcl(instanceHcl('mx1', M) + instanceHcl('mx2', M) + instanceHcl('x', 64).replace('name        = "x"', 'name        = "../etc/x"')));
     const r = await tf.plan();
     assert.equal(r.exitCode, 1, r.output);
     assert.match(r.stderr, /Invalid name/);
   });
 
   test('an instance whose domain was removed out of band shows as drift; apply adopts its disk', async () => {
-    tf.write(stackHcl(instanceHcl('mx1', 3000) + instanceHcl('mx2', 3000)));
+    tf.write(stackHcl(instanceHcl('mx1', M) + instanceHcl('mx2', M)));
     const [state] = resources(await tf.state()).filter((s) => s.name === 'mx1');
     const blade = lab.blades.find((b) => String(state!.values.server).startsWith(`${b.name}@`))!;
     assert.equal((await virsh(blade.libvirtUri, 'undefine', 'mx1')).exitCode, 0);
@@ -242,10 +231,10 @@ resource "storm_appliance" "broken" {
   });
 
   test('memory and disk changes are in place: redefined domain, grown volume', async () => {
-    tf.write(stackHcl(instanceHcl('mx1', 3000, '  disk_size_mib = 128') + instanceHcl('mx2', 2048)));
+    tf.write(stackHcl(instanceHcl('mx1', M, '  disk_size_mib = 128') + instanceHcl('mx2', 2048)));
     const plan = await tf.plan();
     assert.equal(plan.exitCode, 2, plan.output);
-    assert.match(plan.stdout, /~ memory_mib\s+= 3000 -> 2048/);
+    assert.match(plan.stdout, new RegExp(`~ memory_mib\\s+= ${M} -> 2048`));
     assert.match(plan.stdout, /~ disk_size_mib\s+= 64 -> 128/);
     assert.doesNotMatch(plan.stdout, /must be replaced/);
     const r = await tf.apply();
@@ -267,7 +256,7 @@ resource "storm_appliance" "broken" {
 resource "storm_instance" "mx1" {
   name          = "mx1"
   deployments   = ["${deploymentId}"]
-  memory_mib    = 3000
+  memory_mib    = ${M}
   disk_size_mib = 128
   state         = "shutoff"
   variables     = { site = "mx1" }
@@ -284,14 +273,14 @@ resource "storm_instance" "mx1" {
   });
 
   test('a new appliance version replaces what stands on the old one, and the plan says so', async () => {
-    tf.write(stackHcl(instanceHcl('mx1', 3000, '  disk_size_mib = 128') + instanceHcl('mx2', 2048)).replace('version  = "1.0"', 'version  = "1.1"'));
+    tf.write(stackHcl(instanceHcl('mx1', M, '  disk_size_mib = 128') + instanceHcl('mx2', 2048)).replace('version  = "1.0"', 'version  = "1.1"'));
     const plan = await tf.plan();
     assert.equal(plan.exitCode, 2, plan.output);
     assert.match(plan.stdout, /storm_appliance\.mail\["blade1"\] must be replaced/);
     assert.match(plan.stdout, /storm_deployment\.corp\["blade1"\] must be replaced/);
     assert.match(plan.stdout, /storm_instance\.mx1 must be replaced/);
     assert.match(plan.stdout, /version\s+= "1\.0" -> "1\.1" # forces replacement/);
-    tf.write(stackHcl(instanceHcl('mx1', 3000, '  disk_size_mib = 128') + instanceHcl('mx2', 2048)));
+    tf.write(stackHcl(instanceHcl('mx1', M, '  disk_size_mib = 128') + instanceHcl('mx2', 2048)));
   });
 
   test('destroy leaves no volume, domain or seed behind', async () => {

@@ -454,3 +454,20 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   }
   return lab;
 }
+
+/** HCL of a storm_appliance_server for a lab blade, powered through its BMC. */
+export function bladeServerHcl(blade: Blade, extra = '', password = blade.bmc.password): string {
+  return `
+resource "storm_appliance_server" "${blade.name}" {
+  name        = "${blade.name}"
+  libvirt_uri = "${blade.libvirtUri}"
+${extra}
+  ipmi {
+    address  = "${blade.bmc.address}"
+    port     = ${blade.bmc.port}
+    username = "${blade.bmc.username}"
+    password = "${password}"
+  }
+}
+`;
+}

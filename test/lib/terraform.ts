@@ -31,12 +31,16 @@ export class TerraformDir {
     writeFileSync(join(this.dir, file), PROVIDER_BLOCK + hcl);
   }
 
+  private runs = 0;
+
   async run(args: string[], env: Record<string, string> = {}): Promise<RunResult> {
+    // STORM_TEST_TF_LOG=1 keeps each run's log (storm's INFO lines included) in the scratch dir.
+    const logging = process.env.STORM_TEST_TF_LOG === '1' ? { TF_LOG: 'INFO', TF_LOG_PATH: join(this.dir, `terraform-${++this.runs}-${args[0]}.log`) } : {};
     const r = await execa('terraform', args, {
       cwd: this.dir,
       reject: false,
       all: true,
-      env: { TF_CLI_CONFIG_FILE: CLI_CONFIG, TF_IN_AUTOMATION: '1', CHECKPOINT_DISABLE: '1', TF_INPUT: '0', ...env },
+      env: { TF_CLI_CONFIG_FILE: CLI_CONFIG, TF_IN_AUTOMATION: '1', CHECKPOINT_DISABLE: '1', TF_INPUT: '0', ...logging, ...env },
       timeout: 10 * 60_000,
     });
     return { exitCode: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr, output: r.all ?? '' };

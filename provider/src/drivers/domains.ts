@@ -15,7 +15,7 @@ export interface DomainObservation extends DomainFacts {
   storm: boolean;
 }
 
-const NO_DOMAIN = /Domain not found|no domain with matching name/i;
+const NO_DOMAIN = /Domain not found|no domain with matching (name|uuid)/i;
 
 function stateName(code: number): DomainState {
   // 1 running, 2 blocked (running, waiting on I/O), 3 paused, 7 pm-suspended; the rest are off.
@@ -45,7 +45,18 @@ export function getDomain(uri: string, name: string): Promise<DomainObservation 
 
 /** Every domain on the host: placement counts what they were promised. */
 export function listDomains(uri: string): Promise<DomainObservation[]> {
-  return withConnection(uri, async (h) => Promise.all((await h.connectListAllDomains()).map(observe)));
+  return withConnection(uri, async (h) => {
+    const seen = await Promise.all(
+      (await h.connectListAllDomains()).map((d) =>
+        // A domain undefined between the listing and the look (a parallel destroy) is simply gone.
+        observe(d).catch((err: unknown) => {
+          if (NO_DOMAIN.test(String((err as Error).message))) return null;
+          throw err;
+        }),
+      ),
+    );
+    return seen.filter((d): d is DomainObservation => d !== null);
+  });
 }
 
 export function defineDomain(uri: string, xml: string): Promise<void> {

@@ -1,10 +1,10 @@
 // Volumes in a server's storm pool, through libvirt's storage API (virsh), so that remote
 // hosts (qemu+ssh, qemu+tls) work the same as this one: nothing here touches the host's
 // filesystem directly.
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LibvirtError } from './errors.ts';
+import { withTempDir } from './tempdir.ts';
 import { virsh, virshQuote as q } from './virsh.ts';
 
 export const POOL = 'storm';
@@ -98,13 +98,10 @@ export async function uploadVolume(uri: string, name: string, file: string, patc
   try {
     await virsh(uri, `vol-upload --pool ${POOL} ${q(name)} ${q(file)}`, 60 * 60_000);
     if (patchHead) {
-      const dir = await mkdtemp(join(tmpdir(), 'storm-head-'));
-      try {
+      await withTempDir(async (dir) => {
         await writeFile(join(dir, 'head'), patchHead);
         await virsh(uri, `vol-upload --pool ${POOL} ${q(name)} ${q(join(dir, 'head'))} --offset 0 --length ${patchHead.length}`);
-      } finally {
-        await rm(dir, { recursive: true, force: true });
-      }
+      });
     }
     await virsh(uri, `pool-refresh ${POOL}`);
   } catch (err) {
@@ -132,20 +129,16 @@ export async function resizeVolume(uri: string, name: string, capacityBytes: num
 
 /** Small JSON documents kept next to the layers (a server's reserve, a deployment's files). */
 export async function writeRecord(uri: string, name: string, value: unknown): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'storm-record-'));
-  try {
+  await withTempDir(async (dir) => {
     const file = join(dir, 'record.json');
     await writeFile(file, JSON.stringify(value));
     await deleteVolume(uri, name);
     await uploadVolume(uri, name, file);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 export async function readRecord<T>(uri: string, name: string): Promise<T | null> {
-  const dir = await mkdtemp(join(tmpdir(), 'storm-record-'));
-  try {
+  return withTempDir(async (dir) => {
     const file = join(dir, 'record.json');
     try {
       await virsh(uri, `vol-download --pool ${POOL} ${q(name)} ${q(file)}`);
@@ -159,20 +152,13 @@ export async function readRecord<T>(uri: string, name: string): Promise<T | null
       // Cut off between creating the volume and writing it (a crash, a power cut): no record.
       return null;
     }
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 }
 
-async function withXmlFile<T>(xml: string, use: (file: string) => Promise<T>): Promise<T> {
-  const dir = await mkdtemp(join(tmpdir(), 'storm-xml-'));
-  try {
+export async function withXmlFile<T>(xml: string, use: (file: string) => Promise<T>): Promise<T> {
+  return withTempDir(async (dir) => {
     const file = join(dir, 'def.xml');
     await writeFile(file, xml);
-    return await use(file);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+    return use(file);
+  });
 }
-
-export { withXmlFile };

@@ -9,8 +9,13 @@ export interface Logger {
   error(message: string, fields?: Record<string, unknown>): void;
 }
 
+/** go-plugin parses @timestamp with a fixed microsecond layout; anything else demotes the line to DEBUG. */
+function timestamp(): string {
+  return new Date().toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+
 function write(level: Level, message: string, fields?: Record<string, unknown>): void {
-  const line = JSON.stringify({ '@level': level, '@message': message, '@module': 'storm', '@timestamp': new Date().toISOString(), ...fields });
+  const line = JSON.stringify({ '@level': level, '@message': message, '@module': 'storm', '@timestamp': timestamp(), ...fields });
   process.stderr.write(line + '\n');
 }
 

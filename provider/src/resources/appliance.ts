@@ -3,7 +3,7 @@
 // duplicated) and the appliance layer, a qcow2 overlay whose backing file is the base.
 import { DiagnosticError, attr, type AttributePath, type Diagnostic } from '../plugin/diagnostics.ts';
 import type { ResourceSchema } from '../schema/model.ts';
-import { between, matches, nameValidator } from '../schema/validators.ts';
+import { between, imageUrlValidator, matches, nameValidator, sha256Validator } from '../schema/validators.ts';
 import { ChecksumMismatchError, ImageSourceError } from '../drivers/images/fetch.ts';
 import { fetchLogged, installLayer, LayerFormatError } from '../drivers/layers.ts';
 import { LibvirtUnreachableError } from '../drivers/errors.ts';
@@ -12,8 +12,8 @@ import { Qcow2Error } from '../drivers/qcow2.ts';
 import { num, str, type ObjectValue, type ResourceContext, type ResourceDefinition } from './resource.ts';
 import { layerId, requireServerId, type ServerRef } from './server-ref.ts';
 
-const SHA256 = matches(/^[0-9a-f]{64}$/, 'a sha256: write the 64 lowercase hex digits of the image\'s SHA-256 (sha256sum prints it)');
-const URL = matches(/^(https?:\/\/\S+|file:\/\/\/\S+|\/\S+)$/, 'an image source: use an http(s):// URL, a file:/// URL or an absolute path');
+const SHA256 = sha256Validator;
+const URL = imageUrlValidator;
 const VERSION = matches(/^[0-9A-Za-z][0-9A-Za-z._-]{0,31}$/, 'a version: use letters, digits, ".", "_" and "-", e.g. "1.0.2"');
 
 const source = (what: string) => ({

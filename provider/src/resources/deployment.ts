@@ -4,7 +4,8 @@
 import { DiagnosticError, attr, type Diagnostic } from '../plugin/diagnostics.ts';
 import type { CtyValue } from '../plugin/cty/index.ts';
 import type { ResourceSchema } from '../schema/model.ts';
-import { absolutePath, matches, nameValidator } from '../schema/validators.ts';
+import { imageUrlValidator, nameValidator, sha256Validator } from '../schema/validators.ts';
+import { fileBlock } from './file-block.ts';
 import { ChecksumMismatchError, ImageSourceError } from '../drivers/images/fetch.ts';
 import { fetchLogged, installLayer, LayerFormatError } from '../drivers/layers.ts';
 import { Qcow2Error } from '../drivers/qcow2.ts';
@@ -13,7 +14,6 @@ import { str, type ObjectValue, type ResourceDefinition } from './resource.ts';
 import { applianceRecordName, type ApplianceRecord } from './appliance.ts';
 import { layerId, parseLayerId } from './server-ref.ts';
 
-const SHA256 = matches(/^[0-9a-f]{64}$/, 'a sha256: write the 64 lowercase hex digits of the image\'s SHA-256');
 
 const schema: ResourceSchema = {
   typeName: 'storm_deployment',
@@ -35,22 +35,12 @@ const schema: ResourceSchema = {
         description: 'A published deployment layer: a qcow2 overlay whose backing file is the appliance image. Without it the layer starts empty.',
         block: {
           attributes: {
-            url: { type: 'string', mode: 'required', forceNew: true, description: 'Where the image is: an http(s) URL, a file:/// URL or an absolute path.' },
-            sha256: { type: 'string', mode: 'required', forceNew: true, validators: [SHA256], description: 'SHA-256 of the image.' },
+            url: { type: 'string', mode: 'required', forceNew: true, validators: [imageUrlValidator], description: 'Where the image is: an http(s) URL, a file:/// URL or an absolute path.' },
+            sha256: { type: 'string', mode: 'required', forceNew: true, validators: [sha256Validator], description: 'SHA-256 of the image.' },
           },
         },
       },
-      file: {
-        nesting: 'list',
-        description: 'A file every instance gets, written into its own layer at first boot (NoCloud `write_files`). Changing files affects instances created afterwards.',
-        block: {
-          attributes: {
-            path: { type: 'string', mode: 'required', validators: [absolutePath()], description: 'Absolute path in the instance.' },
-            content: { type: 'string', mode: 'required', description: 'Template text; `${name}` is an instance variable.' },
-            permissions: { type: 'string', mode: 'optional', default: '0644', validators: [matches(/^0?[0-7]{3}$/, 'an octal mode like "0644"')], description: 'File mode.' },
-          },
-        },
-      },
+      file: fileBlock('A file every instance gets, written into its own layer at first boot (NoCloud `write_files`). Changing files affects instances created afterwards.'),
     },
   },
 };

@@ -2,18 +2,19 @@
 // qcow2 overlay on the deployment layer: creating one costs nothing in storage), its
 // configuration a NoCloud seed with the deployment's and the instance's files, templates
 // expanded with the instance's variables, and it runs as a libvirt domain on a network.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DiagnosticError, attr, type Diagnostic } from '../plugin/diagnostics.ts';
 import { UNKNOWN, type CtyValue } from '../plugin/cty/index.ts';
 import type { ResourceSchema } from '../schema/model.ts';
-import { absolutePath, between, matches, nameValidator, oneOf } from '../schema/validators.ts';
+import { between, nameValidator, oneOf } from '../schema/validators.ts';
+import { fileBlock } from './file-block.ts';
 import { domainXml, type DomainSpec } from '../drivers/domain-xml.ts';
 import { defineDomain, getDomain, growRunningDisk, leaseIp, listDomains, removeDomain, setDomainState, waitForLease, type DomainState } from '../drivers/domains.ts';
 import { observeHost } from '../drivers/libvirt.ts';
 import { createOverlay, deleteVolume, getVolume, readRecord, resizeVolume, uploadVolume } from '../drivers/volumes.ts';
 import { virsh } from '../drivers/virsh.ts';
+import { withTempDir } from '../drivers/tempdir.ts';
 import { expandTemplate } from '../drivers/seed/template.ts';
 import { nocloudSeed, SeedFileError } from '../drivers/seed/nocloud.ts';
 import { place, type ServerLoad } from '../policy/placement.ts';
@@ -53,18 +54,7 @@ const schema: ResourceSchema = {
       console_log: { type: 'string', mode: 'computed', stable: true, description: 'Path on the server of the file the guest\'s serial console writes to.' },
     },
     blocks: {
-      file: {
-        nesting: 'list',
-        forceNew: true,
-        description: 'A file for this instance only (wins over a deployment file with the same path); a template like the deployment\'s.',
-        block: {
-          attributes: {
-            path: { type: 'string', mode: 'required', validators: [absolutePath()], description: 'Absolute path in the instance.' },
-            content: { type: 'string', mode: 'required', description: 'Template text.' },
-            permissions: { type: 'string', mode: 'optional', default: '0644', validators: [matches(/^0?[0-7]{3}$/, 'an octal mode like "0644"')], description: 'File mode.' },
-          },
-        },
-      },
+      file: fileBlock('A file for this instance only (wins over a deployment file with the same path); a template like the deployment\'s.', true),
     },
   },
 };
@@ -207,13 +197,10 @@ async function domainSpec(uri: string, s: Spec, dep: LayerRef, diskPath: string,
 }
 
 async function uploadSeed(uri: string, volume: string, iso: Uint8Array): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'storm-seed-'));
-  try {
+  return withTempDir(async (dir) => {
     await writeFile(join(dir, 'seed.iso'), iso);
     return (await uploadVolume(uri, volume, join(dir, 'seed.iso'))).path;
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 const volumeNames = (name: string) => ({ disk: `inst-${name}`, seed: `seed-${name}.iso` });

@@ -30,3 +30,7 @@ export const nameValidator: Validator = matches(
   NAME_PATTERN,
   'a valid name: use 1–63 lowercase letters, digits and "-", starting and ending with a letter or digit (e.g. "blade-1")',
 );
+
+export const sha256Validator: Validator = matches(/^[0-9a-f]{64}$/, "a sha256: write the 64 lowercase hex digits of the image's SHA-256 (sha256sum prints it)");
+export const imageUrlValidator: Validator = matches(/^(https?:\/\/\S+|file:\/\/\/\S+|\/\S+)$/, 'an image source: use an http(s):// URL, a file:/// URL or an absolute path');
+export const fileModeValidator: Validator = matches(/^0?[0-7]{3}$/, 'an octal mode like "0644"');
