@@ -3,12 +3,11 @@
 // read the feed back with rss-parser as a storm client would, and drive the catalog in a real
 // browser (Debian's chromium through playwright-core).
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { glob, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { glob, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -19,6 +18,9 @@ import type { ApplianceDefinition } from '../../provider/src/channel/types.ts';
 import { parseFeed } from '../../provider/src/channel/feed.ts';
 import { generateKeyPair, hashFile, parsePublicKey, verifySignature } from '../../provider/src/channel/signing.ts';
 import { signCommand } from '../../provider/src/cli/keys.ts';
+import { buildSite, serveStatic as serveAt, type BuildResult } from '../lib/channel.ts';
+
+const serveStatic = (root: string) => serveAt(root, BASE_PATH);
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 const site = path.join(repo, 'catalog-site');
@@ -28,64 +30,6 @@ const astroBin = path.join(repo, 'node_modules/astro/bin/astro.mjs');
 const CHROMIUM = '/usr/bin/chromium';
 const BASE_PATH = '/channels/storm/';
 const STORM_NS = 'https://storm.invalid/xmlns/channel/1';
-
-interface BuildResult {
-  code: number | null;
-  output: string;
-  seconds: number;
-}
-
-/** `astro build` of catalog-site with the channel settings a publisher would give. */
-async function buildSite(appliances: string, outDir: string, channelUrl: string, extraEnv: Record<string, string> = {}): Promise<BuildResult> {
-  const started = performance.now();
-  const child = spawn(process.execPath, [astroBin, 'build', '--root', site, '--outDir', outDir], {
-    cwd: repo,
-    env: {
-      ...process.env,
-      STORM_CHANNEL_APPLIANCES: appliances,
-      STORM_CHANNEL_URL: channelUrl,
-      STORM_CHANNEL_TITLE: 'Test channel',
-      ...extraEnv,
-      ASTRO_TELEMETRY_DISABLED: '1',
-      NO_COLOR: '1',
-      FORCE_COLOR: '0',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (b: Buffer) => (output += b));
-  child.stderr.on('data', (b: Buffer) => (output += b));
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  return { code, output, seconds: (performance.now() - started) / 1000 };
-}
-
-const CONTENT_TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.xml': 'application/xml; charset=utf-8',
-  '.xsd': 'application/xml; charset=utf-8',
-  '.json': 'application/json',
-  '.js': 'text/javascript',
-  '.css': 'text/css',
-  '.sig': 'text/plain; charset=utf-8',
-};
-
-/** A static file server for `root`, mounted at BASE_PATH, like any plain web server. */
-async function serveStatic(root: string): Promise<{ server: Server; url: string }> {
-  const server = createServer(async (req, res) => {
-    const { pathname } = new URL(req.url ?? '/', 'http://x');
-    if (!pathname.startsWith(BASE_PATH)) return void res.writeHead(404).end('not found');
-    let file = path.join(root, decodeURIComponent(pathname.slice(BASE_PATH.length)));
-    if (!file.startsWith(root)) return void res.writeHead(403).end();
-    const st = await stat(file).catch(() => null);
-    if (st?.isDirectory()) file = path.join(file, 'index.html');
-    const body = await readFile(file).catch(() => null);
-    if (!body) return void res.writeHead(404).end('not found');
-    res.writeHead(200, { 'Content-Type': CONTENT_TYPES[path.extname(file)] ?? 'application/octet-stream' }).end(body);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return { server, url: `http://127.0.0.1:${port}${BASE_PATH}` };
-}
 
 async function fixtureDefinitions(dir: string): Promise<Map<string, ApplianceDefinition>> {
   const byId = new Map<string, ApplianceDefinition>();

@@ -1,9 +1,9 @@
 // Fetches a channel's feed and its signature, keeping the last good copy on disk so a
 // channel that is down still serves (with a warning), as the paper's managers cached theirs.
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export class ChannelUnreachableError extends Error {}
@@ -37,48 +37,47 @@ export async function fetchBytes(url: string, timeoutMs = 30_000): Promise<Uint8
   return new Uint8Array(await res.arrayBuffer());
 }
 
-export interface FetchedFeed {
-  xml: Uint8Array;
-  sig: string | null;
-  /** Set when the channel could not be reached and the cached copy is served. */
+export interface Fetched {
+  /** Null: the server answered 404. */
+  bytes: Uint8Array | null;
+  /** Set when the server could not be reached and the cached copy is served. */
   staleSince: string | null;
   unreachableBecause: string | null;
 }
 
-export function signatureUrl(url: string): string {
-  return `${url}.sig`;
+function cachePath(url: string, cacheDir: string | null): string {
+  return join(defaultChannelCacheDir(cacheDir), createHash('sha256').update(url).digest('hex').slice(0, 32));
 }
 
-export async function fetchFeed(url: string, cacheDir: string | null): Promise<FetchedFeed> {
-  const dir = join(defaultChannelCacheDir(cacheDir), createHash('sha256').update(url).digest('hex').slice(0, 24));
+/**
+ * Fetches a channel document (feed, signature, definition), keeping the last answer on disk;
+ * when the server cannot be reached, the cached answer is returned, marked stale. Callers
+ * verify what they get either way, so a cached copy is trusted no more than a fresh one.
+ */
+export async function fetchCached(url: string, cacheDir: string | null): Promise<Fetched> {
+  const file = cachePath(url, cacheDir);
   try {
-    const xml = await fetchBytes(url);
-    if (!xml) throw new ChannelHttpError(`${url}: HTTP 404 Not Found`);
-    const sig = await fetchBytes(signatureUrl(url));
-    return { xml, sig: sig ? Buffer.from(sig).toString('utf8') : null, staleSince: null, unreachableBecause: null };
+    const bytes = await fetchBytes(url);
+    // Only a document is kept, never an absence: the cache is the last good copy.
+    if (bytes) {
+      await mkdir(dirname(file), { recursive: true });
+      // Unique temporary names: data sources read the same documents in parallel.
+      const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+      await writeFile(tmp, bytes);
+      await rename(tmp, file);
+      await writeFile(tmp, JSON.stringify({ url, fetchedAt: new Date().toISOString() }));
+      await rename(tmp, `${file}.json`);
+    }
+    return { bytes, staleSince: null, unreachableBecause: null };
   } catch (err) {
     if (!(err instanceof ChannelUnreachableError)) throw err;
-    try {
-      const [xml, meta] = await Promise.all([readFile(join(dir, 'feed.xml')), readFile(join(dir, 'meta.json'), 'utf8')]);
-      const sig = await readFile(join(dir, 'feed.xml.sig'), 'utf8').catch(() => null);
-      return { xml, sig, staleSince: (JSON.parse(meta) as { fetchedAt: string }).fetchedAt, unreachableBecause: err.message };
-    } catch {
-      throw err;
-    }
+    const meta = await readFile(`${file}.json`, 'utf8').then((t) => JSON.parse(t) as { fetchedAt: string }, () => null);
+    const bytes = meta ? await readFile(file).catch(() => null) : null;
+    if (!meta || !bytes) throw err;
+    return { bytes, staleSince: meta.fetchedAt, unreachableBecause: err.message };
   }
 }
 
-/** Keeps a feed that verified (or that the user chose not to verify) for when the channel is down. */
-export async function cacheFeed(url: string, cacheDir: string | null, feed: FetchedFeed): Promise<void> {
-  if (feed.staleSince) return;
-  const dir = join(defaultChannelCacheDir(cacheDir), createHash('sha256').update(url).digest('hex').slice(0, 24));
-  await mkdir(dir, { recursive: true });
-  const tmp = (name: string) => join(dir, `${name}.tmp`);
-  await writeFile(tmp('feed.xml'), feed.xml);
-  await rename(tmp('feed.xml'), join(dir, 'feed.xml'));
-  if (feed.sig !== null) {
-    await writeFile(tmp('feed.xml.sig'), feed.sig);
-    await rename(tmp('feed.xml.sig'), join(dir, 'feed.xml.sig'));
-  }
-  await writeFile(join(dir, 'meta.json'), JSON.stringify({ url, fetchedAt: new Date().toISOString() }));
+export function signatureUrl(url: string): string {
+  return `${url}.sig`;
 }

@@ -2,7 +2,7 @@
 // down), verify the feed's signature against the provider's trusted keys, parse.
 import { createHash } from 'node:crypto';
 import { DiagnosticError, attr } from '../plugin/diagnostics.ts';
-import { ChannelHttpError, ChannelUnreachableError, cacheFeed, fetchBytes, fetchFeed, signatureUrl } from '../drivers/channel.ts';
+import { ChannelHttpError, ChannelUnreachableError, fetchCached, signatureUrl } from '../drivers/channel.ts';
 import { FeedError, parseFeed, type ChannelFeed } from '../channel/feed.ts';
 import {
   BadSignatureError,
@@ -34,7 +34,7 @@ export function trustedKeys(ctx: ResourceContext): PublicKey[] {
 /** Turns a verification failure into a diagnostic that says what was wrong and what to do. */
 export function explainVerification(err: unknown, what: string, url: string): never {
   const fix = (s: string) => `${s} If you trust this channel without signatures, set insecure_skip_verify = true on the data source.`;
-  if (err instanceof UnsignedError) throw new DiagnosticError(`The ${what} is not signed`, fix(`${url} has no storm signature (${err.message}). storm only uses signed channels.`), attr('insecure_skip_verify'));
+  if (err instanceof UnsignedError) throw new DiagnosticError(`The ${what} is not signed`, fix(`${url}: ${err.message}. storm only uses signed channels.`), attr('insecure_skip_verify'));
   if (err instanceof UnknownKeyError) throw new DiagnosticError(`The ${what} is signed by a key you do not trust`, `${err.message} Add the publisher's public key to trusted_keys in the provider block if you trust it.`);
   if (err instanceof SignatureMismatchError) throw new DiagnosticError(`The ${what} was changed after it was signed`, `${url}: ${err.message} Do not use it; tell the publisher.`);
   if (err instanceof BadSignatureError) throw new DiagnosticError(`The ${what}'s signature is invalid`, `${url}: ${err.message} Do not use it; tell the publisher.`);
@@ -49,17 +49,20 @@ export interface VerifiedChannel {
 }
 
 export async function readChannel(ctx: ResourceContext, url: string, insecure: boolean): Promise<VerifiedChannel> {
-  let fetched;
+  let fetched: { xml: Uint8Array; sig: string | null };
   try {
-    fetched = await fetchFeed(url, ctx.provider.cacheDir);
+    const feed = await fetchCached(url, ctx.provider.cacheDir);
+    if (!feed.bytes) throw new ChannelHttpError(`${url}: HTTP 404 Not Found`);
+    const sig = await fetchCached(signatureUrl(url), ctx.provider.cacheDir);
+    fetched = { xml: feed.bytes, sig: sig.bytes ? Buffer.from(sig.bytes).toString('utf8') : null };
+    if (feed.staleSince) {
+      ctx.warn('The channel is unreachable: using its cached copy', `${feed.unreachableBecause}. storm uses the copy fetched at ${feed.staleSince}; appliances published since then are not listed.`, attr('url'));
+    }
   } catch (err) {
     if (err instanceof ChannelUnreachableError || err instanceof ChannelHttpError) {
       throw new DiagnosticError('Cannot read the channel', `${err.message}, and there is no cached copy of it yet. Check the URL and that the channel server is up.`, attr('url'));
     }
     throw err;
-  }
-  if (fetched.staleSince) {
-    ctx.warn('The channel is unreachable: using its cached copy', `${fetched.unreachableBecause}. storm uses the copy fetched at ${fetched.staleSince}; appliances published since then are not listed.`, attr('url'));
   }
   let verifiedBy: string | null = null;
   if (insecure) {
@@ -86,16 +89,20 @@ export async function readChannel(ctx: ResourceContext, url: string, insecure: b
     if (err instanceof FeedError) throw new DiagnosticError('The channel feed cannot be read', `${url}: ${err.message}`, attr('url'));
     throw err;
   }
-  await cacheFeed(url, ctx.provider.cacheDir, fetched).catch((err: unknown) => ctx.log.warn('could not cache the feed', { url, error: String(err) }));
   return { feed, verifiedBy };
 }
 
 /** Verifies a detached signature (e.g. an image's) for content of known sha256. */
+/** A channel document by URL, from the cache when its server is down. */
+export async function channelDocument(ctx: ResourceContext, url: string): Promise<Uint8Array | null> {
+  return (await fetchCached(url, ctx.provider.cacheDir)).bytes;
+}
+
 export async function verifyDetached(ctx: ResourceContext, sigUrl: string | null, purpose: SignaturePurpose, sha256: string, what: string, subjectUrl: string): Promise<string> {
   let text: string | null = null;
   if (sigUrl) {
     try {
-      const bytes = await fetchBytes(sigUrl);
+      const { bytes } = await fetchCached(sigUrl, ctx.provider.cacheDir);
       text = bytes ? Buffer.from(bytes).toString('utf8') : null;
     } catch (err) {
       throw new DiagnosticError(`Cannot fetch the ${what}'s signature`, `${(err as Error).message}.`);

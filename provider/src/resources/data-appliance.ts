@@ -4,13 +4,12 @@
 import { DiagnosticError, attr, type Diagnostic } from '../plugin/diagnostics.ts';
 import type { ResourceSchema, ValueType } from '../schema/model.ts';
 import { nameValidator } from '../schema/validators.ts';
-import { fetchBytes } from '../drivers/channel.ts';
 import { parseApplianceDefinition, formatProblems } from '../channel/definition.ts';
 import type { ChannelItem } from '../channel/feed.ts';
 import { ResolutionError, resolve } from '../channel/resolve.ts';
 import { ConstraintError, parseConstraint } from '../channel/versions.ts';
 import type { ApplianceDefinition } from '../channel/types.ts';
-import { readChannel, sha256Hex, verifyDetached } from './channel-access.ts';
+import { channelDocument, readChannel, sha256Hex, verifyDetached } from './channel-access.ts';
 import { CHANNEL_URL } from './data-channel.ts';
 import { str, type DataSourceDefinition, type ObjectValue, type ResourceContext } from './resource.ts';
 
@@ -56,7 +55,7 @@ const schema: ResourceSchema = {
 };
 
 async function definitionOf(ctx: ResourceContext, item: ChannelItem, insecure: boolean): Promise<ApplianceDefinition> {
-  const bytes = await fetchBytes(item.definitionUrl).catch((err: unknown) => {
+  const bytes = await channelDocument(ctx, item.definitionUrl).catch((err: unknown) => {
     throw new DiagnosticError('Cannot fetch the appliance definition', `${(err as Error).message}.`);
   });
   if (!bytes) throw new DiagnosticError('The appliance definition is missing', `${item.definitionUrl} answered 404.`);

@@ -1,0 +1,167 @@
+// A channel as a publisher makes one: definitions → `astro build` of catalog-site → signed
+// images and feed → a plain static HTTP server on loopback.
+import { spawn } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { serializeApplianceDefinition } from '../../provider/src/channel/definition.ts';
+import { generateKeyPair, loadSecretKey, signFile } from '../../provider/src/channel/signing.ts';
+import type { ApplianceDefinition } from '../../provider/src/channel/types.ts';
+import { REPO_DIR } from './terraform.ts';
+
+const site = path.join(REPO_DIR, 'catalog-site');
+const astroBin = path.join(REPO_DIR, 'node_modules/astro/bin/astro.mjs');
+
+export interface BuildResult {
+  code: number | null;
+  output: string;
+  seconds: number;
+}
+
+/** `astro build` of catalog-site with the channel settings a publisher would give. */
+export async function buildSite(appliances: string, outDir: string, channelUrl: string, extraEnv: Record<string, string> = {}): Promise<BuildResult> {
+  const started = performance.now();
+  const child = spawn(process.execPath, [astroBin, 'build', '--root', site, '--outDir', outDir], {
+    cwd: REPO_DIR,
+    env: {
+      ...process.env,
+      STORM_CHANNEL_APPLIANCES: appliances,
+      STORM_CHANNEL_URL: channelUrl,
+      STORM_CHANNEL_TITLE: 'Test channel',
+      ...extraEnv,
+      ASTRO_TELEMETRY_DISABLED: '1',
+      NO_COLOR: '1',
+      FORCE_COLOR: '0',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (b: Buffer) => (output += b));
+  child.stderr.on('data', (b: Buffer) => (output += b));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  return { code, output, seconds: (performance.now() - started) / 1000 };
+}
+
+const CONTENT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.xml': 'application/xml; charset=utf-8',
+  '.xsd': 'application/xml; charset=utf-8',
+  '.json': 'application/json',
+  '.js': 'text/javascript',
+  '.css': 'text/css',
+  '.sig': 'text/plain; charset=utf-8',
+};
+
+/** A static file server for `root`, mounted at `basePath`, like any plain web server. */
+export async function serveStatic(root: string, basePath = '/'): Promise<{ server: Server; url: string }> {
+  const server = createServer(async (req, res) => {
+    const { pathname } = new URL(req.url ?? '/', 'http://x');
+    if (!pathname.startsWith(basePath)) return void res.writeHead(404).end('not found');
+    let file = path.join(root, decodeURIComponent(pathname.slice(basePath.length)));
+    if (!file.startsWith(root)) return void res.writeHead(403).end();
+    const st = await stat(file).catch(() => null);
+    if (st?.isDirectory()) file = path.join(file, 'index.html');
+    const body = await readFile(file).catch(() => null);
+    if (!body) return void res.writeHead(404).end('not found');
+    res.writeHead(200, { 'Content-Type': CONTENT_TYPES[path.extname(file)] ?? 'application/octet-stream' }).end(body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return { server, url: `http://127.0.0.1:${port}${basePath}` };
+}
+
+export interface ChannelImage {
+  path: string;
+  sha256: string;
+}
+
+export interface ChannelAppliance {
+  name: string;
+  version: string;
+  label: string;
+  base: { name: string } & ChannelImage;
+  image: ChannelImage;
+  boot?: { kernel: ChannelImage; initrd: ChannelImage; cmdline: string };
+  memoryMib?: number;
+  dependencies?: string[];
+}
+
+export interface TestChannel {
+  /** URL of rss.xml. */
+  feedUrl: string;
+  /** The served tree: rss.xml, rss.xml.sig, appliances/…, images/… */
+  root: string;
+  publicKeyLine: string;
+  /** A key nobody signed with, for "wrong key" cases. */
+  otherPublicKeyLine: string;
+  /** Served path of an image by its local file name. */
+  servedImage(fileName: string): string;
+  /** Stops serving (the channel goes down); the files stay. */
+  close(): Promise<void>;
+  /** Stops serving and deletes everything. */
+  remove(): Promise<void>;
+}
+
+/** Publishes appliances as a signed channel on loopback (build, sign images and feed, serve). */
+export async function publishTestChannel(appliances: ChannelAppliance[]): Promise<TestChannel> {
+  const work = await mkdtemp(path.join(tmpdir(), 'storm-channel-'));
+  const root = path.join(work, 'www');
+  const defs = path.join(work, 'appliances');
+  await mkdir(root, { recursive: true });
+  const { server, url } = await serveStatic(root);
+  const key = generateKeyPair('test publisher');
+  const other = generateKeyPair('someone else');
+  const secret = loadSecretKey(key.secretKeyPem);
+  const imageUrl = (p: string) => `${url}images/${path.basename(p)}`;
+  const images = new Set<string>();
+  const ref = (img: ChannelImage) => {
+    images.add(img.path);
+    return { url: imageUrl(img.path), sha256: img.sha256, sig: `${imageUrl(img.path)}.sig` };
+  };
+  for (const a of appliances) {
+    const def: ApplianceDefinition = {
+      formatVersion: '1.0',
+      name: a.name,
+      label: a.label,
+      description: `${a.label}, published for storm's tests.`,
+      version: a.version,
+      sizeMib: 64,
+      image: ref(a.image),
+      base: { name: a.base.name, ...ref(a.base) },
+      boot: a.boot ? { kernel: ref(a.boot.kernel), initrd: ref(a.boot.initrd), cmdline: a.boot.cmdline } : null,
+      provides: [a.name],
+      webpanel: null,
+      hardware: { cpus: 1, memoryKib: (a.memoryMib ?? 256) * 1024, ostype: 'linux', disks: [{ name: 'vda', type: 'system', file: path.basename(a.image.path), sizeMib: null }] },
+      dependencies: (a.dependencies ?? []).map((d) => ({ name: d.split(':')[0]!, version: d.split(':')[1] ?? null })),
+    };
+    await mkdir(path.join(defs, `${a.name}-${a.version}`), { recursive: true });
+    await writeFile(path.join(defs, `${a.name}-${a.version}`, 'appliance.xml'), serializeApplianceDefinition(def));
+  }
+  const built = await buildSite(defs, root, url);
+  if (built.code !== 0) throw new Error(`the channel site did not build:\n${built.output}`);
+  await mkdir(path.join(root, 'images'), { recursive: true });
+  for (const img of images) {
+    const served = path.join(root, 'images', path.basename(img));
+    await copyFile(img, served);
+    await writeFile(`${served}.sig`, (await signFile(secret, served, 'image')).signature);
+  }
+  await writeFile(path.join(root, 'rss.xml.sig'), (await signFile(secret, path.join(root, 'rss.xml'), 'feed')).signature);
+  return {
+    feedUrl: `${url}rss.xml`,
+    root,
+    publicKeyLine: key.publicKeyLine,
+    otherPublicKeyLine: other.publicKeyLine,
+    servedImage: (fileName) => path.join(root, 'images', fileName),
+    close: async () => {
+      if (!server.listening) return;
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+    remove: async () => {
+      if (server.listening) await new Promise<void>((resolve) => server.close(() => resolve()));
+      await rm(work, { recursive: true, force: true });
+    },
+  };
+}
