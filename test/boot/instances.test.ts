@@ -1,4 +1,4 @@
-// Real guests: two instances of one deployment on a 4-layer chain (base → appliance →
+// Real guests from a signed channel: two instances of one deployment on a 4-layer chain (base → appliance →
 // deployment → instance) boot under QEMU (TCG) from the project's test guest
 // (scripts/build-guest.sh, scripts/build-test-layers.sh). Their serial consoles prove that
 // every lower layer's files are visible and that the instance variables were expanded.
@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { sha256File } from '../lib/images.ts';
+import { publishTestChannel, type TestChannel } from '../lib/channel.ts';
 import { REPO_DIR, TerraformDir, resources, virsh } from '../lib/terraform.ts';
 
 const URI = 'qemu:///system';
@@ -16,9 +17,7 @@ const tf = new TerraformDir();
 const img = (name: string) => ({ path: join(GUEST, name), sha256: sha256File(join(GUEST, name)) });
 
 function stackHcl(state: 'running' | 'shutoff'): string {
-  const [base, app, dep, kernel, initrd] = ['layers/base.qcow2', 'layers/appliance.qcow2', 'layers/deployment.qcow2', 'vmlinuz', 'initrd.gz'].map(img) as [
-    ReturnType<typeof img>, ReturnType<typeof img>, ReturnType<typeof img>, ReturnType<typeof img>, ReturnType<typeof img>,
-  ];
+  const dep = img('layers/deployment.qcow2');
   const instance = (name: string) => `
 resource "storm_instance" "${name}" {
   name        = "${name}"
@@ -43,25 +42,38 @@ resource "storm_network" "lan" {
   cidr   = "192.168.161.0/24"
 }
 
+provider "storm" {
+  trusted_keys = ["${channel.publicKeyLine}"]
+}
+
+# The appliance comes from a signed channel, published with the catalog site.
+data "storm_appliance" "mail" {
+  channel = "${channel.feedUrl}"
+  name    = "mail"
+}
+
 resource "storm_appliance" "mail" {
   server  = storm_appliance_server.local.id
-  name    = "mail"
-  version = "1.0"
+  name    = data.storm_appliance.mail.name
+  version = data.storm_appliance.mail.version
   base {
-    name   = "testos"
-    url    = "${base.path}"
-    sha256 = "${base.sha256}"
+    name   = data.storm_appliance.mail.base_name
+    url    = data.storm_appliance.mail.base_url
+    sha256 = data.storm_appliance.mail.base_sha256
   }
   image {
-    url    = "${app.path}"
-    sha256 = "${app.sha256}"
+    url    = data.storm_appliance.mail.image_url
+    sha256 = data.storm_appliance.mail.image_sha256
   }
-  boot {
-    kernel_url    = "${kernel.path}"
-    kernel_sha256 = "${kernel.sha256}"
-    initrd_url    = "${initrd.path}"
-    initrd_sha256 = "${initrd.sha256}"
-    cmdline       = "console=ttyS0 quiet panic=-1"
+  dynamic "boot" {
+    for_each = data.storm_appliance.mail.boot == null ? [] : [data.storm_appliance.mail.boot]
+    content {
+      kernel_url    = boot.value.kernel_url
+      kernel_sha256 = boot.value.kernel_sha256
+      initrd_url    = boot.value.initrd_url
+      initrd_sha256 = boot.value.initrd_sha256
+      cmdline       = boot.value.cmdline
+    }
   }
 }
 
@@ -103,9 +115,21 @@ async function waitForConsole(path: string, marker: string, timeoutMs: number): 
   }
 }
 
+let channel: TestChannel;
+
 before(async () => {
   execFileSync('bash', [join(REPO_DIR, 'scripts', 'build-guest.sh')], { stdio: 'inherit' });
   execFileSync('bash', [join(REPO_DIR, 'scripts', 'build-test-layers.sh')], { stdio: 'inherit' });
+  channel = await publishTestChannel([
+    {
+      name: 'mail',
+      version: '1.0',
+      label: 'Mail appliance',
+      base: { name: 'testos', ...img('layers/base.qcow2') },
+      image: img('layers/appliance.qcow2'),
+      boot: { kernel: img('vmlinuz'), initrd: img('initrd.gz'), cmdline: 'console=ttyS0 quiet panic=-1' },
+    },
+  ]);
   tf.write(stackHcl('shutoff'));
   await tf.init();
 });
@@ -113,6 +137,7 @@ before(async () => {
 after(async () => {
   await tf.destroy();
   tf.remove();
+  await channel.remove();
 });
 
 describe('instances boot from layered appliances', () => {
