@@ -2,6 +2,7 @@
 //   1. provider start → handshake line (median of 25 starts), against a bare `node -e ''`.
 //   2. terraform plan/apply of 200 storm_appliance_server (qemu:///system) vs 200 terraform_data.
 //   3. instance-layer creation: overlay vs full copy, by appliance size (bench/layers.ts).
+//   4. the channel: site build for 1000 appliances, feed fetch + verify + parse (bench/channel.ts).
 import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,6 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE } from '../provider/src/plugin/handshake.ts';
 import { createServerCertificate } from '../provider/src/plugin/tls-cert.ts';
 import { REPO_DIR, TerraformDir } from '../test/lib/terraform.ts';
+import { benchChannel } from './channel.ts';
 import { benchLayers } from './layers.ts';
 
 const COUNT = Number(process.env.BENCH_RESOURCES ?? 200);
@@ -120,6 +122,6 @@ async function benchPlans(): Promise<void> {
 
 // `npm run bench -- layers` runs one section; no argument runs them all.
 const only = new Set(process.argv.slice(2));
-const sections: Record<string, () => Promise<void>> = { start: benchStart, plan: benchPlans, layers: benchLayers };
+const sections: Record<string, () => Promise<void>> = { start: benchStart, plan: benchPlans, layers: benchLayers, channel: benchChannel };
 console.log(`storm bench — Node ${process.versions.node}, ${new Date().toISOString()}`);
 for (const [name, run] of Object.entries(sections)) if (!only.size || only.has(name)) await run();

@@ -16,6 +16,8 @@ const GUEST = join(REPO_DIR, 'build', 'guest');
 const tf = new TerraformDir();
 const img = (name: string) => ({ path: join(GUEST, name), sha256: sha256File(join(GUEST, name)) });
 
+let dnsHosts = '';
+
 function stackHcl(state: 'running' | 'shutoff'): string {
   const dep = img('layers/deployment.qcow2');
   const instance = (name: string) => `
@@ -40,6 +42,7 @@ resource "storm_network" "lan" {
   server = storm_appliance_server.local.id
   name   = "storm-boot"
   cidr   = "192.168.161.0/24"
+${dnsHosts}
 }
 
 provider "storm" {
@@ -190,6 +193,19 @@ describe('instances boot from layered appliances', () => {
     const r = await tf.apply();
     assert.equal(r.exitCode, 0, r.output);
     assert.match((await virsh(URI, 'domstate', 'mx2')).stdout, /paused/);
+    assert.equal((await tf.plan()).exitCode, 0);
+  });
+
+  test('DNS host records change in place (round-robin: one name, two addresses)', async () => {
+    const ips = ['192.168.161.10', '192.168.161.11'];
+    dnsHosts = ips.map((ip) => `  host {\n    hostname = "mail"\n    ip       = "${ip}"\n  }`).join('\n');
+    tf.write(stackHcl('running').replace('state       = "running"\n  variables   = { site = "mx2" }', 'state       = "paused"\n  variables   = { site = "mx2" }'));
+    const plan = await tf.plan();
+    assert.match(plan.stdout, /storm_network\.lan will be updated in-place/);
+    const r = await tf.apply();
+    assert.equal(r.exitCode, 0, r.output);
+    const xml = (await virsh(URI, 'net-dumpxml', 'storm-boot')).stdout;
+    for (const ip of ips) assert.match(xml, new RegExp(`<host ip='${ip.replace(/\./g, '\\.')}'>\\s*<hostname>mail</hostname>`));
     assert.equal((await tf.plan()).exitCode, 0);
   });
 

@@ -1,0 +1,56 @@
+// The channel at scale: building the catalog site for 1000 generated appliances, and what a
+// data source does with the resulting feed (fetch over HTTP, verify the signature, parse),
+// for 1000 items. Figures only.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseFeed } from '../provider/src/channel/feed.ts';
+import { generateKeyPair, loadSecretKey, parsePublicKey, signFile, verifySignature } from '../provider/src/channel/signing.ts';
+import { fetchBytes } from '../provider/src/drivers/channel.ts';
+import { buildSite, serveStatic } from '../test/lib/channel.ts';
+import { REPO_DIR } from '../test/lib/terraform.ts';
+
+const COUNT = Number(process.env.BENCH_APPLIANCES ?? 1000);
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+export async function benchChannel(): Promise<void> {
+  const work = await mkdtemp(join(tmpdir(), 'storm-bench-channel-'));
+  try {
+    const defs = join(work, 'appliances');
+    const www = join(work, 'www');
+    execFileSync(process.execPath, ['--import', 'tsx', join(REPO_DIR, 'catalog-site/scripts/generate-appliances.ts'), String(COUNT), defs], { stdio: 'ignore' });
+    const { server, url } = await serveStatic(www);
+    try {
+      const built = await buildSite(defs, www, url);
+      if (built.code !== 0) throw new Error(`site build failed:\n${built.output.slice(-2000)}`);
+      const key = generateKeyPair('bench');
+      await writeFile(join(www, 'rss.xml.sig'), (await signFile(loadSecretKey(key.secretKeyPem), join(www, 'rss.xml'), 'feed')).signature);
+      const trusted = [parsePublicKey(key.publicKeyLine)];
+      const feedBytes = (await readFile(join(www, 'rss.xml'))).length;
+      const times: number[] = [];
+      let items = 0;
+      for (let i = 0; i < 7; i++) {
+        const t0 = performance.now();
+        const [xml, sig] = await Promise.all([fetchBytes(`${url}rss.xml`), fetchBytes(`${url}rss.xml.sig`)]);
+        verifySignature(Buffer.from(sig!).toString('utf8'), trusted, { purpose: 'feed', sha256: createHash('sha256').update(xml!).digest('hex'), size: xml!.length });
+        items = (await parseFeed(Buffer.from(xml!).toString('utf8'))).items.length;
+        times.push(performance.now() - t0);
+      }
+      console.log('');
+      console.log(`channel of ${COUNT} appliances`);
+      console.log(`  site build (astro build, ${COUNT} definitions validated)   ${built.seconds.toFixed(1)} s`);
+      console.log(`  feed fetch + verify + parse (${items} items, ${(feedBytes / 1024).toFixed(0)} KiB)   median ${median(times).toFixed(0)} ms of 7`);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
