@@ -68,7 +68,6 @@ resource "storm_appliance_server" "s" {
   count       = ${n}
   name        = "bench-\${count.index}"
   libvirt_uri = "qemu:///system"
-  pool_name   = "storm-bench"
   pool_path   = "/var/tmp/storm-bench-pool"
 }
 `;

@@ -211,7 +211,7 @@ async function converge(ctx: ResourceContext, planned: ObjectValue, observedPowe
     if (c.power === 'off') return withObservation(planned, null, 'off');
     const host = await observeHost(c.uri);
     await ensurePool(c.uri, POOL, c.poolPath);
-    await writeServerRecord(c.uri, { name: c.name, reservedMemoryMib: c.reservedMib, accelerator: c.accelerator });
+    await writeServerRecord(c.uri, { reservedMemoryMib: c.reservedMib, accelerator: c.accelerator });
     return withObservation(planned, host, 'on');
   } catch (err) {
     if (creating && poweredOn && c.bmc) {

@@ -14,7 +14,6 @@ export interface ServerRef {
 export type Accelerator = 'auto' | 'kvm' | 'tcg';
 
 export interface ServerRecord {
-  name: string;
   reservedMemoryMib: number;
   accelerator?: Accelerator;
 }
