@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { sha256File } from '../lib/images.ts';
-import { publishTestChannel, type TestChannel } from '../lib/channel.ts';
+import { applianceFromChannelHcl, publishTestChannel, type TestChannel } from '../lib/channel.ts';
 import { REPO_DIR, TerraformDir, resources, virsh } from '../lib/terraform.ts';
 
 const URI = 'qemu:///system';
@@ -50,36 +50,7 @@ provider "storm" {
 }
 
 # The appliance comes from a signed channel, published with the catalog site.
-data "storm_appliance" "mail" {
-  channel = "${channel.feedUrl}"
-  name    = "mail"
-}
-
-resource "storm_appliance" "mail" {
-  server  = storm_appliance_server.local.id
-  name    = data.storm_appliance.mail.name
-  version = data.storm_appliance.mail.version
-  base {
-    name   = data.storm_appliance.mail.base_name
-    url    = data.storm_appliance.mail.base_url
-    sha256 = data.storm_appliance.mail.base_sha256
-  }
-  image {
-    url    = data.storm_appliance.mail.image_url
-    sha256 = data.storm_appliance.mail.image_sha256
-  }
-  dynamic "boot" {
-    for_each = data.storm_appliance.mail.boot == null ? [] : [data.storm_appliance.mail.boot]
-    content {
-      kernel_url    = boot.value.kernel_url
-      kernel_sha256 = boot.value.kernel_sha256
-      initrd_url    = boot.value.initrd_url
-      initrd_sha256 = boot.value.initrd_sha256
-      cmdline       = boot.value.cmdline
-    }
-  }
-}
-
+${applianceFromChannelHcl(channel.feedUrl, 'mail', 'storm_appliance_server.local.id')}
 resource "storm_deployment" "mail" {
   appliance = storm_appliance.mail.id
   name      = "corp-mail"

@@ -8,7 +8,7 @@ import { appendFile, copyFile, rename } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { publishTestChannel, type TestChannel } from '../lib/channel.ts';
+import { applianceFromChannelHcl, publishTestChannel, type TestChannel } from '../lib/channel.ts';
 import { makeTestLayers, type TestLayers } from '../lib/images.ts';
 import { TerraformDir, resources, virsh } from '../lib/terraform.ts';
 
@@ -35,26 +35,7 @@ data "storm_channel" "test" {
   url = "${channel.feedUrl}"
 }
 
-data "storm_appliance" "relay" {
-  channel = "${channel.feedUrl}"
-  name    = "relay"
-}
-
-resource "storm_appliance" "relay" {
-  server  = storm_appliance_server.local.id
-  name    = data.storm_appliance.relay.name
-  version = data.storm_appliance.relay.version
-  base {
-    name   = data.storm_appliance.relay.base_name
-    url    = data.storm_appliance.relay.base_url
-    sha256 = data.storm_appliance.relay.base_sha256
-  }
-  image {
-    url    = data.storm_appliance.relay.image_url
-    sha256 = data.storm_appliance.relay.image_sha256
-  }
-}
-
+${applianceFromChannelHcl(channel.feedUrl, 'relay', 'storm_appliance_server.local.id')}
 output "install_order" {
   value = [for d in data.storm_appliance.relay.dependencies : "\${d.name} \${d.version}"]
 }

@@ -165,3 +165,42 @@ export async function publishTestChannel(appliances: ChannelAppliance[]): Promis
     },
   };
 }
+
+/**
+ * HCL that installs appliance `name` from a channel on `server` (an HCL expression): a
+ * `data "storm_appliance"` and the `resource "storm_appliance"` fed by it, both labelled `name`.
+ */
+export function applianceFromChannelHcl(feedUrl: string, name: string, server: string): string {
+  const d = `data.storm_appliance.${name}`;
+  return `
+data "storm_appliance" "${name}" {
+  channel = "${feedUrl}"
+  name    = "${name}"
+}
+
+resource "storm_appliance" "${name}" {
+  server  = ${server}
+  name    = ${d}.name
+  version = ${d}.version
+  base {
+    name   = ${d}.base_name
+    url    = ${d}.base_url
+    sha256 = ${d}.base_sha256
+  }
+  image {
+    url    = ${d}.image_url
+    sha256 = ${d}.image_sha256
+  }
+  dynamic "boot" {
+    for_each = ${d}.boot == null ? [] : [${d}.boot]
+    content {
+      kernel_url    = boot.value.kernel_url
+      kernel_sha256 = boot.value.kernel_sha256
+      initrd_url    = boot.value.initrd_url
+      initrd_sha256 = boot.value.initrd_sha256
+      cmdline       = boot.value.cmdline
+    }
+  }
+}
+`;
+}
