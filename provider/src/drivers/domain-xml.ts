@@ -1,6 +1,8 @@
 // libvirt domain XML for a storm instance. Pure string building; the metadata element lets
 // storm recognise its own domains (placement counts them, import reads them back).
 
+import { escapeXml } from './xml.ts';
+
 export const STORM_XMLNS = 'https://storm.invalid/xmlns/instance/1';
 
 export interface DomainSpec {
@@ -17,10 +19,6 @@ export interface DomainSpec {
   consoleLog: string;
   kernel?: { kernelPath: string; initrdPath: string; cmdline: string };
   metadata: Record<string, string>;
-}
-
-export function escapeXml(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/'/g, '&apos;').replace(/"/g, '&quot;');
 }
 
 export function domainXml(d: DomainSpec): string {

@@ -5,6 +5,7 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LibvirtError } from './errors.ts';
 import { withTempDir } from './tempdir.ts';
+import { escapeXml } from './xml.ts';
 import { virsh, virshQuote as q } from './virsh.ts';
 
 export const POOL = 'storm';
@@ -64,10 +65,6 @@ export async function listVolumes(uri: string): Promise<Volume[]> {
 /** Volumes whose backing file is `path`: a layer cannot go while something stands on it. */
 export async function dependentsOf(uri: string, path: string): Promise<string[]> {
   return (await listVolumes(uri)).filter((v) => v.backingPath === path).map((v) => v.name);
-}
-
-function escapeXml(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/'/g, '&apos;').replace(/"/g, '&quot;');
 }
 
 /** A qcow2 overlay whose backing file is another volume: O(1) in the size of the layers below. */

@@ -23,7 +23,7 @@ const schema: ResourceSchema = {
     '(with an `ipmi` block) powers the host on and off through its BMC.',
   block: {
     attributes: {
-      id: { type: 'string', mode: 'computed', stable: true, description: 'The server reference other storm resources take: `NAME@LIBVIRT_URI`.' },
+      id: { type: 'string', mode: 'computed', description: 'The server reference other storm resources take: `NAME@LIBVIRT_URI`.' },
       name: { type: 'string', mode: 'required', forceNew: true, validators: [nameValidator], description: 'Name of the server in storm, e.g. `blade-1`.' },
       libvirt_uri: {
         type: 'string',
@@ -75,11 +75,11 @@ const schema: ResourceSchema = {
         validators: [between(1, 3600)],
         description: 'How long to wait after powering on for libvirt on the host to answer.',
       },
-      cpus: { type: 'number', mode: 'computed', stable: true, description: 'Logical CPUs of the host (null until it was first seen powered on).' },
-      memory_mib: { type: 'number', mode: 'computed', stable: true, description: 'Physical memory of the host in MiB.' },
-      available_memory_mib: { type: 'number', mode: 'computed', stable: true, description: '`memory_mib` minus `reserved_memory_mib`: what appliances may use.' },
-      hypervisor: { type: 'string', mode: 'computed', stable: true, description: 'The hypervisor libvirt drives, e.g. `QEMU 7.2.0`.' },
-      hostname: { type: 'string', mode: 'computed', stable: true, description: 'The host name libvirt reports.' },
+      cpus: { type: 'number', mode: 'computed', description: 'Logical CPUs of the host (null until it was first seen powered on).' },
+      memory_mib: { type: 'number', mode: 'computed', description: 'Physical memory of the host in MiB.' },
+      available_memory_mib: { type: 'number', mode: 'computed', description: '`memory_mib` minus `reserved_memory_mib`: what appliances may use.' },
+      hypervisor: { type: 'string', mode: 'computed', description: 'The hypervisor libvirt drives, e.g. `QEMU 7.2.0`.' },
+      hostname: { type: 'string', mode: 'computed', description: 'The host name libvirt reports.' },
     },
     blocks: {
       ipmi: {

@@ -30,15 +30,15 @@ const schema: ResourceSchema = {
     'Changing the version installs a new layer and replaces what stands on the old one (layers are block-level: a deployment made over one version cannot be moved onto another).',
   block: {
     attributes: {
-      id: { type: 'string', mode: 'computed', stable: true, description: 'The appliance-layer reference deployments take: `VOLUME@SERVER_ID`.' },
+      id: { type: 'string', mode: 'computed', description: 'The appliance-layer reference deployments take: `VOLUME@SERVER_ID`.' },
       server: { type: 'string', mode: 'required', forceNew: true, description: 'The server to install on: a `storm_appliance_server` id.' },
       name: { type: 'string', mode: 'required', forceNew: true, validators: [nameValidator], description: 'Appliance name, e.g. `mail`.' },
       version: { type: 'string', mode: 'required', forceNew: true, validators: [VERSION], description: 'Appliance version, e.g. `1.0`.' },
       memory_mib: { type: 'number', mode: 'optional', default: 256, validators: [between(16, 1048576)], description: 'Memory an instance of this appliance gets unless it says otherwise.' },
       vcpus: { type: 'number', mode: 'optional', default: 1, validators: [between(1, 256)], description: 'vCPUs an instance gets unless it says otherwise.' },
-      volume: { type: 'string', mode: 'computed', stable: true, description: 'Name of the appliance-layer volume in the server\'s `storm` pool.' },
-      base_volume: { type: 'string', mode: 'computed', stable: true, description: 'Name of the base-layer volume (shared).' },
-      size_bytes: { type: 'number', mode: 'computed', stable: true, description: 'Virtual disk size of the appliance.' },
+      volume: { type: 'string', mode: 'computed', description: 'Name of the appliance-layer volume in the server\'s `storm` pool.' },
+      base_volume: { type: 'string', mode: 'computed', description: 'Name of the base-layer volume (shared).' },
+      size_bytes: { type: 'number', mode: 'computed', description: 'Virtual disk size of the appliance.' },
     },
     blocks: {
       base: {

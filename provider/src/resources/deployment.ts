@@ -23,11 +23,11 @@ const schema: ResourceSchema = {
     'Files are templates: `${name}` is replaced by the instance\'s variable (or this deployment\'s default) when an instance is created. In HCL write `$${name}` so Terraform passes `${name}` through.',
   block: {
     attributes: {
-      id: { type: 'string', mode: 'computed', stable: true, description: 'The deployment reference instances take: `VOLUME@SERVER_ID`.' },
+      id: { type: 'string', mode: 'computed', description: 'The deployment reference instances take: `VOLUME@SERVER_ID`.' },
       appliance: { type: 'string', mode: 'required', forceNew: true, description: 'The `storm_appliance` id this deployment stands on.' },
       name: { type: 'string', mode: 'required', forceNew: true, validators: [nameValidator], description: 'Deployment name, e.g. `corp-mail`.' },
       variables: { type: { map: 'string' }, mode: 'optional', description: 'Default values for template variables; an instance\'s own variables win.' },
-      volume: { type: 'string', mode: 'computed', stable: true, description: 'Name of the deployment-layer volume in the server\'s `storm` pool.' },
+      volume: { type: 'string', mode: 'computed', description: 'Name of the deployment-layer volume in the server\'s `storm` pool.' },
     },
     blocks: {
       image: {

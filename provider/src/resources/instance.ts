@@ -33,7 +33,7 @@ const schema: ResourceSchema = {
     'Without `server`, placement picks the least-loaded server among the deployments\' servers that fits `memory_mib` (keeping each server\'s reserve) and `vcpus`.',
   block: {
     attributes: {
-      id: { type: 'string', mode: 'computed', stable: true, description: 'The instance reference: `VOLUME@SERVER_ID`. Import with `NAME@SERVER_ID`.' },
+      id: { type: 'string', mode: 'computed', description: 'The instance reference: `VOLUME@SERVER_ID`. Import with `NAME@SERVER_ID`.' },
       name: { type: 'string', mode: 'required', forceNew: true, validators: [nameValidator], description: 'Instance name: the domain name and the guest\'s host name.' },
       deployments: {
         type: { list: 'string' },
@@ -48,10 +48,10 @@ const schema: ResourceSchema = {
       network: { type: 'string', mode: 'optional', default: 'default', forceNew: true, description: 'The libvirt network (e.g. a `storm_network` name) the instance is attached to.' },
       variables: { type: { map: 'string' }, mode: 'optional', forceNew: true, description: 'Values for the templates\' `${name}`; expanded once, when the instance is created.' },
       ip_wait_seconds: { type: 'number', mode: 'optional', default: 120, validators: [between(0, 3600)], description: 'How long to wait for the instance\'s DHCP lease after it starts (0: do not wait).' },
-      mac: { type: 'string', mode: 'computed', stable: true, description: 'MAC address of the instance\'s NIC.' },
+      mac: { type: 'string', mode: 'computed', description: 'MAC address of the instance\'s NIC.' },
       ip: { type: 'string', mode: 'computed', description: 'IPv4 address from the network\'s DHCP lease (null when not running or not leased yet).' },
-      volume: { type: 'string', mode: 'computed', stable: true, description: 'Name of the instance-layer volume.' },
-      console_log: { type: 'string', mode: 'computed', stable: true, description: 'Path on the server of the file the guest\'s serial console writes to.' },
+      volume: { type: 'string', mode: 'computed', description: 'Name of the instance-layer volume.' },
+      console_log: { type: 'string', mode: 'computed', description: 'Path on the server of the file the guest\'s serial console writes to.' },
     },
     blocks: {
       file: fileBlock('A file for this instance only (wins over a deployment file with the same path); a template like the deployment\'s.', true),

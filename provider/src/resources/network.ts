@@ -5,7 +5,7 @@ import type { CtyValue } from '../plugin/cty/index.ts';
 import type { ResourceSchema } from '../schema/model.ts';
 import { matches, nameValidator } from '../schema/validators.ts';
 import { LibvirtError } from '../drivers/errors.ts';
-import { escapeXml } from '../drivers/domain-xml.ts';
+import { escapeXml } from '../drivers/xml.ts';
 import { withXmlFile } from '../drivers/volumes.ts';
 import { virsh, virshQuote as q } from '../drivers/virsh.ts';
 import { str, type ObjectValue, type ResourceDefinition } from './resource.ts';
@@ -20,12 +20,12 @@ const schema: ResourceSchema = {
   description: 'A NAT network with DHCP and DNS on a server. The host gets `.1` of the /24, DHCP hands out `.100`–`.254`, and `host` blocks become DNS records served to the guests.',
   block: {
     attributes: {
-      id: { type: 'string', mode: 'computed', stable: true, description: '`NAME@SERVER_ID`.' },
+      id: { type: 'string', mode: 'computed', description: '`NAME@SERVER_ID`.' },
       server: { type: 'string', mode: 'required', forceNew: true, description: 'The `storm_appliance_server` id to create it on.' },
       name: { type: 'string', mode: 'required', forceNew: true, validators: [nameValidator], description: 'Network name; instances name it in `network`.' },
       cidr: { type: 'string', mode: 'required', forceNew: true, validators: [CIDR24], description: 'The /24 the network uses, e.g. `192.168.150.0/24`.' },
       domain: { type: 'string', mode: 'optional', default: 'storm.internal', forceNew: true, description: 'DNS domain of the network.' },
-      bridge: { type: 'string', mode: 'computed', stable: true, description: 'The Linux bridge libvirt made for it.' },
+      bridge: { type: 'string', mode: 'computed', description: 'The Linux bridge libvirt made for it.' },
     },
     blocks: {
       host: {

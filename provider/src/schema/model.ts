@@ -26,8 +26,6 @@ export interface AttributeSpec {
   /** Changing it replaces the resource; the plan says so. */
   forceNew?: boolean;
   validators?: readonly Validator[];
-  /** A computed value that stays as it was on update unless the resource says otherwise. */
-  stable?: boolean;
 }
 
 export interface BlockSpec {
@@ -51,10 +49,6 @@ export interface ResourceSchema {
   version: number;
   description: string;
   block: BlockSpec;
-}
-
-export function isOptional(spec: AttributeSpec): boolean {
-  return spec.mode === 'optional';
 }
 
 /** What Terraform must treat as computed: provider-set values and optional ones it may fill. */
