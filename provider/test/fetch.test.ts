@@ -396,7 +396,7 @@ describe('fetchImage on local files', () => {
 
 describe('cache location and formatting', () => {
   test('defaultCacheDir follows STORM_CACHE_DIR, then XDG_CACHE_HOME, then ~/.cache', () => {
-    assert.equal(defaultCacheDir({ STORM_CACHE_DIR: '/srv/storm', XDG_CACHE_HOME: '/x' }), '/srv/storm');
+    assert.equal(defaultCacheDir({ STORM_CACHE_DIR: '/srv/storm', XDG_CACHE_HOME: '/x' }), '/srv/storm/images');
     assert.equal(defaultCacheDir({ XDG_CACHE_HOME: '/x' }), '/x/storm/images');
     assert.equal(defaultCacheDir({ XDG_CACHE_HOME: 'relative' }), path.join(os.homedir(), '.cache/storm/images'));
     assert.equal(defaultCacheDir({}), path.join(os.homedir(), '.cache/storm/images'));

@@ -15,7 +15,7 @@ Download an appliance image into storm's image cache and verify its sha256, so t
   <url|path>        https:// or http:// URL, file:// URL, or a local path (local files are
                     only verified and used where they are, not copied)
   --sha256 <hex>    the image's expected sha256 (64 hex digits)
-  --cache-dir DIR   cache directory (default: $STORM_CACHE_DIR, else
+  --cache-dir DIR   cache directory (default: $STORM_CACHE_DIR/images, else
                     $XDG_CACHE_HOME/storm/images, else ~/.cache/storm/images)
 
 An interrupted download (Ctrl-C, lost connection) is kept and resumed by the next run.

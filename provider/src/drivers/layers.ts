@@ -1,6 +1,7 @@
 // Installs one image as a layer volume: fetch and verify it, upload it through libvirt, and
 // point an overlay at the volume of the layer below it.
 import { open } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Logger } from '../plugin/log.ts';
 import { fetchImage, formatProgressLine, type ImageSource } from './images/fetch.ts';
 import { isQcow2, readQcow2Header, rewriteBackingFile, QCOW2_HEADER_PROBE_BYTES } from './qcow2.ts';
@@ -19,11 +20,15 @@ async function readHead(path: string, bytes: number): Promise<Uint8Array> {
   }
 }
 
-/** Fetches into the local cache, logging progress (Terraform itself shows only elapsed time). */
-export async function fetchLogged(source: ImageSource, label: string, log: Logger, signal: AbortSignal): Promise<{ path: string; size: number }> {
+/**
+ * Fetches into the local cache (`cacheRoot`/images, else the default), logging progress:
+ * Terraform itself shows only elapsed time.
+ */
+export async function fetchLogged(source: ImageSource, label: string, log: Logger, signal: AbortSignal, cacheRoot: string | null): Promise<{ path: string; size: number }> {
   let last = 0;
   const fetched = await fetchImage(source, {
     signal,
+    cacheDir: cacheRoot ? join(cacheRoot, 'images') : undefined,
     onProgress: (p) => {
       if (Date.now() - last < 2000) return;
       last = Date.now();

@@ -159,7 +159,7 @@ async function sharedVolume(ctx: ResourceContext, s: Spec, volume: string, src: 
     }
     let vol: Volume;
     try {
-      const local = await fetchLogged(src, volume, ctx.log, ctx.signal);
+      const local = await fetchLogged(src, volume, ctx.log, ctx.signal, ctx.provider.cacheDir);
       vol = await installLayer(s.server.uri, volume, local.path, null);
     } catch (err) {
       sourceError(err, path, what);
@@ -209,7 +209,7 @@ export const appliance: ResourceDefinition = {
       if (base.created) made.push(base.vol.name);
       let layer: Volume;
       try {
-        const local = await fetchLogged(s.image, layerName, ctx.log, ctx.signal);
+        const local = await fetchLogged(s.image, layerName, ctx.log, ctx.signal, ctx.provider.cacheDir);
         layer = await installLayer(s.server.uri, layerName, local.path, base.vol);
       } catch (err) {
         sourceError(err, attr('image', 'sha256'), 'appliance');

@@ -113,7 +113,7 @@ export const deployment: ResourceDefinition = {
     const image = planned.image as ObjectValue | null;
     try {
       if (image) {
-        const local = await fetchLogged({ url: str(image.url) ?? '', sha256: str(image.sha256) ?? '' }, volume, ctx.log, ctx.signal);
+        const local = await fetchLogged({ url: str(image.url) ?? '', sha256: str(image.sha256) ?? '' }, volume, ctx.log, ctx.signal, ctx.provider.cacheDir);
         await installLayer(uri, volume, local.path, below);
       } else {
         await createOverlay(uri, volume, below);

@@ -88,8 +88,9 @@ const LOCK_HEARTBEAT_MS = 10_000;
 const LOCK_STALE_MS = 60_000;
 
 /** `$STORM_CACHE_DIR`, else `$XDG_CACHE_HOME/storm/images`, else `~/.cache/storm/images`. */
+/** storm's cache root holds images/ and channels/; $STORM_CACHE_DIR names the root. */
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.STORM_CACHE_DIR) return path.resolve(env.STORM_CACHE_DIR);
+  if (env.STORM_CACHE_DIR) return path.join(path.resolve(env.STORM_CACHE_DIR), 'images');
   // The XDG spec says relative values are invalid and must be ignored.
   const xdg = env.XDG_CACHE_HOME;
   const base = xdg && path.isAbsolute(xdg) ? xdg : path.join(os.homedir(), '.cache');
