@@ -17,6 +17,8 @@ const tf = new TerraformDir();
 const img = (name: string) => ({ path: join(GUEST, name), sha256: sha256File(join(GUEST, name)) });
 
 let dnsHosts = '';
+let mx1MemoryMib = 256;
+let mx1DiskMib: number | null = null;
 
 function stackHcl(state: 'running' | 'shutoff'): string {
   const dep = img('layers/deployment.qcow2');
@@ -25,8 +27,8 @@ resource "storm_instance" "${name}" {
   name        = "${name}"
   deployments = [storm_deployment.mail.id]
   network     = storm_network.lan.name
-  memory_mib  = 256
-  state       = "${state}"
+  memory_mib  = ${name === 'mx1' ? mx1MemoryMib : 256}
+${name === 'mx1' && mx1DiskMib ? `  disk_size_mib = ${mx1DiskMib}\n` : ''}  state       = "${state}"
   variables   = { site = "${name}" }
 }
 `;
@@ -80,11 +82,11 @@ async function lowerLayerSums(): Promise<Record<string, string>> {
   return out;
 }
 
-async function waitForConsole(path: string, marker: string, timeoutMs: number): Promise<string> {
+async function waitForConsole(path: string, marker: string, timeoutMs: number, times = 1): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const text = existsSync(path) ? readFileSync(path, 'utf8').replace(/\r/g, '') : '';
-    if (text.includes(marker) || Date.now() > deadline) return text;
+    if (text.split(marker).length - 1 >= times || Date.now() > deadline) return text;
     await new Promise((r) => setTimeout(r, 500));
   }
 }
@@ -157,6 +159,40 @@ describe('instances boot from layered appliances', () => {
       assert.match(info['backing-filename'], /\/dep-corp-mail$/);
       assert.ok(info['actual-size'] > 200_000, `inst-${name} holds what its guest wrote`);
     }
+  });
+
+  test('a running guest: a bigger disk grows live, without a reboot', async () => {
+    const log = String(resources(await tf.state()).find((x) => x.name === 'mx1')!.values.console_log);
+    const boots = (readFileSync(log, 'utf8').match(/STORM-READY/g) ?? []).length;
+    mx1DiskMib = 128;
+    tf.write(stackHcl('running'));
+    const plan = await tf.plan();
+    assert.match(plan.stdout, /~ disk_size_mib\s+= 64 -> 128/);
+    assert.doesNotMatch(plan.output, /will restart/);
+    const r = await tf.apply();
+    assert.equal(r.exitCode, 0, r.output);
+    assert.match((await virsh(URI, 'domblkinfo', 'mx1', 'vda')).stdout, /Capacity:\s+134217728/, 'QEMU sees the new size');
+    assert.match((await virsh(URI, 'domstate', 'mx1')).stdout, /running/);
+    assert.equal((readFileSync(log, 'utf8').match(/STORM-READY/g) ?? []).length, boots, 'no reboot');
+    assert.equal((await tf.plan()).exitCode, 0);
+  });
+
+  test('a running guest: more memory restarts it, and the plan says so', async () => {
+    const log = String(resources(await tf.state()).find((x) => x.name === 'mx1')!.values.console_log);
+    const boots = (readFileSync(log, 'utf8').match(/STORM-READY/g) ?? []).length;
+    mx1MemoryMib = 320;
+    tf.write(stackHcl('running'));
+    const plan = await tf.plan();
+    assert.equal(plan.exitCode, 2, plan.output);
+    assert.match(plan.output, /storm will restart instance "mx1"/);
+    assert.match(plan.stdout, /~ memory_mib\s+= 256 -> 320/);
+    assert.doesNotMatch(plan.stdout, /must be replaced/);
+    const r = await tf.apply();
+    assert.equal(r.exitCode, 0, r.output);
+    assert.match((await virsh(URI, 'dominfo', 'mx1')).stdout, /Max memory:\s+327680 KiB/);
+    const text = await waitForConsole(log, 'STORM-READY', 120_000, boots + 1);
+    assert.equal((text.match(/STORM-READY/g) ?? []).length, boots + 1, 'the guest booted again with the new memory');
+    assert.equal((await tf.plan()).exitCode, 0);
   });
 
   test('pause and shut off are in-place changes', async () => {

@@ -44,7 +44,8 @@ export function domainXml(d: DomainSpec): string {
     `<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='${e(d.diskPath)}'/><target dev='vda' bus='virtio'/></disk>`,
     `<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='${e(d.seedPath)}'/><target dev='vdb' bus='virtio'/><readonly/></disk>`,
     `<interface type='network'><source network='${e(d.network)}'/>${d.mac ? `<mac address='${e(d.mac)}'/>` : ''}<model type='virtio'/></interface>`,
-    `<serial type='file'><source path='${e(d.consoleLog)}'/><target port='0'/></serial>`,
+    // append: the console log keeps earlier boots, which is what an operator wants after a restart.
+    `<serial type='file'><source path='${e(d.consoleLog)}' append='on'/><target port='0'/></serial>`,
     `<memballoon model='none'/>`,
     `</devices>`,
     `</domain>`,
@@ -54,6 +55,7 @@ export function domainXml(d: DomainSpec): string {
 /** What storm reads back from a defined domain. */
 export interface DomainFacts {
   uuid: string | null;
+  consoleLog: string | null;
   memoryMib: number;
   vcpus: number;
   mac: string | null;
@@ -69,6 +71,7 @@ export function parseDomainXml(xml: string): DomainFacts {
   for (const m of block.matchAll(/<storm:([a-z_]+)>([^<]*)<\/storm:\1>/g)) metadata[m[1]!] = unescapeXml(m[2]!);
   return {
     uuid: /<uuid>([^<]+)<\/uuid>/.exec(xml)?.[1] ?? null,
+    consoleLog: /<serial type='file'>\s*<source path='([^']+)'/.exec(xml)?.[1] ?? null,
     memoryMib: mem ? Math.round(Number(mem) / 1024) : Number(memMib ?? 0),
     vcpus: Number(/<vcpu[^>]*>(\d+)<\/vcpu>/.exec(xml)?.[1] ?? 0),
     mac: /<mac address='([^']+)'/.exec(xml)?.[1] ?? null,

@@ -2,6 +2,7 @@
 // qcow2 overlay on the deployment layer: creating one costs nothing in storage), its
 // configuration a NoCloud seed with the deployment's and the instance's files, templates
 // expanded with the instance's variables, and it runs as a libvirt domain on a network.
+import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DiagnosticError, attr, type Diagnostic } from '../plugin/diagnostics.ts';
@@ -169,11 +170,12 @@ async function domainType(uri: string): Promise<'kvm' | 'qemu'> {
   return /<domain type='kvm'/.test(caps) ? 'kvm' : 'qemu';
 }
 
-function consoleLogPath(name: string): string {
-  return `/var/log/libvirt/qemu/${name}-console.log`;
+/** One log per incarnation: a re-created instance must not show its predecessor's boots. */
+function newConsoleLogPath(name: string): string {
+  return `/var/log/libvirt/qemu/${name}-${randomBytes(4).toString('hex')}-console.log`;
 }
 
-async function domainSpec(uri: string, s: Spec, dep: LayerRef, diskPath: string, seedPath: string, mac: string | undefined): Promise<DomainSpec> {
+async function domainSpec(uri: string, s: Spec, dep: LayerRef, diskPath: string, seedPath: string, mac: string | undefined, consoleLog: string): Promise<DomainSpec> {
   const depRecord = await readRecord<DeploymentRecord>(uri, deploymentRecordName(dep.volume));
   const app = depRecord ? await readRecord<ApplianceRecord>(uri, applianceRecordName(depRecord.appliance)) : null;
   let kernel: DomainSpec['kernel'];
@@ -190,7 +192,7 @@ async function domainSpec(uri: string, s: Spec, dep: LayerRef, diskPath: string,
     seedPath,
     network: s.network,
     mac,
-    consoleLog: consoleLogPath(s.name),
+    consoleLog,
     kernel,
     metadata: { deployment: layerId(dep.volume, dep.serverId), variables: JSON.stringify(s.variables), files: JSON.stringify(s.files) },
   };
@@ -223,7 +225,7 @@ async function observed(ctx: ResourceContext, base: ObjectValue, uri: string, s:
     mac: d.mac,
     ip,
     volume: disk.name,
-    console_log: consoleLogPath(s.name),
+    console_log: d.consoleLog,
   };
 }
 
@@ -304,7 +306,7 @@ export const instance: ResourceDefinition = {
       await deleteVolume(uri, names.seed);
       const seedPath = await uploadSeed(uri, names.seed, seed.iso);
       made.push(names.seed);
-      await defineDomain(uri, domainXml(await domainSpec(uri, s, dep, disk.path, seedPath, undefined)));
+      await defineDomain(uri, domainXml(await domainSpec(uri, s, dep, disk.path, seedPath, undefined, newConsoleLogPath(s.name))));
       defined = true;
       await setDomainState(uri, s.name, s.state);
       ctx.log.info('instance created', { instance: s.name, server: dep.server.name, state: s.state });
@@ -336,7 +338,8 @@ export const instance: ResourceDefinition = {
       const [disk, seed] = await Promise.all([getVolume(uri, names.disk), getVolume(uri, names.seed)]);
       if (!disk || !seed) throw new DiagnosticError('The instance\'s volumes are gone', `${names.disk} or ${names.seed} no longer exists.`);
       if (d.state !== 'shutoff') await setDomainState(uri, s.name, 'shutoff');
-      await defineDomain(uri, domainXml({ ...(await domainSpec(uri, s, dep, disk.path, seed.path, d.mac ?? undefined)), uuid: d.uuid ?? undefined }));
+      const spec = await domainSpec(uri, s, dep, disk.path, seed.path, d.mac ?? undefined, d.consoleLog ?? newConsoleLogPath(s.name));
+      await defineDomain(uri, domainXml({ ...spec, uuid: d.uuid ?? undefined }));
     }
     const wantBytes = s.diskMib ? s.diskMib * MIB : null;
     if (wantBytes && wantBytes !== num(prior.disk_size_mib)! * MIB) {
