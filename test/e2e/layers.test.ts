@@ -272,6 +272,36 @@ resource "storm_instance" "mx1" {
     }
   });
 
+  test('import a deployment by NAME@SERVER_ID: files, variables and image come back, nothing to change', async () => {
+    const [dep] = resources(await tf.state()).filter((x) => x.address === 'storm_deployment.corp["blade1"]');
+    const other = new TerraformDir();
+    try {
+      other.write(`
+resource "storm_deployment" "corp" {
+  appliance = "${String(dep!.values.appliance)}"
+  name      = "corp"
+  image {
+    url    = "${layers.deployment.path}"
+    sha256 = "${layers.deployment.sha256}"
+  }
+  variables = { relay = "smtp.example.org" }
+  file {
+    path    = "/etc/mail/relay.conf"
+    content = "relay $\${relay} for $\${site}\\n"
+  }
+}
+`);
+      await other.init();
+      const serverId = String(dep!.values.appliance).replace(/^app-mail-1\.0@/, '');
+      const r = await other.run(['import', '-no-color', 'storm_deployment.corp', `corp@${serverId}`]);
+      assert.equal(r.exitCode, 0, r.output);
+      const plan = await other.plan();
+      assert.equal(plan.exitCode, 0, plan.output);
+    } finally {
+      other.remove();
+    }
+  });
+
   test('a new appliance version replaces what stands on the old one, and the plan says so', async () => {
     tf.write(stackHcl(instanceHcl('mx1', M, '  disk_size_mib = 128') + instanceHcl('mx2', 2048)).replace('version  = "1.0"', 'version  = "1.1"'));
     const plan = await tf.plan();

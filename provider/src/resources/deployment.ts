@@ -56,6 +56,8 @@ export interface DeploymentRecord {
   appliance: string;
   files: DeploymentFile[];
   variables: Record<string, string>;
+  /** The published layer it was made from (null: an empty layer); kept so import can restore it. */
+  image?: { url: string; sha256: string } | null;
 }
 
 export const deploymentRecordName = (volume: string) => `${volume}.json`;
@@ -76,7 +78,14 @@ function stringMap(v: CtyValue | undefined): Record<string, string> {
 export { filesOf, stringMap };
 
 function recordOf(planned: ObjectValue, volume: string, appliance: string): DeploymentRecord {
-  return { volume, appliance, files: filesOf(planned.file), variables: stringMap(planned.variables) };
+  const image = planned.image as ObjectValue | null;
+  return {
+    volume,
+    appliance,
+    files: filesOf(planned.file),
+    variables: stringMap(planned.variables),
+    image: image ? { url: str(image.url) ?? '', sha256: str(image.sha256) ?? '' } : null,
+  };
 }
 
 export const deployment: ResourceDefinition = {
@@ -147,6 +156,23 @@ export const deployment: ResourceDefinition = {
     const volume = str(planned.volume) ?? '';
     await writeRecord(app.server.uri, deploymentRecordName(volume), recordOf(planned, volume, app.volume));
     return planned;
+  },
+
+  async importState(_ctx, id) {
+    const at = id.indexOf('@');
+    const ref = at > 0 ? parseLayerId(`dep-${id.slice(0, at)}@${id.slice(at + 1)}`, 'dep-', 'a deployment', []) : null;
+    if (!ref) throw new DiagnosticError('Invalid import id', `"${id}" is not NAME@SERVER_ID, e.g. corp-mail@blade1@qemu+tls://blade1.rack.example/system.`);
+    const record = await readRecord<DeploymentRecord>(ref.server.uri, deploymentRecordName(ref.volume));
+    if (!record) throw new DiagnosticError('No such deployment', `Server "${ref.server.name}" has no deployment ${ref.volume}.`);
+    return {
+      id: layerId(ref.volume, ref.serverId),
+      appliance: layerId(record.appliance, ref.serverId),
+      name: ref.volume.replace(/^dep-/, ''),
+      variables: Object.keys(record.variables).length ? record.variables : null,
+      volume: ref.volume,
+      image: record.image ?? null,
+      file: record.files.map((f) => ({ path: f.path, content: f.content, permissions: f.permissions })),
+    };
   },
 
   async delete(_ctx, prior) {
