@@ -3,10 +3,13 @@
 // through libvirt's storage API, a base shared once per server, placement, bad input, drift,
 // and destroy leaving nothing behind.
 import assert from 'node:assert/strict';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
 import { after, before, describe, test } from 'node:test';
 import { bladeServerHcl, startLab, type Blade, type Lab } from '../lib/lab.ts';
 import { makeTestLayers, type TestLayers } from '../lib/images.ts';
-import { TerraformDir, resources, virsh } from '../lib/terraform.ts';
+import { REPO_DIR, TerraformDir, resources, virsh } from '../lib/terraform.ts';
 
 let lab: Lab;
 let layers: TestLayers;
@@ -111,6 +114,23 @@ after(async () => {
 });
 
 describe('layers', () => {
+  let prefetchedInode = 0;
+
+  test('storm fetch --server installs a base on a server ahead of apply, with its progress shown', async () => {
+    const servers = await tf.run(['apply', '-auto-approve', '-no-color', '-target=storm_appliance_server.blade1', '-target=storm_appliance_server.blade2']);
+    assert.equal(servers.exitCode, 0, servers.output);
+    const blade1 = lab.blades[0]!;
+    const id = `blade1@${blade1.libvirtUri}`;
+    const r = await execa(join(REPO_DIR, 'build', 'bin', 'storm'), ['fetch', layers.base.path, '--sha256', layers.base.sha256, '--server', id, '--base', 'testos'], { reject: false, env: { STORM_CACHE_DIR: tf.dir } });
+    assert.equal(r.exitCode, 0, r.stderr);
+    const volume = `base-testos-${layers.base.sha256.slice(0, 12)}`;
+    assert.equal(r.stdout.trim(), `${volume}@${id}`);
+    assert.match(r.stderr, /installed on blade1 in [\d.]+ s/);
+    prefetchedInode = statSync(join(lab.dir, 'blade1', 'lib', 'storm', volume)).ino;
+    const again = await execa(join(REPO_DIR, 'build', 'bin', 'storm'), ['fetch', layers.base.path, '--sha256', layers.base.sha256, '--server', id, '--base', 'testos'], { reject: false, env: { STORM_CACHE_DIR: tf.dir } });
+    assert.match(again.stderr, /already on blade1/);
+  });
+
   test('appliances and deployments install as qcow2 chains; a base is installed once per server', async () => {
     const r = await tf.apply();
     assert.equal(r.exitCode, 0, r.output);
@@ -118,6 +138,7 @@ describe('layers', () => {
     const v1 = await volumes(b1);
     const bases = v1.filter((v) => v.startsWith('base-') && !v.endsWith('.json'));
     assert.deepEqual(bases, [`base-testos-${layers.base.sha256.slice(0, 12)}`], 'one base layer for two appliances');
+    assert.equal(statSync(join(lab.dir, 'blade1', 'lib', 'storm', bases[0]!)).ino, prefetchedInode, 'apply used the pre-fetched base');
     assert.ok(v1.includes('app-mail-1.0') && v1.includes('app-web-2.1') && v1.includes('dep-corp'), v1.join(' '));
     assert.ok((await volumes(b2)).includes('dep-corp'), 'the deployment is on both servers');
     assert.match((await backingOf(b1, 'app-mail-1.0'))!, new RegExp(`/base-testos-${layers.base.sha256.slice(0, 12)}$`));

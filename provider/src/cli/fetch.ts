@@ -4,8 +4,20 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ImageSourceError, defaultCacheDir, fetchImage, formatBytes, formatProgressLine, progressFields } from '../drivers/images/fetch.ts';
 import type { Progress } from '../drivers/images/fetch.ts';
+import { LibvirtError, LibvirtUnreachableError } from '../drivers/errors.ts';
+import { LayerFormatError } from '../drivers/layers.ts';
+import type { Logger } from '../plugin/log.ts';
+import { parseServerId } from '../resources/server-ref.ts';
+import { baseVolumeName, installSharedLayer } from '../resources/shared-layer.ts';
+import { nameValidator } from '../schema/validators.ts';
 
-export const fetchUsage = 'storm fetch <url|path> --sha256 <hex> [--cache-dir DIR]';
+/** The CLI's logger: warnings reach the person, the rest stays quiet. */
+function cliLog(io: FetchCommandIO): Logger {
+  const quiet = () => {};
+  return { debug: quiet, info: quiet, error: (m) => io.stderr.write(`storm fetch: ${m}\n`), warn: (m) => io.stderr.write(`storm fetch: ${m}\n`) };
+}
+
+export const fetchUsage = 'storm fetch <url|path> --sha256 <hex> [--cache-dir DIR] [--server ID --base NAME]';
 
 export const fetchHelp = `Usage: ${fetchUsage}
 
@@ -17,6 +29,10 @@ Download an appliance image into storm's image cache and verify its sha256, so t
   --sha256 <hex>    the image's expected sha256 (64 hex digits)
   --cache-dir DIR   cache directory (default: $STORM_CACHE_DIR/images, else
                     $XDG_CACHE_HOME/storm/images, else ~/.cache/storm/images)
+  --server ID       also install the image on that server, a storm_appliance_server id
+                    (NAME@LIBVIRT_URI), as its base layer, the way storm_appliance does: the
+                    next \`terraform apply\` finds the base there and only adds the layers above
+  --base NAME       the base name it is installed as (the name in storm_appliance's base block)
 
 An interrupted download (Ctrl-C, lost connection) is kept and resumed by the next run.
 Exit status: 0 verified, 1 download or checksum failure, 2 usage error, 130 interrupted.
@@ -45,6 +61,8 @@ export async function fetchCommand(args: string[], io: FetchCommandIO = { stdout
       options: {
         sha256: { type: 'string' },
         'cache-dir': { type: 'string' },
+        server: { type: 'string' },
+        base: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -61,6 +79,10 @@ export async function fetchCommand(args: string[], io: FetchCommandIO = { stdout
   if (!values.sha256) return usageError('--sha256 is required: storm only installs images it can verify');
   const url = positionals[0]!;
   const cacheDir = values['cache-dir'] ?? defaultCacheDir();
+  if (Boolean(values.server) !== Boolean(values.base)) return usageError('--server and --base go together: the server to install on and the base name to install as');
+  const server = values.server ? parseServerId(values.server) : null;
+  if (values.server && !server) return usageError(`--server "${values.server}" is not a storm server id (NAME@LIBVIRT_URI, e.g. blade1@qemu+ssh://root@blade1/system)`);
+  if (values.base && nameValidator(values.base)) return usageError(`--base "${values.base}": ${nameValidator(values.base)}`);
 
   const controller = new AbortController();
   const onSigint = (): void => controller.abort();
@@ -72,6 +94,15 @@ export async function fetchCommand(args: string[], io: FetchCommandIO = { stdout
     const image = await fetchImage({ url, sha256: values.sha256 }, { cacheDir, signal, onProgress: (p) => display.update(p) });
     display.finish();
     if (image.fromCache) io.stderr.write(`${display.label}: already in the cache (${formatBytes(image.size)})\n`);
+    if (server && values.base) {
+      const volume = baseVolumeName(values.base, image.sha256);
+      io.stderr.write(`${display.label}: installing on ${server.name} as ${volume} (${formatBytes(image.size)})…\n`);
+      const started = Date.now();
+      const { created } = await installSharedLayer(server.uri, volume, image.sha256, async () => image.path, cliLog(io));
+      io.stderr.write(created ? `${display.label}: installed on ${server.name} in ${((Date.now() - started) / 1000).toFixed(1)} s\n` : `${display.label}: already on ${server.name}\n`);
+      io.stdout.write(`${volume}@${values.server}\n`);
+      return 0;
+    }
     io.stdout.write(image.path + '\n');
     return 0;
   } catch (e) {
@@ -80,7 +111,7 @@ export async function fetchCommand(args: string[], io: FetchCommandIO = { stdout
       io.stderr.write(`storm fetch: interrupted; the partial download is kept in ${cacheDir} and the next \`storm fetch\` resumes it\n`);
       return 130;
     }
-    if (e instanceof ImageSourceError) {
+    if (e instanceof ImageSourceError || e instanceof LibvirtUnreachableError || e instanceof LibvirtError || e instanceof LayerFormatError) {
       io.stderr.write(`storm fetch: ${e.message}\n`);
       return 1;
     }

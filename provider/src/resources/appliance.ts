@@ -10,7 +10,8 @@ import { LibvirtUnreachableError } from '../drivers/errors.ts';
 import { deleteVolume, dependentsOf, getVolume, listVolumes, readRecord, writeRecord, type Volume } from '../drivers/volumes.ts';
 import { Qcow2Error } from '../drivers/qcow2.ts';
 import { num, str, type ObjectValue, type ResourceContext, type ResourceDefinition } from './resource.ts';
-import { layerId, requireServerId, type ServerRef } from './server-ref.ts';
+import { layerId, readServerRecord, requireServerId, type ServerRef } from './server-ref.ts';
+import { baseVolumeName, completionRecord, installSharedLayer } from './shared-layer.ts';
 
 const SHA256 = sha256Validator;
 const URL = imageUrlValidator;
@@ -79,8 +80,6 @@ export interface ApplianceRecord {
 
 export const applianceRecordName = (volume: string) => `${volume}.json`;
 
-/** Written after a shared layer's upload completes; a layer without it is a leftover. */
-const completionRecord = (volume: string) => `${volume}.json`;
 
 interface Spec {
   server: ServerRef;
@@ -114,7 +113,6 @@ function specOf(v: ObjectValue): Spec {
   };
 }
 
-export const baseVolumeName = (s: Spec) => `base-${s.base.name}-${s.base.sha256.slice(0, 12)}`;
 export const applianceVolumeName = (name: string, version: string) => `app-${name}-${version}`;
 const blobVolumeName = (kind: 'kernel' | 'initrd', sha256: string) => `${kind}-${sha256.slice(0, 12)}`;
 
@@ -127,7 +125,7 @@ function sourceError(err: unknown, path: AttributePath, what: string): never {
 
 async function ensurePoolReady(s: Spec): Promise<void> {
   try {
-    if (!(await readRecord(s.server.uri, 'storm-server.json'))) {
+    if (!(await readServerRecord(s.server.uri))) {
       throw new DiagnosticError(
         'The server is not ready for appliances',
         `Server "${s.server.name}" (${s.server.uri}) has no storm pool yet. Create its storm_appliance_server first (reference its id, so Terraform orders them).`,
@@ -150,22 +148,11 @@ async function sharedVolume(ctx: ResourceContext, s: Spec, volume: string, src: 
   if (pending) return { vol: (await pending).vol, created: false };
   // Registered before the first await: appliances sharing a base must wait for one install.
   const install = (async () => {
-    const existing = await getVolume(s.server.uri, volume);
-    if (existing && (await readRecord(s.server.uri, completionRecord(volume)))) return { vol: existing, created: false };
-    if (existing) {
-      // No completion record: an upload that was cut off (libvirtd or the host went down).
-      ctx.log.warn('replacing an incomplete layer left by an interrupted install', { volume });
-      await deleteVolume(s.server.uri, volume);
-    }
-    let vol: Volume;
     try {
-      const local = await fetchLogged(src, volume, ctx.log, ctx.signal, ctx.provider.cacheDir);
-      vol = await installLayer(s.server.uri, volume, local.path, null);
+      return await installSharedLayer(s.server.uri, volume, src.sha256, async () => (await fetchLogged(src, volume, ctx.log, ctx.signal, ctx.provider.cacheDir)).path, ctx.log);
     } catch (err) {
       sourceError(err, path, what);
     }
-    await writeRecord(s.server.uri, completionRecord(volume), { sha256: src.sha256 });
-    return { vol, created: true };
   })();
   installing.set(key, install);
   try {
@@ -205,7 +192,7 @@ export const appliance: ResourceDefinition = {
     }
     const made: string[] = [];
     try {
-      const base = await sharedVolume(ctx, s, baseVolumeName(s), s.base, attr('base', 'sha256'), 'base');
+      const base = await sharedVolume(ctx, s, baseVolumeName(s.base.name, s.base.sha256), s.base, attr('base', 'sha256'), 'base');
       if (base.created) made.push(base.vol.name);
       let layer: Volume;
       try {
@@ -242,7 +229,7 @@ export const appliance: ResourceDefinition = {
   async read(_ctx, state) {
     const s = specOf(state);
     const layer = await getVolume(s.server.uri, str(state.volume) ?? applianceVolumeName(s.name, s.version));
-    const base = await getVolume(s.server.uri, str(state.base_volume) ?? baseVolumeName(s));
+    const base = await getVolume(s.server.uri, str(state.base_volume) ?? baseVolumeName(s.base.name, s.base.sha256));
     if (!layer || !base) return null;
     return stateOf(state, s, layer, base.name);
   },
