@@ -89,6 +89,21 @@ ${extra}
 }
 `;
 
+/** Import-verify: in a fresh directory holding only `hcl`, import `address` by `id`; the next plan must be empty. */
+async function importVerify(hcl: string, address: string, id: string): Promise<void> {
+  const other = new TerraformDir();
+  try {
+    other.write(hcl);
+    await other.init();
+    const r = await other.run(['import', '-no-color', address, id]);
+    assert.equal(r.exitCode, 0, r.output);
+    const plan = await other.plan();
+    assert.equal(plan.exitCode, 0, plan.output);
+  } finally {
+    other.remove();
+  }
+}
+
 async function volumes(blade: Blade): Promise<string[]> {
   const r = await virsh(blade.libvirtUri, 'vol-list', 'storm');
   return r.stdout.split('\n').map((l) => l.trim().split(/\s+/)[0] ?? '').filter(Boolean).sort();
@@ -271,9 +286,8 @@ resource "storm_appliance" "broken" {
     const [mx1] = resources(await tf.state()).filter((x) => x.name === 'mx1');
     const serverId = String(mx1!.values.server);
     const deploymentId = (mx1!.values.deployments as string[]).find((d) => d.endsWith(`@${serverId}`))!;
-    const other = new TerraformDir();
-    try {
-      other.write(`
+    await importVerify(
+      `
 resource "storm_instance" "mx1" {
   name          = "mx1"
   deployments   = ["${deploymentId}"]
@@ -282,22 +296,17 @@ resource "storm_instance" "mx1" {
   state         = "shutoff"
   variables     = { site = "mx1" }
 }
-`);
-      await other.init();
-      const r = await other.run(['import', '-no-color', 'storm_instance.mx1', `mx1@${serverId}`]);
-      assert.equal(r.exitCode, 0, r.output);
-      const plan = await other.plan();
-      assert.equal(plan.exitCode, 0, plan.output);
-    } finally {
-      other.remove();
-    }
+`,
+      'storm_instance.mx1',
+      `mx1@${serverId}`,
+    );
   });
 
   test('import a deployment by NAME@SERVER_ID: files, variables and image come back, nothing to change', async () => {
     const [dep] = resources(await tf.state()).filter((x) => x.address === 'storm_deployment.corp["blade1"]');
-    const other = new TerraformDir();
-    try {
-      other.write(`
+    const serverId = String(dep!.values.appliance).replace(/^app-mail-1\.0@/, '');
+    await importVerify(
+      `
 resource "storm_deployment" "corp" {
   appliance = "${String(dep!.values.appliance)}"
   name      = "corp"
@@ -311,16 +320,10 @@ resource "storm_deployment" "corp" {
     content = "relay $\${relay} for $\${site}\\n"
   }
 }
-`);
-      await other.init();
-      const serverId = String(dep!.values.appliance).replace(/^app-mail-1\.0@/, '');
-      const r = await other.run(['import', '-no-color', 'storm_deployment.corp', `corp@${serverId}`]);
-      assert.equal(r.exitCode, 0, r.output);
-      const plan = await other.plan();
-      assert.equal(plan.exitCode, 0, plan.output);
-    } finally {
-      other.remove();
-    }
+`,
+      'storm_deployment.corp',
+      `corp@${serverId}`,
+    );
   });
 
   test('a new appliance version replaces what stands on the old one, and the plan says so', async () => {

@@ -12,15 +12,10 @@ import { Qcow2Error } from '../drivers/qcow2.ts';
 import { num, str, type ObjectValue, type ResourceContext, type ResourceDefinition } from './resource.ts';
 import { layerId, readServerRecord, requireServerId, type ServerRef } from './server-ref.ts';
 import { baseVolumeName, completionRecord, installSharedLayer } from './shared-layer.ts';
+import { imageSourceAttributes } from './image-source.ts';
 
-const SHA256 = sha256Validator;
-const URL = imageUrlValidator;
 const VERSION = matches(/^[0-9A-Za-z][0-9A-Za-z._-]{0,31}$/, 'a version: use letters, digits, ".", "_" and "-", e.g. "1.0.2"');
 
-const source = (what: string) => ({
-  url: { type: 'string' as const, mode: 'required' as const, forceNew: true, validators: [URL], description: `Where the ${what} image is: an http(s) URL, a file:/// URL or an absolute path.` },
-  sha256: { type: 'string' as const, mode: 'required' as const, forceNew: true, validators: [SHA256], description: `SHA-256 of the ${what} image; storm refuses an image that does not match.` },
-});
 
 const schema: ResourceSchema = {
   typeName: 'storm_appliance',
@@ -45,22 +40,22 @@ const schema: ResourceSchema = {
       base: {
         nesting: 'single',
         description: 'The base-OS layer (required): a raw or qcow2 image without a backing file.',
-        block: { attributes: { name: { type: 'string', mode: 'required', forceNew: true, validators: [nameValidator], description: 'Base name, e.g. `debian-12`.' }, ...source('base') } },
+        block: { attributes: { name: { type: 'string', mode: 'required', forceNew: true, validators: [nameValidator], description: 'Base name, e.g. `debian-12`.' }, ...imageSourceAttributes('base') } },
       },
       image: {
         nesting: 'single',
         description: 'The appliance layer (required): a qcow2 overlay whose backing file is the base image.',
-        block: { attributes: source('appliance') },
+        block: { attributes: imageSourceAttributes('appliance') },
       },
       boot: {
         nesting: 'single',
         description: 'Direct kernel boot, for appliances whose disk has no boot loader. The kernel and initrd are installed in the pool like layers.',
         block: {
           attributes: {
-            kernel_url: { type: 'string', mode: 'required', forceNew: true, validators: [URL], description: 'The kernel image.' },
-            kernel_sha256: { type: 'string', mode: 'required', forceNew: true, validators: [SHA256], description: 'Its SHA-256.' },
-            initrd_url: { type: 'string', mode: 'required', forceNew: true, validators: [URL], description: 'The initramfs.' },
-            initrd_sha256: { type: 'string', mode: 'required', forceNew: true, validators: [SHA256], description: 'Its SHA-256.' },
+            kernel_url: { type: 'string', mode: 'required', forceNew: true, validators: [imageUrlValidator], description: 'The kernel image.' },
+            kernel_sha256: { type: 'string', mode: 'required', forceNew: true, validators: [sha256Validator], description: 'Its SHA-256.' },
+            initrd_url: { type: 'string', mode: 'required', forceNew: true, validators: [imageUrlValidator], description: 'The initramfs.' },
+            initrd_sha256: { type: 'string', mode: 'required', forceNew: true, validators: [sha256Validator], description: 'Its SHA-256.' },
             cmdline: { type: 'string', mode: 'optional', default: 'console=ttyS0', forceNew: true, description: 'Kernel command line.' },
           },
         },

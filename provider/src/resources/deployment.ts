@@ -4,7 +4,8 @@
 import { DiagnosticError, attr, type Diagnostic } from '../plugin/diagnostics.ts';
 import type { CtyValue } from '../plugin/cty/index.ts';
 import type { ResourceSchema } from '../schema/model.ts';
-import { imageUrlValidator, nameValidator, sha256Validator } from '../schema/validators.ts';
+import { nameValidator } from '../schema/validators.ts';
+import { imageSourceAttributes } from './image-source.ts';
 import { fileBlock } from './file-block.ts';
 import { ChecksumMismatchError, ImageSourceError } from '../drivers/images/fetch.ts';
 import { fetchLogged, installLayer, LayerFormatError } from '../drivers/layers.ts';
@@ -33,12 +34,7 @@ const schema: ResourceSchema = {
       image: {
         nesting: 'single',
         description: 'A published deployment layer: a qcow2 overlay whose backing file is the appliance image. Without it the layer starts empty.',
-        block: {
-          attributes: {
-            url: { type: 'string', mode: 'required', forceNew: true, validators: [imageUrlValidator], description: 'Where the image is: an http(s) URL, a file:/// URL or an absolute path.' },
-            sha256: { type: 'string', mode: 'required', forceNew: true, validators: [sha256Validator], description: 'SHA-256 of the image.' },
-          },
-        },
+        block: { attributes: imageSourceAttributes('deployment') },
       },
       file: fileBlock('A file every instance gets, written into its own layer at first boot (NoCloud `write_files`). Changing files affects instances created afterwards.'),
     },
