@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 
 const protoDir = fileURLToPath(new URL('../proto/', import.meta.url));
-export const DESCRIPTOR_PATH = fileURLToPath(new URL('../src/plugin/protocol.generated.json', import.meta.url));
+export const DESCRIPTOR_PATH = fileURLToPath(new URL('../src/server/protocol.generated.json', import.meta.url));
 
 export function compileProto(): string {
   const root = new protobuf.Root();

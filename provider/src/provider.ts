@@ -1,5 +1,5 @@
 // The storm provider: its configuration block and its resources.
-import type { ProviderDefinition } from './plugin/provider-service.ts';
+import type { ProviderDefinition } from './server/provider-service.ts';
 import { appliance } from './resources/appliance.ts';
 import { applianceServer } from './resources/appliance-server.ts';
 import { deployment } from './resources/deployment.ts';
@@ -8,7 +8,6 @@ import { network } from './resources/network.ts';
 import { applianceDataSource } from './resources/data-appliance.ts';
 import { channelDataSource } from './resources/data-channel.ts';
 
-export const PROVIDER_VERSION = '0.1.0';
 
 export const storm: ProviderDefinition = {
   typeName: 'storm',

@@ -26,8 +26,8 @@ import {
   typeFromJsonBytes,
   typeJsonBytes,
   typeToJson,
-} from '../src/plugin/cty/index.ts';
-import type { CtyType, CtyValue } from '../src/plugin/cty/index.ts';
+} from '../src/protocol/cty/index.ts';
+import type { CtyType, CtyValue } from '../src/protocol/cty/index.ts';
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 const bytes = (hexText: string): Uint8Array => new Uint8Array(Buffer.from(hexText.replace(/\s+/g, ''), 'hex'));

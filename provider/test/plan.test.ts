@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { UNKNOWN } from '../src/plugin/cty/index.ts';
+import { UNKNOWN } from '../src/protocol/cty/index.ts';
 import { planBlock } from '../src/schema/plan.ts';
 import { validateBlock } from '../src/schema/validate.ts';
 import { applianceServer } from '../src/resources/appliance-server.ts';

@@ -8,10 +8,10 @@ import { createInterface } from 'node:readline';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import { encodeMsgpack } from '../src/plugin/cty/index.ts';
-import { MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE, handshakeLine } from '../src/plugin/handshake.ts';
-import { protocolRoot, serviceDefinition } from '../src/plugin/proto.ts';
-import { createServerCertificate } from '../src/plugin/tls-cert.ts';
+import { encodeMsgpack } from '../src/protocol/cty/index.ts';
+import { MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE, handshakeLine } from '../src/protocol/handshake.ts';
+import { protocolRoot, serviceDefinition } from '../src/server/proto.ts';
+import { createServerCertificate } from '../src/protocol/tls-cert.ts';
 import { blockCtyType } from '../src/schema/cty-type.ts';
 import { applianceServer } from '../src/resources/appliance-server.ts';
 

@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import * as tls from 'node:tls';
-import { encodeLength, integer, namedBits, oid, utcTime, x509Time } from '../src/plugin/der.ts';
-import { createServerCertificate } from '../src/plugin/tls-cert.ts';
-import type { ServerCertificate } from '../src/plugin/tls-cert.ts';
+import { encodeLength, integer, namedBits, oid, utcTime, x509Time } from '../src/protocol/der.ts';
+import { createServerCertificate } from '../src/protocol/tls-cert.ts';
+import type { ServerCertificate } from '../src/protocol/tls-cert.ts';
 
 const hasOpenssl = spawnSync('openssl', ['version']).status === 0;
 

@@ -6,7 +6,7 @@ import { ImageSourceError, defaultCacheDir, fetchImage, formatBytes, formatProgr
 import type { Progress } from '../drivers/images/fetch.ts';
 import { LibvirtError, LibvirtUnreachableError } from '../drivers/errors.ts';
 import { LayerFormatError } from '../drivers/layers.ts';
-import type { Logger } from '../plugin/log.ts';
+import type { Logger } from '../protocol/log.ts';
 import { parseServerId } from '../resources/server-ref.ts';
 import { baseVolumeName, installSharedLayer } from '../resources/shared-layer.ts';
 import { nameValidator } from '../schema/validators.ts';

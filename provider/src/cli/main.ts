@@ -1,5 +1,5 @@
 // The `storm` command line. Commands load lazily so `storm --help` stays fast.
-import { PROVIDER_VERSION } from '../provider.ts';
+import { PROVIDER_VERSION } from '../rules.ts';
 
 interface Command {
   summary: string;

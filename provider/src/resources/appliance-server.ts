@@ -1,8 +1,8 @@
 // storm_appliance_server: a physical host that runs appliances. storm reads its capacity
 // through libvirt, keeps a memory reserve for the host itself (the paper's 128 MiB rule),
 // owns one storage pool on it for appliance layers, and powers it through its BMC.
-import { DiagnosticError, attr, type Diagnostic } from '../plugin/diagnostics.ts';
-import { UNKNOWN } from '../plugin/cty/index.ts';
+import { DiagnosticError, attr, type Diagnostic } from '../protocol/diagnostics.ts';
+import { UNKNOWN } from '../protocol/cty/index.ts';
 import type { ResourceSchema } from '../schema/model.ts';
 import { absolutePath, between, matches, nameValidator, oneOf } from '../schema/validators.ts';
 import { IpmiAuthError, IpmiUnreachableError, LibvirtUnreachableError } from '../drivers/errors.ts';

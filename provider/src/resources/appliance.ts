@@ -1,7 +1,7 @@
 // storm_appliance: an appliance installed on a server, as two layers in its storm pool: the
 // base OS (shared by every appliance on that server naming the same base and checksum; never
 // duplicated) and the appliance layer, a qcow2 overlay whose backing file is the base.
-import { DiagnosticError, attr, type AttributePath, type Diagnostic } from '../plugin/diagnostics.ts';
+import { DiagnosticError, attr, type AttributePath, type Diagnostic } from '../protocol/diagnostics.ts';
 import type { ResourceSchema } from '../schema/model.ts';
 import { between, imageUrlValidator, matches, nameValidator, sha256Validator } from '../schema/validators.ts';
 import { ChecksumMismatchError, ImageSourceError } from '../drivers/images/fetch.ts';

@@ -1,7 +1,7 @@
 // Reading a channel for the data sources: fetch (or the cached copy when the channel is
 // down), verify the feed's signature against the provider's trusted keys, parse.
 import { createHash } from 'node:crypto';
-import { DiagnosticError, attr } from '../plugin/diagnostics.ts';
+import { DiagnosticError, attr } from '../protocol/diagnostics.ts';
 import { ChannelHttpError, ChannelUnreachableError, fetchCached, signatureUrl } from '../drivers/channel.ts';
 import { FeedError, parseFeed, type ChannelFeed } from '../channel/feed.ts';
 import {

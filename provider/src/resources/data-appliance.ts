@@ -1,7 +1,7 @@
 // data "storm_appliance": one appliance from a channel, by name and version constraint, with
 // its dependencies resolved in install order, every image's signature checked, and what
 // resource "storm_appliance" needs (base, image, boot, hardware) from its definition.
-import { DiagnosticError, attr, type Diagnostic } from '../plugin/diagnostics.ts';
+import { DiagnosticError, attr, type Diagnostic } from '../protocol/diagnostics.ts';
 import type { ResourceSchema, ValueType } from '../schema/model.ts';
 import { nameValidator } from '../schema/validators.ts';
 import { parseApplianceDefinition, formatProblems } from '../channel/definition.ts';

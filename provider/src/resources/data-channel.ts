@@ -1,5 +1,5 @@
 // data "storm_channel": a channel's feed → the appliances it lists (every version).
-import type { Diagnostic } from '../plugin/diagnostics.ts';
+import type { Diagnostic } from '../protocol/diagnostics.ts';
 import type { ResourceSchema, ValueType } from '../schema/model.ts';
 import { matches } from '../schema/validators.ts';
 import { readChannel } from './channel-access.ts';

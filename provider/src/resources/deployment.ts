@@ -1,8 +1,8 @@
 // storm_deployment: the deployment-specific layer over an appliance on a server, and the
 // deployment's files: templates with ${variable} that every instance of it gets, expanded
 // with the instance's variables when the instance is created.
-import { DiagnosticError, attr, type Diagnostic } from '../plugin/diagnostics.ts';
-import type { CtyValue } from '../plugin/cty/index.ts';
+import { DiagnosticError, attr, type Diagnostic } from '../protocol/diagnostics.ts';
+import type { CtyValue } from '../protocol/cty/index.ts';
 import type { ResourceSchema } from '../schema/model.ts';
 import { nameValidator } from '../schema/validators.ts';
 import { imageSourceAttributes } from './image-source.ts';

@@ -5,8 +5,8 @@
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DiagnosticError, attr, type Diagnostic } from '../plugin/diagnostics.ts';
-import { UNKNOWN, type CtyValue } from '../plugin/cty/index.ts';
+import { DiagnosticError, attr, type Diagnostic } from '../protocol/diagnostics.ts';
+import { UNKNOWN, type CtyValue } from '../protocol/cty/index.ts';
 import type { ResourceSchema } from '../schema/model.ts';
 import { between, nameValidator, oneOf } from '../schema/validators.ts';
 import { fileBlock } from './file-block.ts';

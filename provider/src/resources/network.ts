@@ -1,7 +1,7 @@
 // storm_network: a libvirt NAT network with DHCP and DNS host records on a server, for the
 // instances placed there (the paper's round-robin DNS records for scaled groups later).
-import { DiagnosticError, attr, type Diagnostic } from '../plugin/diagnostics.ts';
-import type { CtyValue } from '../plugin/cty/index.ts';
+import { DiagnosticError, attr, type Diagnostic } from '../protocol/diagnostics.ts';
+import type { CtyValue } from '../protocol/cty/index.ts';
 import type { ResourceSchema } from '../schema/model.ts';
 import { matches, nameValidator } from '../schema/validators.ts';
 import { LibvirtError } from '../drivers/errors.ts';

@@ -2,7 +2,7 @@
 // state, so a reference must carry what is needed to reach the host: `NAME@LIBVIRT_URI`.
 // What else others need (the memory reserve placement keeps free) lives on the host itself,
 // as a record in its storm pool, so it is right whichever process or machine reads it.
-import { DiagnosticError, type AttributePath } from '../plugin/diagnostics.ts';
+import { DiagnosticError, type AttributePath } from '../protocol/diagnostics.ts';
 import { readRecord, writeRecord } from '../drivers/volumes.ts';
 import { NAME_PATTERN } from '../schema/validators.ts';
 

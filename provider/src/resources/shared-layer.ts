@@ -1,7 +1,7 @@
 // Layers shared by content (bases, kernels): named by checksum, installed once per server,
 // and complete only once their record is written. storm_appliance and `storm fetch --server`
 // install them the same way, so one finds what the other left.
-import type { Logger } from '../plugin/log.ts';
+import type { Logger } from '../protocol/log.ts';
 import { installLayer } from '../drivers/layers.ts';
 import { deleteVolume, getVolume, readRecord, writeRecord, type Volume } from '../drivers/volumes.ts';
 

@@ -1,4 +1,4 @@
-import type { CtyType } from '../plugin/cty/index.ts';
+import type { CtyType } from '../protocol/cty/index.ts';
 import type { BlockSpec, ValueType } from './model.ts';
 
 export function valueCtyType(t: ValueType): CtyType {

@@ -1,7 +1,7 @@
 // The provider schema in the JSON form of `terraform providers schema -json`: the input of
 // the registry docs generator and of the cdktf binding generator.
-import { typeToJson } from '../plugin/cty/index.ts';
-import type { ProviderDefinition } from '../plugin/provider-service.ts';
+import { typeToJson } from '../protocol/cty/index.ts';
+import type { ProviderDefinition } from '../server/provider-service.ts';
 import type { BlockSpec } from './model.ts';
 import { isComputed } from './model.ts';
 import { valueCtyType } from './cty-type.ts';

@@ -1,8 +1,8 @@
 // The generic part of planning, derived from the schema: defaults, computed values, and
 // which changes force a replacement. Resources refine the result (see resources/resource.ts).
-import type { CtyType, CtyValue } from '../plugin/cty/index.ts';
-import { UNKNOWN, ctyEqual, isUnknown } from '../plugin/cty/index.ts';
-import type { AttributePath } from '../plugin/diagnostics.ts';
+import type { CtyType, CtyValue } from '../protocol/cty/index.ts';
+import { UNKNOWN, ctyEqual, isUnknown } from '../protocol/cty/index.ts';
+import type { AttributePath } from '../protocol/diagnostics.ts';
 import type { BlockSpec } from './model.ts';
 import { blockCtyType, valueCtyType } from './cty-type.ts';
 import { asObject, type ObjectValue } from './validate.ts';

@@ -1,5 +1,5 @@
 // Converts the schema model into tfplugin6 `Schema` messages (plain objects for grpc-js).
-import { typeJsonBytes } from '../plugin/cty/index.ts';
+import { typeJsonBytes } from '../protocol/cty/index.ts';
 import type { AttributeSpec, BlockSpec, ResourceSchema } from './model.ts';
 import { isComputed } from './model.ts';
 import { valueCtyType } from './cty-type.ts';

@@ -1,11 +1,12 @@
 // Checks a configuration against the validators declared in the schema. Unknown values
 // (known only after apply) are skipped: Terraform validates again once they are known.
-import type { CtyValue } from '../plugin/cty/index.ts';
-import { isUnknown } from '../plugin/cty/index.ts';
-import type { AttributePath, Diagnostic } from '../plugin/diagnostics.ts';
+import type { CtyValue } from '../protocol/cty/index.ts';
+import { isUnknown } from '../protocol/cty/index.ts';
+import type { AttributePath, Diagnostic } from '../protocol/diagnostics.ts';
 import type { BlockSpec } from './model.ts';
 
-export type ObjectValue = { [name: string]: CtyValue };
+export type { ObjectValue } from '../contract.ts';
+import type { ObjectValue } from '../contract.ts';
 
 export function asObject(v: CtyValue): ObjectValue | null {
   return v !== null && typeof v === 'object' && !Array.isArray(v) && !isUnknown(v) ? (v as ObjectValue) : null;

@@ -2,12 +2,9 @@
 // storm's info lines at the right level. stdout belongs to the handshake line alone.
 export type Level = 'trace' | 'debug' | 'info' | 'warn' | 'error';
 
-export interface Logger {
-  debug(message: string, fields?: Record<string, unknown>): void;
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-  error(message: string, fields?: Record<string, unknown>): void;
-}
+import type { Logger } from '../contract.ts';
+
+export type { Logger };
 
 /** go-plugin parses @timestamp with a fixed microsecond layout; anything else demotes the line to DEBUG. */
 function timestamp(): string {

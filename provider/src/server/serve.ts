@@ -4,11 +4,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { handshakeLine, protocolMismatch } from './handshake.ts';
-import { log } from './log.ts';
+import { handshakeLine, protocolMismatch } from '../protocol/handshake.ts';
+import { log } from '../protocol/log.ts';
 import { loadServices } from './proto.ts';
 import { createProviderHandlers, type Handler, type ProviderDefinition } from './provider-service.ts';
-import { createServerCertificate } from './tls-cert.ts';
+import { createServerCertificate } from '../protocol/tls-cert.ts';
 
 const MAX_MESSAGE = 256 * 1024 * 1024;
 

@@ -1,11 +1,11 @@
 // tfplugin6.Provider: decodes requests, calls the resource definitions, encodes responses.
 // Every handler answers with diagnostics instead of throwing.
-import type { CtyValue } from './cty/index.ts';
-import { decodeJson, decodeMsgpack, encodeMsgpack } from './cty/index.ts';
-import type { AttributePath, Diagnostic } from './diagnostics.ts';
-import { hasErrors, toDiagnostic } from './diagnostics.ts';
-import type { Logger } from './log.ts';
-import type { DataSourceDefinition, ProviderConfig, ResourceContext, ResourceDefinition } from '../resources/resource.ts';
+import type { CtyValue } from '../protocol/cty/index.ts';
+import { decodeJson, decodeMsgpack, encodeMsgpack } from '../protocol/cty/index.ts';
+import type { AttributePath, Diagnostic } from '../protocol/diagnostics.ts';
+import { hasErrors, toDiagnostic } from '../protocol/diagnostics.ts';
+import type { Logger } from '../protocol/log.ts';
+import type { DataSourceDefinition, ProviderConfig, ResourceContext, ResourceDefinition } from '../contract.ts';
 import type { BlockSpec } from '../schema/model.ts';
 import { blockCtyType } from '../schema/cty-type.ts';
 import { planBlock } from '../schema/plan.ts';

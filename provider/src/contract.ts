@@ -1,0 +1,63 @@
+// The contract between the protocol server and what serves it: what a resource or data source
+// provides and what it is given. Types only (no code runs here), so the server, the resources,
+// the CLI and the controller can all import it without pulling in each other.
+import type { CtyValue } from './protocol/cty/index.ts';
+import type { AttributePath, Diagnostic } from './protocol/diagnostics.ts';
+import type { ResourceSchema } from './schema/model.ts';
+
+/** A Terraform object value as the codec decodes it: attribute name → cty value. */
+export type ObjectValue = { [name: string]: CtyValue };
+
+export interface Logger {
+  debug(message: string, fields?: Record<string, unknown>): void;
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+/** The provider block, as configured (ConfigureProvider). */
+export interface ProviderConfig {
+  /** Publisher keys (`storm-ed25519 …` lines) whose signatures storm accepts on channels. */
+  trustedKeys: string[];
+  /** Where fetched images and channel feeds are cached; null: the default. */
+  cacheDir: string | null;
+}
+
+export interface ResourceContext {
+  readonly log: Logger;
+  readonly provider: ProviderConfig;
+  /** Aborted when Terraform asks the provider to stop (Ctrl-C): long waits should end early. */
+  readonly signal: AbortSignal;
+  warn(summary: string, detail?: string, path?: AttributePath): void;
+}
+
+export interface PlanRefinement {
+  planned: ObjectValue;
+  /** Extra attribute paths whose change replaces the resource (beyond schema forceNew). */
+  requiresReplace?: AttributePath[];
+  /** Said in the plan, e.g. that an update restarts the guest. */
+  warnings?: Diagnostic[];
+}
+
+/** A resource as the protocol server sees it: untyped object values in and out. */
+export interface ResourceDefinition {
+  readonly schema: ResourceSchema;
+  /** Rules that involve several attributes; single-attribute rules belong in the schema. */
+  validate?(config: ObjectValue): Diagnostic[];
+  /** Adjusts the generic plan: e.g. marks computed values unknown when inputs they derive from change. */
+  refinePlan?(prior: ObjectValue | null, planned: ObjectValue, config: ObjectValue): PlanRefinement;
+  create(ctx: ResourceContext, planned: ObjectValue): Promise<ObjectValue>;
+  /** Null means the object is gone: Terraform plans to create it again. */
+  read(ctx: ResourceContext, state: ObjectValue): Promise<ObjectValue | null>;
+  update(ctx: ResourceContext, prior: ObjectValue, planned: ObjectValue): Promise<ObjectValue>;
+  delete(ctx: ResourceContext, prior: ObjectValue): Promise<void>;
+  /** Partial state from an import id; Terraform calls read right after. */
+  importState?(ctx: ResourceContext, id: string): Promise<ObjectValue>;
+}
+
+/** A data source: read-only, computed from its configuration at plan time. */
+export interface DataSourceDefinition {
+  readonly schema: ResourceSchema;
+  validate?(config: ObjectValue): Diagnostic[];
+  read(ctx: ResourceContext, config: ObjectValue): Promise<ObjectValue>;
+}
