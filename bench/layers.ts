@@ -6,8 +6,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { ensurePool, removePoolIfEmpty } from '../provider/src/drivers/libvirt.ts';
-import { cloneVolume, createOverlay, deleteVolume, getVolume, POOL, uploadVolume } from '../provider/src/drivers/volumes.ts';
+import { HostSession } from '../provider/src/host/session.ts';
+import { cloneVolume, createOverlay, deleteVolume, getVolume, uploadVolume } from '../provider/src/drivers/volumes.ts';
 
 const URI = 'qemu:///system';
 const SIZES_MIB = (process.env.BENCH_LAYER_SIZES ?? '64,256,1024,4096').split(',').map(Number);
@@ -25,7 +25,8 @@ async function time(fn: () => Promise<unknown>): Promise<number> {
 
 export async function benchLayers(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'storm-bench-layers-'));
-  await ensurePool(URI, POOL, '/var/tmp/storm-bench-layers');
+  const session = new HostSession();
+  await session.ensurePool(URI, '/var/tmp/storm-bench-layers');
   console.log('');
   console.log('instance layer from an appliance     overlay (median of 9)   full copy (median of 3)   copy/overlay');
   try {
@@ -57,6 +58,6 @@ export async function benchLayers(): Promise<void> {
     console.log('  (overlay time should stay flat as the appliance grows; the copy grows with it)');
   } finally {
     rmSync(dir, { recursive: true, force: true });
-    await removePoolIfEmpty(URI, POOL);
+    await session.removePoolIfEmpty(URI, []);
   }
 }

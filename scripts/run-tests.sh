@@ -9,6 +9,11 @@ shift
 # The suites drive the provider terraform installs from build/terraform-mirror: build it from
 # the current sources first (under a second).
 npm run build --silent >/dev/null
+# npm test (the suite named "tests") type-checks everything first: a type error fails the run.
+typecheck_rc=0
+if [ "$name" = tests ]; then
+  bash scripts/typecheck.sh || typecheck_rc=$?
+fi
 mkdir -p test-results
 set +e
 bash scripts/with-libvirtd.sh node --import tsx --test --test-concurrency=1 \
@@ -19,4 +24,8 @@ rc=$?
 set -e
 echo
 grep -E '^# (tests|suites|pass|fail|cancelled|skipped|todo|duration_ms) ' "test-results/$name.tap" | tail -n 8
+if [ "$typecheck_rc" -ne 0 ]; then
+  echo "typecheck failed (see above): the run fails even though the tests ran" >&2
+  [ "$rc" -ne 0 ] || rc=$typecheck_rc
+fi
 exit "$rc"

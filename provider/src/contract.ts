@@ -3,7 +3,8 @@
 // the CLI and the controller can all import it without pulling in each other.
 import type { CtyValue } from './protocol/cty/index.ts';
 import type { AttributePath, Diagnostic } from './protocol/diagnostics.ts';
-import type { ResourceSchema } from './schema/model.ts';
+import type { HostSession } from './host/session.ts';
+import type { BlockSpec, ResourceSchema } from './schema/model.ts';
 
 /** A Terraform object value as the codec decodes it: attribute name → cty value. */
 export type ObjectValue = { [name: string]: CtyValue };
@@ -28,6 +29,8 @@ export interface ResourceContext {
   readonly provider: ProviderConfig;
   /** Aborted when Terraform asks the provider to stop (Ctrl-C): long waits should end early. */
   readonly signal: AbortSignal;
+  /** What this provider process remembers about the hosts (observations, work in flight, placements). */
+  readonly session: HostSession;
   warn(summary: string, detail?: string, path?: AttributePath): void;
 }
 
@@ -45,7 +48,7 @@ export interface ResourceDefinition {
   /** Rules that involve several attributes; single-attribute rules belong in the schema. */
   validate?(config: ObjectValue): Diagnostic[];
   /** Adjusts the generic plan: e.g. marks computed values unknown when inputs they derive from change. */
-  refinePlan?(prior: ObjectValue | null, planned: ObjectValue, config: ObjectValue): PlanRefinement;
+  refinePlan?(prior: ObjectValue | null, planned: ObjectValue, config: ObjectValue): PlanRefinement | Promise<PlanRefinement>;
   create(ctx: ResourceContext, planned: ObjectValue): Promise<ObjectValue>;
   /** Null means the object is gone: Terraform plans to create it again. */
   read(ctx: ResourceContext, state: ObjectValue): Promise<ObjectValue | null>;
@@ -60,4 +63,17 @@ export interface DataSourceDefinition {
   readonly schema: ResourceSchema;
   validate?(config: ObjectValue): Diagnostic[];
   read(ctx: ResourceContext, config: ObjectValue): Promise<ObjectValue>;
+}
+
+/** The provider as the protocol server serves it: its configuration block, resources and data sources. */
+export interface ProviderDefinition {
+  typeName: string;
+  configBlock: BlockSpec;
+  description: string;
+  resources: readonly ResourceDefinition[];
+  dataSources: readonly DataSourceDefinition[];
+  /** Reads the provider block's value into the configuration resources see. */
+  configure(config: ObjectValue | null): ProviderConfig;
+  /** What resources share for the life of this process (one Terraform walk). */
+  createSession(): HostSession;
 }

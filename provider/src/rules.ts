@@ -35,3 +35,13 @@ export const bytesToMib = (bytes: number): number => Math.round(bytes / MIB);
 export const kibToMibCeil = (kib: number): number => Math.ceil(kib / KIB);
 /** KiB → MiB, rounded down: capacity a host reports must not be overstated. */
 export const kibToMibFloor = (kib: number): number => Math.floor(kib / KIB);
+
+/**
+ * A libvirt URI for a QEMU host, as a server's `libvirt_uri` and inside every reference to a
+ * server (`NAME@URI`): the one rule for both.
+ */
+export const LIBVIRT_URI_PATTERN = /^qemu(\+(tcp|tls|ssh|libssh|libssh2|unix))?:\/\/[^\s/]*\/system(\?\S*)?$/;
+
+/** An instance's hardware when neither it nor its appliance says otherwise. */
+export const DEFAULT_MEMORY_MIB = 256;
+export const DEFAULT_VCPUS = 1;

@@ -20,12 +20,12 @@ test('create: defaults fill unset optional attributes and computed ones are unkn
   assert.deepEqual(requiresReplace, []);
 });
 
-test('update: computed values keep their prior value, forceNew changes are listed', () => {
+test('update: computed values keep their prior value, forceNew changes are listed', async () => {
   const prior = { ...planBlock(block, null, config).planned, id: 'blade-1', cpus: 8, memory_mib: 4096, available_memory_mib: 3968 };
   const { planned, requiresReplace } = planBlock(block, prior, { ...config, libvirt_uri: 'qemu+ssh://root@h/system', reserved_memory_mib: 256 });
   assert.equal(planned.cpus, 8);
   assert.deepEqual(requiresReplace, [[{ attribute: 'libvirt_uri' }]]);
-  const refined = applianceServer.refinePlan!(prior, planned, config).planned;
+  const refined = (await applianceServer.refinePlan!(prior, planned, config)).planned;
   assert.equal(refined.available_memory_mib, 4096 - 256, 'derived value recomputed in the plan');
 });
 

@@ -337,6 +337,43 @@ resource "storm_deployment" "corp" {
     tf.write(stackHcl(instanceHcl('mx1', M, '  disk_size_mib = 128') + instanceHcl('mx2', 2048)));
   });
 
+  test('an instance without memory_mib and vcpus gets its appliance\'s, and the plan shows them', async () => {
+    const instances = instanceHcl('mx1', M, '  disk_size_mib = 128') + instanceHcl('mx2', 2048);
+    const web = (more: string) =>
+      stackHcl(instances, `
+resource "storm_deployment" "site" {
+  appliance = storm_appliance.web.id
+  name      = "site"
+}
+${more}`).replace('version = "2.1"', 'version = "2.1"\n  memory_mib = 192\n  vcpus   = 2');
+    const www = (name: string) => `
+resource "storm_instance" "${name}" {
+  name        = "${name}"
+  deployments = [storm_deployment.site.id]
+  state       = "shutoff"
+}
+`;
+    tf.write(web(www('www1')));
+    const first = await tf.apply();
+    assert.equal(first.exitCode, 0, first.output);
+    const www1 = resources(await tf.state()).find((x) => x.address === 'storm_instance.www1')!.values;
+    assert.equal(www1.memory_mib, 192);
+    assert.equal(www1.vcpus, 2);
+    const blade1 = lab.blades[0]!;
+    const xml = (await virsh(blade1.libvirtUri, 'dumpxml', 'www1')).stdout;
+    assert.match(xml, /<memory unit='KiB'>196608<\/memory>/, 'the domain has the appliance\'s memory');
+    assert.match(xml, /<vcpu[^>]*>2<\/vcpu>/);
+    // Once the deployment exists, a new instance's plan shows the values it will get.
+    tf.write(web(www('www1') + www('www2')));
+    const plan = await tf.plan();
+    assert.equal(plan.exitCode, 2, plan.output);
+    assert.match(plan.stdout, /\+ memory_mib\s+= 192/);
+    assert.match(plan.stdout, /\+ vcpus\s+= 2/);
+    tf.write(stackHcl(instances));
+    const back = await tf.apply();
+    assert.equal(back.exitCode, 0, back.output);
+  });
+
   test('destroy leaves no volume, domain or seed behind', async () => {
     const r = await tf.destroy();
     assert.equal(r.exitCode, 0, r.output);

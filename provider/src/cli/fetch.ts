@@ -6,9 +6,11 @@ import { ImageSourceError, defaultCacheDir, fetchImage, formatBytes, formatProgr
 import type { Progress } from '../drivers/images/fetch.ts';
 import { LibvirtError, LibvirtUnreachableError } from '../drivers/errors.ts';
 import { LayerFormatError } from '../drivers/layers.ts';
-import type { Logger } from '../protocol/log.ts';
-import { parseServerId } from '../resources/server-ref.ts';
-import { baseVolumeName, installSharedLayer } from '../resources/shared-layer.ts';
+import type { Logger } from '../contract.ts';
+import { installSharedLayer } from '../host/layers.ts';
+import { baseVolumeName } from '../host/names.ts';
+import { parseServerId } from '../host/refs.ts';
+import { HostSession } from '../host/session.ts';
 import { nameValidator } from '../schema/validators.ts';
 
 /** The CLI's logger: warnings reach the person, the rest stays quiet. */
@@ -98,7 +100,7 @@ export async function fetchCommand(args: string[], io: FetchCommandIO = { stdout
       const volume = baseVolumeName(values.base, image.sha256);
       io.stderr.write(`${display.label}: installing on ${server.name} as ${volume} (${formatBytes(image.size)})…\n`);
       const started = Date.now();
-      const { created } = await installSharedLayer(server.uri, volume, image.sha256, async () => image.path, cliLog(io));
+      const { created } = await installSharedLayer(new HostSession(), server.uri, volume, image.sha256, async () => image.path, cliLog(io));
       io.stderr.write(created ? `${display.label}: installed on ${server.name} in ${((Date.now() - started) / 1000).toFixed(1)} s\n` : `${display.label}: already on ${server.name}\n`);
       io.stdout.write(`${volume}@${values.server}\n`);
       return 0;

@@ -3,7 +3,10 @@
 
 import { escapeXml } from './xml.ts';
 
-export const STORM_XMLNS = 'https://storm.invalid/xmlns/instance/1';
+import { INSTANCE_METADATA_NAMESPACE } from '../rules.ts';
+
+/** Marks a domain storm defined. */
+export const STORM_XMLNS = INSTANCE_METADATA_NAMESPACE;
 
 export interface DomainSpec {
   name: string;
@@ -60,6 +63,8 @@ export interface DomainFacts {
   vcpus: number;
   mac: string | null;
   diskPath: string | null;
+  /** The libvirt network its NIC is on. */
+  network: string | null;
   metadata: Record<string, string>;
 }
 
@@ -76,6 +81,7 @@ export function parseDomainXml(xml: string): DomainFacts {
     vcpus: Number(/<vcpu[^>]*>(\d+)<\/vcpu>/.exec(xml)?.[1] ?? 0),
     mac: /<mac address='([^']+)'/.exec(xml)?.[1] ?? null,
     diskPath: /<target dev='vda'/.test(xml) ? (/<source file='([^']+)'[^>]*\/>\s*(?:<backingStore[\s\S]*?<\/backingStore>\s*)?<target dev='vda'/.exec(xml)?.[1] ?? null) : null,
+    network: /<interface type='network'>[\s\S]*?<source network='([^']+)'/.exec(xml)?.[1] ?? null,
     metadata,
   };
 }

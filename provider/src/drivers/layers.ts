@@ -2,7 +2,7 @@
 // point an overlay at the volume of the layer below it.
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Logger } from '../protocol/log.ts';
+import type { Logger } from '../contract.ts';
 import { fetchImage, formatProgressLine, type ImageSource } from './images/fetch.ts';
 import { isQcow2, readQcow2Header, rewriteBackingFile, QCOW2_HEADER_PROBE_BYTES } from './qcow2.ts';
 import { uploadVolume, type Volume } from './volumes.ts';

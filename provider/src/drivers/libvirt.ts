@@ -35,24 +35,8 @@ export async function withConnection<T>(uri: string, use: (h: Hypervisor) => Pro
   }
 }
 
-/** A host is observed once per provider process: a plan of many resources on one host asks once. */
-const observations = new Map<string, Promise<HostObservation>>();
-
-export function forgetObservation(uri: string): void {
-  observations.delete(uri);
-}
-
-export function observeHost(uri: string): Promise<HostObservation> {
-  let pending = observations.get(uri);
-  if (!pending) {
-    pending = readHost(uri);
-    observations.set(uri, pending);
-    pending.catch(() => observations.delete(uri));
-  }
-  return pending;
-}
-
-async function readHost(uri: string): Promise<HostObservation> {
+/** Capacity, pools and hypervisor of a host, as it is now (sessions cache it: host/session.ts). */
+export async function readHost(uri: string): Promise<HostObservation> {
   const native = await withConnection(uri, async (h) => {
     const [info, hostname, running] = await Promise.all([h.nodeGetInfo(), h.connectGetHostname(), h.connectListDomains()]);
     return { info, hostname, running: running.length };
@@ -74,71 +58,44 @@ async function readHost(uri: string): Promise<HostObservation> {
   };
 }
 
-/** Pools ensured by this process: many servers may name the same host and pool at once. */
-const ensuredPools = new Map<string, Promise<void>>();
-
-/** Defines, builds, starts and autostarts a dir pool; undoes its own steps if one fails. */
-export function ensurePool(uri: string, name: string, path: string): Promise<void> {
-  const key = `${uri}\u0000${name}`;
-  let pending = ensuredPools.get(key);
-  if (!pending) {
-    pending = createPool(uri, name, path);
-    ensuredPools.set(key, pending);
-    pending.catch(() => ensuredPools.delete(key));
-  }
-  return pending;
-}
-
-async function createPool(uri: string, name: string, path: string): Promise<void> {
-  const host = await observeHost(uri);
-  const existing = host.pools.get(name);
-  if (existing?.active) return;
-  forgetObservation(uri);
+/**
+ * Defines (unless `defined`), builds, starts and autostarts a dir pool, one step at a time so
+ * that no step's failure hides behind the next one's success; undoes its own steps if one fails.
+ */
+export async function createPool(uri: string, name: string, path: string, defined: boolean): Promise<void> {
   const q = virshQuote(name);
-  if (!existing) {
-    try {
-      await virsh(uri, `pool-define-as ${q} dir --target ${virshQuote(path)}`);
-    } catch (err) {
-      // Another process (a parallel terraform run) defined it first: that is what we wanted.
-      if (!(err instanceof LibvirtError && /already exists/i.test(err.message))) throw err;
-      await virsh(uri, `pool-start ${q}`).catch(() => {});
-      return;
-    }
-    try {
-      await virsh(uri, `pool-build ${q}; pool-start ${q}; pool-autostart ${q}`);
-    } catch (err) {
-      await virsh(uri, `pool-destroy ${q}`).catch(() => {});
-      await virsh(uri, `pool-undefine ${q}`).catch(() => {});
-      throw err;
-    }
+  if (defined) {
+    await virsh(uri, `pool-start ${q}`).catch((err: unknown) => {
+      if (!(err instanceof LibvirtError && /already active/i.test(err.message))) throw err;
+    });
     return;
   }
-  await virsh(uri, `pool-start ${q}`);
+  try {
+    await virsh(uri, `pool-define-as ${q} dir --target ${virshQuote(path)}`);
+  } catch (err) {
+    // Another process (a parallel terraform run) defined it first: that is what we wanted.
+    if (!(err instanceof LibvirtError && /already exists/i.test(err.message))) throw err;
+    await virsh(uri, `pool-start ${q}`).catch(() => {});
+    return;
+  }
+  try {
+    for (const step of ['pool-build', 'pool-start', 'pool-autostart']) await virsh(uri, `${step} ${q}`);
+  } catch (err) {
+    await virsh(uri, `pool-destroy ${q}`).catch(() => {});
+    await virsh(uri, `pool-undefine ${q}`).catch(() => {});
+    throw err;
+  }
 }
 
 export type PoolRemoval = { removed: true } | { removed: false; volumes: number };
 
-const removals = new Map<string, Promise<PoolRemoval>>();
-
-/**
- * Removes storm's pool when it holds no volumes but storm's own `records` (volumes are
- * appliances someone may still need).
- */
-export function removePoolIfEmpty(uri: string, name: string, records: readonly string[] = []): Promise<PoolRemoval> {
-  const key = `${uri}\u0000${name}`;
-  ensuredPools.delete(key);
-  forgetObservation(uri);
-  let pending = removals.get(key);
-  if (!pending) {
-    pending = removePool(uri, name, records).finally(() => removals.delete(key));
-    removals.set(key, pending);
-  }
-  return pending;
-}
-
 const GONE = /not found|no storage pool/i;
 
-async function removePool(uri: string, name: string, records: readonly string[]): Promise<PoolRemoval> {
+/**
+ * Removes a pool when it holds no volumes but storm's own `records` (volumes are appliances
+ * someone may still need).
+ */
+export async function removePool(uri: string, name: string, records: readonly string[]): Promise<PoolRemoval> {
   const q = virshQuote(name);
   let volumes = '';
   try {
@@ -169,7 +126,6 @@ export async function waitUntilReachable(uri: string, timeoutMs: number, signal:
   for (;;) {
     try {
       await withConnection(uri, async () => undefined);
-      forgetObservation(uri);
       return;
     } catch (err) {
       last = errorText(err instanceof LibvirtUnreachableError ? err.reason : err);
@@ -178,4 +134,10 @@ export async function waitUntilReachable(uri: string, timeoutMs: number, signal:
     if (signal.aborted) throw new LibvirtUnreachableError(uri, 'stopped while waiting (Terraform was interrupted)');
     await new Promise((r) => setTimeout(r, 250));
   }
+}
+
+/** Whether the host's libvirt offers KVM (hardware virtualization) for QEMU domains. */
+export async function offersKvm(uri: string): Promise<boolean> {
+  const caps = await virsh(uri, 'capabilities');
+  return /<domain type='kvm'/.test(caps);
 }

@@ -8,6 +8,7 @@ import { withTempDir } from './tempdir.ts';
 import { escapeXml } from './xml.ts';
 import { virsh, virshQuote as q } from './virsh.ts';
 
+/** The pool on every server that holds storm's layers and records. */
 export const POOL = 'storm';
 
 export interface Volume {
@@ -111,7 +112,6 @@ export async function uploadVolume(uri: string, name: string, file: string, patc
 }
 
 export async function deleteVolume(uri: string, name: string): Promise<boolean> {
-  lastWritten.delete(`${uri}\u0000${name}`);
   try {
     await virsh(uri, `vol-delete --pool ${POOL} ${q(name)}`);
     return true;
@@ -125,34 +125,11 @@ export async function resizeVolume(uri: string, name: string, capacityBytes: num
   await virsh(uri, `vol-resize --pool ${POOL} ${q(name)} ${capacityBytes}`);
 }
 
-const recordWrites = new Map<string, Promise<void>>();
-/** What this process last wrote to each record: writing the same again changes nothing. */
-const lastWritten = new Map<string, string>();
-
 /**
- * Small JSON documents kept next to the layers (a server's reserve, a deployment's files).
- * Writes of one record run one after another: a record is replaced by delete + upload, and
- * resources applied in parallel may write the same one (several servers naming one host).
+ * Small JSON documents kept next to the layers (host/records.ts says which). Replaced by
+ * delete + upload; host/session.ts runs writes of one record one at a time.
  */
-export function writeRecord(uri: string, name: string, value: unknown): Promise<void> {
-  const key = `${uri}\u0000${name}`;
-  const text = JSON.stringify(value);
-  const next = (recordWrites.get(key) ?? Promise.resolve())
-    .catch(() => {})
-    .then(async () => {
-      if (lastWritten.get(key) === text) return;
-      lastWritten.delete(key);
-      await replaceRecord(uri, name, text);
-      lastWritten.set(key, text);
-    });
-  recordWrites.set(key, next);
-  void next.finally(() => {
-    if (recordWrites.get(key) === next) recordWrites.delete(key);
-  }).catch(() => {});
-  return next;
-}
-
-async function replaceRecord(uri: string, name: string, text: string): Promise<void> {
+export async function replaceRecord(uri: string, name: string, text: string): Promise<void> {
   await withTempDir(async (dir) => {
     const file = join(dir, 'record.json');
     await writeFile(file, text);

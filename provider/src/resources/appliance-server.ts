@@ -3,18 +3,20 @@
 // owns one storage pool on it for appliance layers, and powers it through its BMC.
 import { DiagnosticError, attr, type Diagnostic } from '../protocol/diagnostics.ts';
 import { UNKNOWN } from '../protocol/cty/index.ts';
+import type { ResourceContext } from '../contract.ts';
 import type { ResourceSchema } from '../schema/model.ts';
+import { decodeBlock, defineResource, type Model } from '../schema/typed.ts';
 import { absolutePath, between, matches, nameValidator, oneOf } from '../schema/validators.ts';
-import { IpmiAuthError, IpmiUnreachableError, LibvirtUnreachableError } from '../drivers/errors.ts';
+import { LIBVIRT_URI_PATTERN } from '../rules.ts';
+import { LibvirtUnreachableError } from '../drivers/errors.ts';
 import { chassisPower, setChassisPower, type Bmc, type Power } from '../drivers/ipmi.ts';
-import { ensurePool, forgetObservation, observeHost, removePoolIfEmpty, waitUntilReachable, type HostObservation } from '../drivers/libvirt.ts';
-import { POOL } from '../drivers/volumes.ts';
-import { num, str, type ObjectValue, type ResourceContext, type ResourceDefinition } from './resource.ts';
-import { SERVER_RECORD, serverId, writeServerRecord, type Accelerator } from './server-ref.ts';
+import { waitUntilReachable, type HostObservation } from '../drivers/libvirt.ts';
+import { POOL, SERVER_RECORD } from '../host/names.ts';
+import { writeServerRecord } from '../host/records.ts';
+import { serverId } from '../host/refs.ts';
+import { diagnose, type Context } from './diagnose.ts';
 
-export const LIBVIRT_URI_PATTERN = /^qemu(\+(tcp|tls|ssh|libssh|libssh2|unix))?:\/\/[^\s/]*\/system(\?\S*)?$/;
-
-const schema: ResourceSchema = {
+const schema = {
   typeName: 'storm_appliance_server',
   version: 0,
   description:
@@ -96,101 +98,55 @@ const schema: ResourceSchema = {
       },
     },
   },
-};
+} as const satisfies ResourceSchema;
 
-interface ServerConfig {
-  name: string;
-  uri: string;
-  reservedMib: number;
-  poolPath: string;
-  power: Power;
-  bootTimeoutSeconds: number;
-  accelerator: Accelerator;
-  bmc: Bmc | null;
-}
+type Server = Model<typeof schema>;
 
-function configOf(v: ObjectValue): ServerConfig {
-  const ipmi = v.ipmi as ObjectValue | null;
-  return {
-    name: str(v.name) ?? '',
-    uri: str(v.libvirt_uri) ?? '',
-    reservedMib: num(v.reserved_memory_mib) ?? 128,
-    poolPath: str(v.pool_path) ?? '/var/lib/libvirt/storm',
-    power: str(v.power) === 'off' ? 'off' : 'on',
-    bootTimeoutSeconds: num(v.boot_timeout_seconds) ?? 300,
-    accelerator: str(v.accelerator) === 'kvm' ? 'kvm' : str(v.accelerator) === 'tcg' ? 'tcg' : 'auto',
-    bmc: ipmi
-      ? { address: str(ipmi.address) ?? '', port: num(ipmi.port) ?? 623, username: str(ipmi.username) ?? '', password: str(ipmi.password) ?? '' }
-      : null,
-  };
-}
 
-function withObservation(state: ObjectValue, host: HostObservation | null, power: Power): ObjectValue {
-  const reserved = num(state.reserved_memory_mib) ?? 128;
-  const next: ObjectValue = { ...state, id: serverId(str(state.name) ?? '', str(state.libvirt_uri) ?? ''), power };
-  if (host) {
-    next.cpus = host.cpus;
-    next.memory_mib = host.memoryMib;
-    next.hypervisor = host.hypervisor;
-    next.hostname = host.hostname;
-  }
-  for (const k of ['cpus', 'memory_mib', 'hypervisor', 'hostname'] as const) next[k] ??= null;
-  const memory = num(next.memory_mib);
-  next.available_memory_mib = memory === null ? null : Math.max(0, memory - reserved);
+const bmcOf = (s: Server): Bmc | null => (s.ipmi ? { address: s.ipmi.address, port: s.ipmi.port, username: s.ipmi.username, password: s.ipmi.password } : null);
+const power = (s: Server): Power => (s.power === 'off' ? 'off' : 'on');
+const blame = (s: Server): Context => ({ server: s.name, libvirt: { path: attr('libvirt_uri'), via: 'uri', hasBmc: s.ipmi !== null } });
+
+function withObservation(state: Server, host: HostObservation | null, power: Power): Server {
+  const next: Server = { ...state, id: serverId(state.name, state.libvirt_uri), power };
+  if (host) Object.assign(next, { cpus: host.cpus, memory_mib: host.memoryMib, hypervisor: host.hypervisor, hostname: host.hostname });
+  next.available_memory_mib = next.memory_mib === null ? null : Math.max(0, next.memory_mib - state.reserved_memory_mib);
   return next;
 }
 
-/** Turns driver failures into diagnostics that blame the attribute the user can fix. */
-function explain(err: unknown, c: ServerConfig): never {
-  if (err instanceof IpmiAuthError) {
-    throw new DiagnosticError('The BMC refused storm\'s credentials', `${err.message}. Check ipmi.username and ipmi.password for server "${c.name}".`, attr('ipmi', 'password'));
-  }
-  if (err instanceof IpmiUnreachableError) {
-    throw new DiagnosticError('The BMC did not answer', `${err.message}. Check ipmi.address and ipmi.port for server "${c.name}", and that the BMC's LAN channel is enabled.`, attr('ipmi', 'address'));
-  }
-  if (err instanceof LibvirtUnreachableError) {
-    throw new DiagnosticError(
-      'Cannot reach libvirt on the server',
-      `${err.message}. Check libvirt_uri for server "${c.name}": is libvirtd running on the host and reachable from here?` +
-        (c.bmc ? '' : ' If the host is powered off, add an ipmi block so storm can power it on.'),
-      attr('libvirt_uri'),
-    );
-  }
-  throw err;
-}
-
-async function powerOn(ctx: ResourceContext, c: ServerConfig, bmc: Bmc): Promise<void> {
-  ctx.log.info('powering on', { server: c.name, bmc: `${bmc.address}:${bmc.port}` });
+async function powerOn(ctx: ResourceContext, s: Server, bmc: Bmc): Promise<void> {
+  ctx.log.info('powering on', { server: s.name, bmc: `${bmc.address}:${bmc.port}` });
   await setChassisPower(bmc, 'on');
   const started = Date.now();
   try {
-    await waitUntilReachable(c.uri, c.bootTimeoutSeconds * 1000, ctx.signal);
+    await waitUntilReachable(s.libvirt_uri, s.boot_timeout_seconds * 1000, ctx.signal);
+    ctx.session.forget(s.libvirt_uri);
   } catch (err) {
     if (err instanceof LibvirtUnreachableError) {
       throw new DiagnosticError(
         'The server did not come up',
-        `Server "${c.name}" was powered on through its BMC, but libvirt at ${c.uri} did not answer within ${c.bootTimeoutSeconds} s: ${err.reason}. ` +
+        `Server "${s.name}" was powered on through its BMC, but libvirt at ${s.libvirt_uri} did not answer within ${s.boot_timeout_seconds} s: ${err.reason}. ` +
           'Check that libvirtd starts at boot on the host, or raise boot_timeout_seconds.',
         attr('boot_timeout_seconds'),
       );
     }
     throw err;
   }
-  ctx.log.info('server answers libvirt', { server: c.name, seconds: (Date.now() - started) / 1000 });
+  ctx.log.info('server answers libvirt', { server: s.name, seconds: (Date.now() - started) / 1000 });
 }
 
-async function powerOff(ctx: ResourceContext, c: ServerConfig, bmc: Bmc): Promise<void> {
-  const host = await observeHost(c.uri).catch(() => null);
+async function powerOff(ctx: ResourceContext, s: Server, bmc: Bmc): Promise<void> {
+  const host = await ctx.session.observe(s.libvirt_uri).catch(() => null);
   if (host && host.runningDomains > 0) {
     throw new DiagnosticError(
       'The server still runs domains',
-      `Server "${c.name}" runs ${host.runningDomains} domain(s); storm does not cut their power. Stop or move them first, then apply again.`,
+      `Server "${s.name}" runs ${host.runningDomains} domain(s); storm does not cut their power. Stop or move them first, then apply again.`,
       attr('power'),
     );
   }
-  ctx.log.info('powering off', { server: c.name });
+  ctx.log.info('powering off', { server: s.name });
   await setChassisPower(bmc, 'off');
-  forgetObservation(c.uri);
+  ctx.session.forget(s.libvirt_uri);
 }
 
 /**
@@ -198,33 +154,34 @@ async function powerOff(ctx: ResourceContext, c: ServerConfig, bmc: Bmc): Promis
  * A create that powered a host on and then failed powers it off again: a failed apply
  * leaves the rack as it found it.
  */
-async function converge(ctx: ResourceContext, planned: ObjectValue, observedPower: Power | null, creating: boolean): Promise<ObjectValue> {
-  const c = configOf(planned);
+async function converge(ctx: ResourceContext, planned: Server, observedPower: Power | null, creating: boolean): Promise<Server> {
+  const bmc = bmcOf(planned);
   let poweredOn = false;
   try {
-    const power = observedPower ?? (c.bmc ? await chassisPower(c.bmc) : 'on');
-    if (c.bmc && c.power === 'on' && power === 'off') {
+    const now = observedPower ?? (bmc ? await chassisPower(bmc) : 'on');
+    if (bmc && power(planned) === 'on' && now === 'off') {
       poweredOn = true;
-      await powerOn(ctx, c, c.bmc);
+      await powerOn(ctx, planned, bmc);
     }
-    if (c.bmc && c.power === 'off' && power === 'on') await powerOff(ctx, c, c.bmc);
-    if (c.power === 'off') return withObservation(planned, null, 'off');
-    const host = await observeHost(c.uri);
-    await ensurePool(c.uri, POOL, c.poolPath);
-    await writeServerRecord(c.uri, { reservedMemoryMib: c.reservedMib, accelerator: c.accelerator });
+    if (bmc && power(planned) === 'off' && now === 'on') await powerOff(ctx, planned, bmc);
+    if (power(planned) === 'off') return withObservation(planned, null, 'off');
+    const host = await ctx.session.observe(planned.libvirt_uri);
+    await ctx.session.ensurePool(planned.libvirt_uri, planned.pool_path);
+    const accelerator = planned.accelerator === 'kvm' || planned.accelerator === 'tcg' ? planned.accelerator : 'auto';
+    await writeServerRecord(ctx.session, planned.libvirt_uri, { reservedMemoryMib: planned.reserved_memory_mib, accelerator });
     return withObservation(planned, host, 'on');
   } catch (err) {
-    if (creating && poweredOn && c.bmc) {
-      await setChassisPower(c.bmc, 'off').then(
-        () => ctx.warn(`Powered server "${c.name}" off again`, 'storm had powered it on for this create, which failed.'),
-        () => ctx.warn(`Server "${c.name}" stays powered on`, 'storm powered it on for this create, which failed, and could not power it off again.'),
+    if (creating && poweredOn && bmc) {
+      await setChassisPower(bmc, 'off').then(
+        () => ctx.warn(`Powered server "${planned.name}" off again`, 'storm had powered it on for this create, which failed.'),
+        () => ctx.warn(`Server "${planned.name}" stays powered on`, 'storm powered it on for this create, which failed, and could not power it off again.'),
       );
     }
-    explain(err, c);
+    diagnose(err, blame(planned));
   }
 }
 
-export const applianceServer: ResourceDefinition = {
+export const applianceServer = defineResource<typeof schema>({
   schema,
 
   validate(config) {
@@ -246,64 +203,62 @@ export const applianceServer: ResourceDefinition = {
     if (turningOn && (prior === null || prior.cpus === null)) {
       for (const k of ['cpus', 'memory_mib', 'available_memory_mib', 'hypervisor', 'hostname']) next[k] = UNKNOWN;
     } else if (prior) {
-      const memory = num(prior.memory_mib);
-      const reserved = num(planned.reserved_memory_mib);
-      next.available_memory_mib = memory === null ? null : reserved === null ? UNKNOWN : Math.max(0, memory - reserved);
+      const reserved = planned.reserved_memory_mib;
+      next.available_memory_mib = prior.memory_mib === null ? null : typeof reserved === 'number' ? Math.max(0, prior.memory_mib - reserved) : UNKNOWN;
     }
     if (prior === null) next.id = typeof planned.name === 'string' && typeof planned.libvirt_uri === 'string' ? serverId(planned.name, planned.libvirt_uri) : UNKNOWN;
     return { planned: next };
   },
 
-  async create(ctx, planned) {
+  create(ctx, planned) {
     return converge(ctx, planned, null, true);
   },
 
   async read(ctx, state) {
-    const c = configOf(state);
+    const bmc = bmcOf(state);
     try {
-      const power = c.bmc ? await chassisPower(c.bmc) : 'on';
-      if (power === 'off') return withObservation(state, null, 'off');
+      const now = bmc ? await chassisPower(bmc) : 'on';
+      if (now === 'off') return withObservation(state, null, 'off');
       let host: HostObservation;
       try {
-        host = await observeHost(c.uri);
+        host = await ctx.session.observe(state.libvirt_uri);
       } catch (err) {
-        if (err instanceof LibvirtUnreachableError && c.bmc) {
-          ctx.warn(`Server "${c.name}" is powered on but libvirt does not answer yet`, `${err.message}. storm keeps what it knew; it may still be booting.`, attr('libvirt_uri'));
+        if (err instanceof LibvirtUnreachableError && bmc) {
+          ctx.warn(`Server "${state.name}" is powered on but libvirt does not answer yet`, `${err.message}. storm keeps what it knew; it may still be booting.`, attr('libvirt_uri'));
           return withObservation(state, null, 'on');
         }
         throw err;
       }
       if (!host.pools.has(POOL)) {
-        ctx.log.info('storm pool is gone from the server; planning to create it again', { server: c.name, pool: POOL });
+        ctx.log.info('storm pool is gone from the server; planning to create it again', { server: state.name, pool: POOL });
         return null;
       }
       return withObservation(state, host, 'on');
     } catch (err) {
-      explain(err, c);
+      diagnose(err, blame(state));
     }
   },
 
-  async update(ctx, prior, planned) {
-    const power = prior.power === 'off' || prior.power === 'on' ? (prior.power as Power) : null;
-    return converge(ctx, planned, power, false);
+  update(ctx, prior, planned) {
+    return converge(ctx, planned, prior.power === 'off' || prior.power === 'on' ? prior.power : null, false);
   },
 
   async delete(ctx, prior) {
-    const c = configOf(prior);
+    const bmc = bmcOf(prior);
     try {
-      if (c.bmc && (await chassisPower(c.bmc)) === 'off') {
-        ctx.warn(`Server "${c.name}" is powered off`, `storm forgot it; its pool "${POOL}" stays on the host's disk.`);
+      if (bmc && (await chassisPower(bmc)) === 'off') {
+        ctx.warn(`Server "${prior.name}" is powered off`, `storm forgot it; its pool "${POOL}" stays on the host's disk.`);
         return;
       }
-      const result = await removePoolIfEmpty(c.uri, POOL, [SERVER_RECORD]);
+      const result = await ctx.session.removePoolIfEmpty(prior.libvirt_uri, [SERVER_RECORD]);
       if (!result.removed) {
         ctx.warn(
-          `Kept pool "${POOL}" on server "${c.name}"`,
+          `Kept pool "${POOL}" on server "${prior.name}"`,
           `It still holds ${result.volumes} volume(s). storm removes its pool only when it is empty; delete the volumes with virsh if you no longer need them.`,
         );
       }
     } catch (err) {
-      explain(err, c);
+      diagnose(err, blame(prior));
     }
   },
 
@@ -317,8 +272,7 @@ export const applianceServer: ResourceDefinition = {
         `"${id}" is not NAME or NAME@LIBVIRT_URI. Example: terraform import storm_appliance_server.blade1 'blade1@qemu+tcp://10.0.0.11/system' (NAME alone means qemu:///system).`,
       );
     }
-    const state: ObjectValue = {};
-    for (const [k, spec] of Object.entries(schema.block.attributes)) state[k] = spec.default ?? null;
-    return { ...state, id: serverId(name, uri), name, libvirt_uri: uri, ipmi: null };
+    // Everything else takes its schema default; read fills what the host reports.
+    return decodeBlock(schema.block, { id: serverId(name, uri), name, libvirt_uri: uri });
   },
-};
+});

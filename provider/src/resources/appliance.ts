@@ -1,23 +1,23 @@
 // storm_appliance: an appliance installed on a server, as two layers in its storm pool: the
 // base OS (shared by every appliance on that server naming the same base and checksum; never
 // duplicated) and the appliance layer, a qcow2 overlay whose backing file is the base.
-import { DiagnosticError, attr, type AttributePath, type Diagnostic } from '../protocol/diagnostics.ts';
+// Its hardware (memory_mib, vcpus) is what its instances get unless they say otherwise.
+import { DiagnosticError, attr, type Diagnostic } from '../protocol/diagnostics.ts';
+import type { ResourceContext } from '../contract.ts';
 import type { ResourceSchema } from '../schema/model.ts';
-import { between, imageUrlValidator, matches, nameValidator, sha256Validator } from '../schema/validators.ts';
-import { ChecksumMismatchError, ImageSourceError } from '../drivers/images/fetch.ts';
-import { fetchLogged, installLayer, LayerFormatError } from '../drivers/layers.ts';
-import { LibvirtUnreachableError } from '../drivers/errors.ts';
-import { deleteVolume, dependentsOf, getVolume, listVolumes, readRecord, writeRecord, type Volume } from '../drivers/volumes.ts';
-import { Qcow2Error } from '../drivers/qcow2.ts';
-import { num, str, type ObjectValue, type ResourceContext, type ResourceDefinition } from './resource.ts';
-import { layerId, readServerRecord, requireServerId, type ServerRef } from './server-ref.ts';
-import { baseVolumeName, completionRecord, installSharedLayer } from './shared-layer.ts';
+import { defineResource, type Model } from '../schema/typed.ts';
+import { between, imageUrlValidator, nameValidator, sha256Validator, versionValidator } from '../schema/validators.ts';
+import { fetchLogged, installLayer } from '../drivers/layers.ts';
+import { deleteVolume, dependentsOf, getVolume, listVolumes, type Volume } from '../drivers/volumes.ts';
+import { installSharedLayer, removeSharedLayer, type SharedLayer } from '../host/layers.ts';
+import { applianceVolumeName, baseVolumeName, bootVolumeName, isRecordName, layerRecordName } from '../host/names.ts';
+import { readLayerRecord, readServerRecord, writeLayerRecord, type ApplianceRecord } from '../host/records.ts';
+import { layerId, requireServerId, type ServerRef } from '../host/refs.ts';
+import { DEFAULT_MEMORY_MIB, DEFAULT_VCPUS } from '../rules.ts';
+import { diagnose, explained, type Context } from './diagnose.ts';
 import { imageSourceAttributes } from './image-source.ts';
 
-const VERSION = matches(/^[0-9A-Za-z][0-9A-Za-z._-]{0,31}$/, 'a version: use letters, digits, ".", "_" and "-", e.g. "1.0.2"');
-
-
-const schema: ResourceSchema = {
+const schema = {
   typeName: 'storm_appliance',
   version: 0,
   description:
@@ -29,9 +29,21 @@ const schema: ResourceSchema = {
       id: { type: 'string', mode: 'computed', description: 'The appliance-layer reference deployments take: `VOLUME@SERVER_ID`.' },
       server: { type: 'string', mode: 'required', forceNew: true, description: 'The server to install on: a `storm_appliance_server` id.' },
       name: { type: 'string', mode: 'required', forceNew: true, validators: [nameValidator], description: 'Appliance name, e.g. `mail`.' },
-      version: { type: 'string', mode: 'required', forceNew: true, validators: [VERSION], description: 'Appliance version, e.g. `1.0`.' },
-      memory_mib: { type: 'number', mode: 'optional', default: 256, validators: [between(16, 1048576)], description: 'Memory an instance of this appliance gets unless it says otherwise.' },
-      vcpus: { type: 'number', mode: 'optional', default: 1, validators: [between(1, 256)], description: 'vCPUs an instance gets unless it says otherwise.' },
+      version: { type: 'string', mode: 'required', forceNew: true, validators: [versionValidator], description: 'Appliance version, e.g. `1.0`.' },
+      memory_mib: {
+        type: 'number',
+        mode: 'optional',
+        default: DEFAULT_MEMORY_MIB,
+        validators: [between(16, 1048576)],
+        description: 'Memory an instance of this appliance gets unless the instance sets its own `memory_mib` (from a channel: the definition\'s `<memory>`, as `data.storm_appliance.memory_mib`). Changing it affects instances created or updated afterwards.',
+      },
+      vcpus: {
+        type: 'number',
+        mode: 'optional',
+        default: DEFAULT_VCPUS,
+        validators: [between(1, 256)],
+        description: 'vCPUs an instance of this appliance gets unless the instance sets its own `vcpus` (from a channel: the definition\'s `<cpus>`).',
+      },
       volume: { type: 'string', mode: 'computed', description: 'Name of the appliance-layer volume in the server\'s `storm` pool.' },
       base_volume: { type: 'string', mode: 'computed', description: 'Name of the base-layer volume (shared).' },
       size_bytes: { type: 'number', mode: 'computed', description: 'Virtual disk size of the appliance.' },
@@ -62,106 +74,43 @@ const schema: ResourceSchema = {
       },
     },
   },
-};
+} as const satisfies ResourceSchema;
 
-/** What instances need to know about an appliance, kept on the server next to its layer. */
-export interface ApplianceRecord {
-  volume: string;
-  base: string;
-  memoryMib: number;
-  vcpus: number;
-  boot: { kernel: string; initrd: string; cmdline: string } | null;
-}
-
-export const applianceRecordName = (volume: string) => `${volume}.json`;
+type Appliance = Model<typeof schema>;
 
 
-interface Spec {
-  server: ServerRef;
-  serverId: string;
-  name: string;
-  version: string;
-  memoryMib: number;
-  vcpus: number;
-  base: { name: string; url: string; sha256: string };
-  image: { url: string; sha256: string };
-  boot: { kernelUrl: string; kernelSha256: string; initrdUrl: string; initrdSha256: string; cmdline: string } | null;
-}
+const blame = (a: Appliance, image?: Context['image']): Context => ({ server: serverOf(a).name, libvirt: { path: attr('server'), via: 'reference' }, image });
+const serverOf = (a: Appliance): ServerRef => requireServerId(a.server, attr('server'));
 
-function specOf(v: ObjectValue): Spec {
-  const serverIdText = str(v.server) ?? '';
-  const base = (v.base ?? {}) as ObjectValue;
-  const image = (v.image ?? {}) as ObjectValue;
-  const boot = v.boot as ObjectValue | null;
-  return {
-    server: requireServerId(serverIdText, attr('server')),
-    serverId: serverIdText,
-    name: str(v.name) ?? '',
-    version: str(v.version) ?? '',
-    memoryMib: num(v.memory_mib) ?? 256,
-    vcpus: num(v.vcpus) ?? 1,
-    base: { name: str(base.name) ?? '', url: str(base.url) ?? '', sha256: str(base.sha256) ?? '' },
-    image: { url: str(image.url) ?? '', sha256: str(image.sha256) ?? '' },
-    boot: boot
-      ? { kernelUrl: str(boot.kernel_url) ?? '', kernelSha256: str(boot.kernel_sha256) ?? '', initrdUrl: str(boot.initrd_url) ?? '', initrdSha256: str(boot.initrd_sha256) ?? '', cmdline: str(boot.cmdline) ?? 'console=ttyS0' }
-      : null,
-  };
-}
-
-export const applianceVolumeName = (name: string, version: string) => `app-${name}-${version}`;
-const blobVolumeName = (kind: 'kernel' | 'initrd', sha256: string) => `${kind}-${sha256.slice(0, 12)}`;
-
-function sourceError(err: unknown, path: AttributePath, what: string): never {
-  if (err instanceof ChecksumMismatchError) throw new DiagnosticError(`The ${what} image does not match its sha256`, `${err.message}. Nothing was installed. Check the URL and the checksum the publisher gave.`, path);
-  if (err instanceof ImageSourceError) throw new DiagnosticError(`Could not fetch the ${what} image`, `${err.message}. Nothing was installed.`, path);
-  if (err instanceof LayerFormatError || err instanceof Qcow2Error) throw new DiagnosticError(`The ${what} image cannot be a layer`, `${err.message}.`, path);
-  throw err;
-}
-
-async function ensurePoolReady(s: Spec): Promise<void> {
-  try {
-    if (!(await readServerRecord(s.server.uri))) {
-      throw new DiagnosticError(
-        'The server is not ready for appliances',
-        `Server "${s.server.name}" (${s.server.uri}) has no storm pool yet. Create its storm_appliance_server first (reference its id, so Terraform orders them).`,
-        attr('server'),
-      );
-    }
-  } catch (err) {
-    if (err instanceof LibvirtUnreachableError) throw new DiagnosticError('Cannot reach the server', `${err.message}. Is server "${s.server.name}" powered on?`, attr('server'));
-    throw err;
+async function ensurePoolReady(a: Appliance): Promise<void> {
+  const server = serverOf(a);
+  const record = await explained(blame(a), () => readServerRecord(server.uri));
+  if (!record) {
+    throw new DiagnosticError(
+      'The server is not ready for appliances',
+      `Server "${server.name}" (${server.uri}) has no storm pool yet. Create its storm_appliance_server first (reference its id, so Terraform orders them).`,
+      attr('server'),
+    );
   }
 }
 
-/** Content-addressed volumes being installed by this process: appliances sharing a base wait for one upload. */
-const installing = new Map<string, Promise<{ vol: Volume; created: boolean }>>();
-
-/** Installs a content-addressed volume unless it is already there; returns it and whether this call made it. */
-async function sharedVolume(ctx: ResourceContext, s: Spec, volume: string, src: { url: string; sha256: string }, path: AttributePath, what: string): Promise<{ vol: Volume; created: boolean }> {
-  const key = `${s.server.uri}\u0000${volume}`;
-  const pending = installing.get(key);
-  if (pending) return { vol: (await pending).vol, created: false };
-  // Registered before the first await: appliances sharing a base must wait for one install.
-  const install = (async () => {
-    try {
-      return await installSharedLayer(s.server.uri, volume, src.sha256, async () => (await fetchLogged(src, volume, ctx.log, ctx.signal, ctx.provider.cacheDir)).path, ctx.log);
-    } catch (err) {
-      sourceError(err, path, what);
-    }
-  })();
-  installing.set(key, install);
-  try {
-    return await install;
-  } finally {
-    installing.delete(key);
-  }
+/** Installs a content-addressed layer (a base, a kernel) unless the server has it. */
+function sharedLayer(ctx: ResourceContext, a: Appliance, volume: string, src: { url: string; sha256: string }, image: Context['image']): Promise<SharedLayer> {
+  const uri = serverOf(a).uri;
+  return explained(blame(a, image), () =>
+    installSharedLayer(ctx.session, uri, volume, src.sha256, async () => (await fetchLogged(src, volume, ctx.log, ctx.signal, ctx.provider.cacheDir)).path, ctx.log),
+  );
 }
 
-function stateOf(planned: ObjectValue, s: Spec, layer: Volume, base: string): ObjectValue {
-  return { ...planned, id: layerId(layer.name, s.serverId), volume: layer.name, base_volume: base, size_bytes: layer.capacity };
+function stateOf(planned: Appliance, layer: Volume, base: string): Appliance {
+  return { ...planned, id: layerId(layer.name, planned.server), volume: layer.name, base_volume: base, size_bytes: layer.capacity };
 }
 
-export const appliance: ResourceDefinition = {
+function recordOf(a: Appliance, layer: string, base: string, boot: ApplianceRecord['boot']): ApplianceRecord {
+  return { volume: layer, base, memoryMib: a.memory_mib, vcpus: a.vcpus, boot };
+}
+
+export const appliance = defineResource<typeof schema>({
   schema,
 
   validate(config) {
@@ -175,107 +124,105 @@ export const appliance: ResourceDefinition = {
   },
 
   async create(ctx, planned) {
-    const s = specOf(planned);
-    await ensurePoolReady(s);
-    const layerName = applianceVolumeName(s.name, s.version);
-    if (await getVolume(s.server.uri, layerName)) {
-      if (await readRecord(s.server.uri, applianceRecordName(layerName))) {
-        throw new DiagnosticError('The appliance is already installed', `Server "${s.server.name}" already has ${layerName}. Destroy it there first, or choose another version.`, attr('version'));
+    const server = serverOf(planned);
+    const uri = server.uri;
+    const base = planned.base!;
+    const image = planned.image!;
+    await ensurePoolReady(planned);
+    const layerName = applianceVolumeName(planned.name, planned.version);
+    if (await getVolume(uri, layerName)) {
+      if (await readLayerRecord(uri, layerName)) {
+        throw new DiagnosticError('The appliance is already installed', `Server "${server.name}" already has ${layerName}. Destroy it there first, or choose another version.`, attr('version'));
       }
       ctx.log.warn('replacing an incomplete appliance layer left by an interrupted install', { volume: layerName });
-      await deleteVolume(s.server.uri, layerName);
+      await deleteVolume(uri, layerName);
     }
     const made: string[] = [];
     try {
-      const base = await sharedVolume(ctx, s, baseVolumeName(s.base.name, s.base.sha256), s.base, attr('base', 'sha256'), 'base');
-      if (base.created) made.push(base.vol.name);
-      let layer: Volume;
-      try {
-        const local = await fetchLogged(s.image, layerName, ctx.log, ctx.signal, ctx.provider.cacheDir);
-        layer = await installLayer(s.server.uri, layerName, local.path, base.vol);
-      } catch (err) {
-        sourceError(err, attr('image', 'sha256'), 'appliance');
-      }
+      const baseLayer = await sharedLayer(ctx, planned, baseVolumeName(base.name, base.sha256), base, { what: 'base', path: attr('base', 'sha256') });
+      if (baseLayer.created) made.push(baseLayer.vol.name);
+      const layer = await explained(blame(planned, { what: 'appliance', path: attr('image', 'sha256') }), async () => {
+        const local = await fetchLogged(image, layerName, ctx.log, ctx.signal, ctx.provider.cacheDir);
+        return installLayer(uri, layerName, local.path, baseLayer.vol);
+      });
       made.push(layer.name);
       let boot: ApplianceRecord['boot'] = null;
-      if (s.boot) {
-        const kernel = await sharedVolume(ctx, s, blobVolumeName('kernel', s.boot.kernelSha256), { url: s.boot.kernelUrl, sha256: s.boot.kernelSha256 }, attr('boot', 'kernel_sha256'), 'kernel');
+      if (planned.boot) {
+        const b = planned.boot;
+        const kernel = await sharedLayer(ctx, planned, bootVolumeName('kernel', b.kernel_sha256), { url: b.kernel_url, sha256: b.kernel_sha256 }, { what: 'kernel', path: attr('boot', 'kernel_sha256') });
         if (kernel.created) made.push(kernel.vol.name);
-        const initrd = await sharedVolume(ctx, s, blobVolumeName('initrd', s.boot.initrdSha256), { url: s.boot.initrdUrl, sha256: s.boot.initrdSha256 }, attr('boot', 'initrd_sha256'), 'initrd');
+        const initrd = await sharedLayer(ctx, planned, bootVolumeName('initrd', b.initrd_sha256), { url: b.initrd_url, sha256: b.initrd_sha256 }, { what: 'initrd', path: attr('boot', 'initrd_sha256') });
         if (initrd.created) made.push(initrd.vol.name);
-        boot = { kernel: kernel.vol.name, initrd: initrd.vol.name, cmdline: s.boot.cmdline };
+        boot = { kernel: kernel.vol.name, initrd: initrd.vol.name, cmdline: b.cmdline };
       }
-      const record: ApplianceRecord = { volume: layer.name, base: base.vol.name, memoryMib: s.memoryMib, vcpus: s.vcpus, boot };
-      await writeRecord(s.server.uri, applianceRecordName(layer.name), record);
-      ctx.log.info('appliance installed', { server: s.server.name, layer: layer.name, base: base.vol.name, base_shared: !base.created });
-      return stateOf(planned, s, layer, base.vol.name);
+      await writeLayerRecord(ctx.session, uri, layer.name, recordOf(planned, layer.name, baseLayer.vol.name, boot));
+      ctx.log.info('appliance installed', { server: server.name, layer: layer.name, base: baseLayer.vol.name, base_shared: !baseLayer.created });
+      return stateOf(planned, layer, baseLayer.vol.name);
     } catch (err) {
       // Leave nothing half-installed: remove what this create made, newest first, except a
       // shared layer another appliance already stands on.
       for (const v of made.reverse()) {
-        const vol = await getVolume(s.server.uri, v).catch(() => null);
-        if (vol && (await dependentsOf(s.server.uri, vol.path).catch(() => ['?'])).length) continue;
-        await deleteVolume(s.server.uri, v).catch(() => {});
+        const vol = await getVolume(uri, v).catch(() => null);
+        if (vol && (await dependentsOf(uri, vol.path).catch(() => ['?'])).length) continue;
+        await deleteVolume(uri, v).catch(() => {});
       }
-      throw err;
+      diagnose(err, blame(planned));
     }
   },
 
-  async read(_ctx, state) {
-    const s = specOf(state);
-    const layer = await getVolume(s.server.uri, str(state.volume) ?? applianceVolumeName(s.name, s.version));
-    const base = await getVolume(s.server.uri, str(state.base_volume) ?? baseVolumeName(s.base.name, s.base.sha256));
-    if (!layer || !base) return null;
-    return stateOf(state, s, layer, base.name);
+  async read(ctx, state) {
+    const uri = serverOf(state).uri;
+    return explained(blame(state), async () => {
+      const [layer, base] = await Promise.all([
+        getVolume(uri, state.volume ?? applianceVolumeName(state.name, state.version)),
+        getVolume(uri, state.base_volume ?? (state.base ? baseVolumeName(state.base.name, state.base.sha256) : '')),
+      ]);
+      if (!layer || !base) return null;
+      return stateOf(state, layer, base.name);
+    });
   },
 
-  async update(_ctx, _prior, planned) {
-    const s = specOf(planned);
-    const volume = str(planned.volume) ?? applianceVolumeName(s.name, s.version);
-    const record = await readRecord<ApplianceRecord>(s.server.uri, applianceRecordName(volume));
-    if (record) await writeRecord(s.server.uri, applianceRecordName(volume), { ...record, memoryMib: s.memoryMib, vcpus: s.vcpus });
+  async update(ctx, _prior, planned) {
+    const uri = serverOf(planned).uri;
+    const volume = planned.volume ?? applianceVolumeName(planned.name, planned.version);
+    await explained(blame(planned), async () => {
+      const record = await readLayerRecord<ApplianceRecord>(uri, volume);
+      if (record) await writeLayerRecord(ctx.session, uri, volume, { ...record, memoryMib: planned.memory_mib, vcpus: planned.vcpus });
+    });
     return planned;
   },
 
   async delete(ctx, prior) {
-    const s = specOf(prior);
-    const uri = s.server.uri;
-    const layer = await getVolume(uri, str(prior.volume) ?? '');
-    if (layer) {
-      const above = await dependentsOf(uri, layer.path);
-      if (above.length) {
-        throw new DiagnosticError('The appliance is still in use', `${above.join(', ')} stand on ${layer.name}. Destroy those deployments first.`);
+    const uri = serverOf(prior).uri;
+    await explained(blame(prior), async () => {
+      const layer = prior.volume ? await getVolume(uri, prior.volume) : null;
+      if (layer) {
+        const above = await dependentsOf(uri, layer.path);
+        if (above.length) throw new DiagnosticError('The appliance is still in use', `${above.join(', ')} stand on ${layer.name}. Destroy those deployments first.`);
+        await deleteVolume(uri, layer.name);
       }
-      await deleteVolume(uri, layer.name);
-    }
-    await deleteVolume(uri, applianceRecordName(str(prior.volume) ?? ''));
-    const base = await getVolume(uri, str(prior.base_volume) ?? '');
-    if (base) {
-      const others = await dependentsOf(uri, base.path);
-      if (others.length) ctx.log.info('base layer kept: other appliances stand on it', { base: base.name, appliances: others.join(',') });
-      else {
-        await deleteVolume(uri, base.name);
-        await deleteVolume(uri, completionRecord(base.name));
+      if (prior.volume) await ctx.session.deleteRecord(uri, layerRecordName(prior.volume));
+      const base = prior.base_volume ? await getVolume(uri, prior.base_volume) : null;
+      if (base) {
+        const others = await dependentsOf(uri, base.path);
+        if (others.length) ctx.log.info('base layer kept: other appliances stand on it', { base: base.name, appliances: others.join(',') });
+        else await removeSharedLayer(ctx.session, uri, base.name);
       }
-    }
-    if (s.boot) {
-      // Kernels are shared by content; keep them while another appliance record names them.
-      for (const v of [blobVolumeName('kernel', s.boot.kernelSha256), blobVolumeName('initrd', s.boot.initrdSha256)]) {
-        if (!(await inUseByOtherRecords(uri, v))) {
-          await deleteVolume(uri, v);
-          await deleteVolume(uri, completionRecord(v));
+      if (prior.boot) {
+        // Kernels are shared by content; keep them while another appliance record names them.
+        for (const v of [bootVolumeName('kernel', prior.boot.kernel_sha256), bootVolumeName('initrd', prior.boot.initrd_sha256)]) {
+          if (!(await inUseByOtherRecords(uri, v))) await removeSharedLayer(ctx.session, uri, v);
         }
       }
-    }
+    });
   },
-};
+});
 
 async function inUseByOtherRecords(uri: string, volume: string): Promise<boolean> {
   for (const v of await listVolumes(uri)) {
-    if (!/^app-.*\.json$/.test(v.name)) continue;
-    const r = await readRecord<ApplianceRecord>(uri, v.name);
+    if (!v.name.startsWith('app-') || !isRecordName(v.name)) continue;
+    const r = await readLayerRecord<ApplianceRecord>(uri, v.name.replace(/\.json$/, ''));
     if (r?.boot && (r.boot.kernel === volume || r.boot.initrd === volume)) return true;
   }
   return false;
 }
-

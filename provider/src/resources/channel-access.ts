@@ -2,21 +2,11 @@
 // down), verify the feed's signature against the provider's trusted keys, parse.
 import { createHash } from 'node:crypto';
 import { DiagnosticError, attr } from '../protocol/diagnostics.ts';
-import { ChannelHttpError, ChannelUnreachableError, fetchCached, signatureUrl } from '../drivers/channel.ts';
-import { FeedError, parseFeed, type ChannelFeed } from '../channel/feed.ts';
-import {
-  BadSignatureError,
-  PublicKeyFormatError,
-  SignatureMismatchError,
-  UnknownKeyError,
-  UnsignedError,
-  VerificationError,
-  parsePublicKey,
-  verifySignature,
-  type PublicKey,
-  type SignaturePurpose,
-} from '../channel/signing.ts';
-import type { ResourceContext } from './resource.ts';
+import { ChannelHttpError, fetchCached, signatureUrl } from '../drivers/channel.ts';
+import { parseFeed, type ChannelFeed } from '../channel/feed.ts';
+import { PublicKeyFormatError, parsePublicKey, verifySignature, type PublicKey, type SignaturePurpose } from '../channel/signing.ts';
+import type { ResourceContext } from '../contract.ts';
+import { diagnose } from './diagnose.ts';
 
 export const sha256Hex = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
@@ -25,21 +15,11 @@ export function trustedKeys(ctx: ResourceContext): PublicKey[] {
     try {
       return parsePublicKey(line);
     } catch (err) {
+      // Said here rather than by the table: only here is the key's index known.
       if (err instanceof PublicKeyFormatError) throw new DiagnosticError('Invalid trusted key', `trusted_keys[${index}] in the provider block: ${err.message}`);
       throw err;
     }
   });
-}
-
-/** Turns a verification failure into a diagnostic that says what was wrong and what to do. */
-export function explainVerification(err: unknown, what: string, url: string): never {
-  const fix = (s: string) => `${s} If you trust this channel without signatures, set insecure_skip_verify = true on the data source.`;
-  if (err instanceof UnsignedError) throw new DiagnosticError(`The ${what} is not signed`, fix(`${url}: ${err.message}. storm only uses signed channels.`), attr('insecure_skip_verify'));
-  if (err instanceof UnknownKeyError) throw new DiagnosticError(`The ${what} is signed by a key you do not trust`, `${err.message} Add the publisher's public key to trusted_keys in the provider block if you trust it.`);
-  if (err instanceof SignatureMismatchError) throw new DiagnosticError(`The ${what} was changed after it was signed`, `${url}: ${err.message} Do not use it; tell the publisher.`);
-  if (err instanceof BadSignatureError) throw new DiagnosticError(`The ${what}'s signature is invalid`, `${url}: ${err.message} Do not use it; tell the publisher.`);
-  if (err instanceof VerificationError) throw new DiagnosticError(`The ${what}'s signature cannot be read`, `${url}: ${err.message}`);
-  throw err;
 }
 
 export interface VerifiedChannel {
@@ -59,10 +39,7 @@ export async function readChannel(ctx: ResourceContext, url: string, insecure: b
       ctx.warn('The channel is unreachable: using its cached copy', `${feed.unreachableBecause}. storm uses the copy fetched at ${feed.staleSince}; appliances published since then are not listed.`, attr('url'));
     }
   } catch (err) {
-    if (err instanceof ChannelUnreachableError || err instanceof ChannelHttpError) {
-      throw new DiagnosticError('Cannot read the channel', `${err.message}, and there is no cached copy of it yet. Check the URL and that the channel server is up.`, attr('url'));
-    }
-    throw err;
+    diagnose(err, { channel: { what: 'channel feed', url, path: attr('url') } });
   }
   let verifiedBy: string | null = null;
   if (insecure) {
@@ -79,15 +56,14 @@ export async function readChannel(ctx: ResourceContext, url: string, insecure: b
     try {
       verifiedBy = verifySignature(fetched.sig, keys, { purpose: 'feed', sha256: sha256Hex(fetched.xml), size: fetched.xml.length }).keyId;
     } catch (err) {
-      explainVerification(err, 'channel feed', signatureUrl(url));
+      diagnose(err, { channel: { what: 'channel feed', url: signatureUrl(url), path: attr('url') } });
     }
   }
   let feed: ChannelFeed;
   try {
     feed = await parseFeed(Buffer.from(fetched.xml).toString('utf8'));
   } catch (err) {
-    if (err instanceof FeedError) throw new DiagnosticError('The channel feed cannot be read', `${url}: ${err.message}`, attr('url'));
-    throw err;
+    diagnose(err, { channel: { what: 'channel feed', url, path: attr('url') } });
   }
   return { feed, verifiedBy };
 }
@@ -111,6 +87,6 @@ export async function verifyDetached(ctx: ResourceContext, sigUrl: string | null
   try {
     return verifySignature(text, trustedKeys(ctx), { purpose, sha256 }).keyId;
   } catch (err) {
-    explainVerification(err, what, subjectUrl);
+    diagnose(err, { channel: { what, url: subjectUrl } });
   }
 }

@@ -3,6 +3,7 @@
 // resource "storm_appliance" needs (base, image, boot, hardware) from its definition.
 import { DiagnosticError, attr, type Diagnostic } from '../protocol/diagnostics.ts';
 import type { ResourceSchema, ValueType } from '../schema/model.ts';
+import { defineDataSource } from '../schema/typed.ts';
 import { nameValidator } from '../schema/validators.ts';
 import { parseApplianceDefinition, formatProblems } from '../channel/definition.ts';
 import type { ChannelItem } from '../channel/feed.ts';
@@ -10,18 +11,19 @@ import { ResolutionError, resolve } from '../channel/resolve.ts';
 import { ConstraintError, parseConstraint } from '../channel/versions.ts';
 import type { ApplianceDefinition } from '../channel/types.ts';
 import { channelDocument, readChannel, sha256Hex, verifyDetached } from './channel-access.ts';
-import { CHANNEL_URL } from './data-channel.ts';
-import { str, type DataSourceDefinition, type ObjectValue, type ResourceContext } from './resource.ts';
+import { channelUrlValidator as CHANNEL_URL } from '../schema/validators.ts';
+import { kibToMibCeil } from '../rules.ts';
+import type { ResourceContext } from '../contract.ts';
 
-const dependency: ValueType = {
+const dependency = {
   object: { name: 'string', version: 'string', image_url: 'string', image_sha256: 'string', base_name: 'string', base_url: 'string', base_sha256: 'string' },
-};
+} as const;
 
-const boot: ValueType = { object: { kernel_url: 'string', kernel_sha256: 'string', initrd_url: 'string', initrd_sha256: 'string', cmdline: 'string' } };
+const boot = { object: { kernel_url: 'string', kernel_sha256: 'string', initrd_url: 'string', initrd_sha256: 'string', cmdline: 'string' } } as const;
 
-const computed = (type: ValueType, description: string) => ({ type, mode: 'computed' as const, description });
+const computed = <const T extends ValueType>(type: T, description: string) => ({ type, mode: 'computed' as const, description });
 
-const schema: ResourceSchema = {
+const schema = {
   typeName: 'storm_appliance',
   version: 0,
   description:
@@ -52,7 +54,7 @@ const schema: ResourceSchema = {
       dependencies: computed({ list: dependency }, 'The appliances it depends on, resolved, in install order (install these first).'),
     },
   },
-};
+} as const satisfies ResourceSchema;
 
 async function definitionOf(ctx: ResourceContext, item: ChannelItem, insecure: boolean): Promise<ApplianceDefinition> {
   const bytes = await channelDocument(ctx, item.definitionUrl).catch((err: unknown) => {
@@ -72,13 +74,13 @@ async function definitionOf(ctx: ResourceContext, item: ChannelItem, insecure: b
   return d;
 }
 
-export const applianceDataSource: DataSourceDefinition = {
+export const applianceDataSource = defineDataSource<typeof schema>({
   schema,
 
   validate(config) {
     const diags: Diagnostic[] = [];
-    const c = str(config.version_constraint);
-    if (c) {
+    const c = config.version_constraint;
+    if (typeof c === 'string' && c) {
       try {
         parseConstraint(c);
       } catch (err) {
@@ -89,12 +91,12 @@ export const applianceDataSource: DataSourceDefinition = {
   },
 
   async read(ctx, config) {
-    const url = str(config.channel) ?? '';
+    const url = config.channel;
     const insecure = config.insecure_skip_verify === true;
     const { feed, verifiedBy } = await readChannel(ctx, url, insecure);
     let chain: ChannelItem[];
     try {
-      chain = resolve(feed.items, str(config.name) ?? '', str(config.version_constraint));
+      chain = resolve(feed.items, config.name, config.version_constraint);
     } catch (err) {
       if (err instanceof ResolutionError) throw new DiagnosticError('Cannot resolve the appliance', `${err.message} (channel ${url})`, attr('name'));
       throw err;
@@ -107,7 +109,7 @@ export const applianceDataSource: DataSourceDefinition = {
     }
     const root = chain[chain.length - 1]!;
     const def = await definitionOf(ctx, root, insecure);
-    const out: ObjectValue = {
+    return {
       ...config,
       id: `${root.name}@${root.version}`,
       version: root.version,
@@ -122,7 +124,7 @@ export const applianceDataSource: DataSourceDefinition = {
       boot: def.boot
         ? { kernel_url: def.boot.kernel.url, kernel_sha256: def.boot.kernel.sha256, initrd_url: def.boot.initrd.url, initrd_sha256: def.boot.initrd.sha256, cmdline: def.boot.cmdline }
         : null,
-      memory_mib: Math.ceil(def.hardware.memoryKib / 1024),
+      memory_mib: kibToMibCeil(def.hardware.memoryKib),
       vcpus: def.hardware.cpus,
       provides: def.provides,
       webpanel: def.webpanel,
@@ -137,6 +139,5 @@ export const applianceDataSource: DataSourceDefinition = {
         base_sha256: i.base.sha256,
       })),
     };
-    return out;
   },
-};
+});

@@ -1,13 +1,11 @@
 // data "storm_channel": a channel's feed → the appliances it lists (every version).
-import type { Diagnostic } from '../protocol/diagnostics.ts';
-import type { ResourceSchema, ValueType } from '../schema/model.ts';
-import { matches } from '../schema/validators.ts';
+import type { ResourceSchema } from '../schema/model.ts';
+import { defineDataSource } from '../schema/typed.ts';
+import { channelUrlValidator as CHANNEL_URL } from '../schema/validators.ts';
 import { readChannel } from './channel-access.ts';
-import { str, type DataSourceDefinition } from './resource.ts';
 
-export const CHANNEL_URL = matches(/^(https?:\/\/\S+|file:\/\/\/\S+|\/\S+)$/, 'a channel feed URL: use the http(s) URL of its rss.xml (or a file:/// URL)');
 
-const listed: ValueType = {
+const listed = {
   object: {
     name: 'string',
     version: 'string',
@@ -19,9 +17,9 @@ const listed: ValueType = {
     provides: { list: 'string' },
     dependencies: { list: 'string' },
   },
-};
+} as const;
 
-const schema: ResourceSchema = {
+const schema = {
   typeName: 'storm_channel',
   version: 0,
   description:
@@ -36,15 +34,12 @@ const schema: ResourceSchema = {
       appliances: { type: { list: listed }, mode: 'computed', description: 'Every appliance version the channel lists.' },
     },
   },
-};
+} as const satisfies ResourceSchema;
 
-export const channelDataSource: DataSourceDefinition = {
+export const channelDataSource = defineDataSource<typeof schema>({
   schema,
-  validate(): Diagnostic[] {
-    return [];
-  },
   async read(ctx, config) {
-    const url = str(config.url) ?? '';
+    const url = config.url;
     const { feed, verifiedBy } = await readChannel(ctx, url, config.insecure_skip_verify === true);
     return {
       ...config,
@@ -64,4 +59,4 @@ export const channelDataSource: DataSourceDefinition = {
       })),
     };
   },
-};
+});

@@ -1,18 +1,20 @@
 // The `file` block deployments and instances share: a template written into the instance.
-import type { NestedBlockSpec } from '../schema/model.ts';
+import type { DeploymentFile } from '../host/records.ts';
 import { absolutePath, fileModeValidator } from '../schema/validators.ts';
 
-export function fileBlock(description: string, forceNew = false): NestedBlockSpec {
-  return {
-    nesting: 'list',
-    forceNew,
-    description,
-    block: {
-      attributes: {
-        path: { type: 'string', mode: 'required', validators: [absolutePath()], description: 'Absolute path in the instance.' },
-        content: { type: 'string', mode: 'required', description: 'Template text; `${name}` is an instance variable.' },
-        permissions: { type: 'string', mode: 'optional', default: '0644', validators: [fileModeValidator], description: 'File mode.' },
-      },
-    },
-  };
+const block = {
+  attributes: {
+    path: { type: 'string', mode: 'required', validators: [absolutePath()], description: 'Absolute path in the instance.' },
+    content: { type: 'string', mode: 'required', description: 'Template text; `${name}` is an instance variable.' },
+    permissions: { type: 'string', mode: 'optional', default: '0644', validators: [fileModeValidator], description: 'File mode.' },
+  },
+} as const;
+
+export function fileBlock<const F extends boolean = false>(description: string, forceNew?: F) {
+  return { nesting: 'list', forceNew: (forceNew ?? false) as F, description, block } as const;
+}
+
+/** The decoded `file` blocks as the files a seed carries. */
+export function filesOf(blocks: readonly { path: string; content: string; permissions: string }[]): DeploymentFile[] {
+  return blocks.map((f) => ({ path: f.path, content: f.content, permissions: f.permissions }));
 }

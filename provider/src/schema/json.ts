@@ -1,8 +1,8 @@
 // The provider schema in the JSON form of `terraform providers schema -json`: the input of
 // the registry docs generator and of the cdktf binding generator.
 import { typeToJson } from '../protocol/cty/index.ts';
-import type { ProviderDefinition } from '../server/provider-service.ts';
-import type { BlockSpec } from './model.ts';
+import type { ProviderDefinition } from '../contract.ts';
+import type { BlockSpec, ResourceSchema } from './model.ts';
 import { isComputed } from './model.ts';
 import { valueCtyType } from './cty-type.ts';
 import { attributeDocText } from './docs-text.ts';
@@ -37,14 +37,16 @@ function blockJson(block: BlockSpec, description?: string): { [k: string]: Json 
   };
 }
 
+const schemaJson = (s: ResourceSchema): Json => ({ version: s.version, block: blockJson(s.block, s.description) });
+
 export function providerSchemaJson(provider: ProviderDefinition): Json {
   return {
     format_version: '1.0',
     provider_schemas: {
       [PROVIDER_ADDRESS]: {
         provider: { version: 0, block: blockJson(provider.configBlock, provider.description) },
-        resource_schemas: Object.fromEntries(provider.resources.map((r) => [r.schema.typeName, { version: r.schema.version, block: blockJson(r.schema.block, r.schema.description) }])),
-        data_source_schemas: {},
+        resource_schemas: Object.fromEntries(provider.resources.map((r) => [r.schema.typeName, schemaJson(r.schema)])),
+        data_source_schemas: Object.fromEntries(provider.dataSources.map((d) => [d.schema.typeName, schemaJson(d.schema)])),
       },
     },
   };

@@ -1,3 +1,4 @@
+import { NAME_PATTERN, NAME_RULE, SHA256_PATTERN, VERSION_PATTERN, VERSION_RULE } from '../rules.ts';
 import type { Validator } from './model.ts';
 
 export function oneOf(...allowed: string[]): Validator {
@@ -24,13 +25,9 @@ export function absolutePath(): Validator {
   };
 }
 
-/** A resource name that is also safe inside libvirt object names and file names. */
-export const NAME_PATTERN = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-export const nameValidator: Validator = matches(
-  NAME_PATTERN,
-  'a valid name: use 1–63 lowercase letters, digits and "-", starting and ending with a letter or digit (e.g. "blade-1")',
-);
-
-export const sha256Validator: Validator = matches(/^[0-9a-f]{64}$/, "a sha256: write the 64 lowercase hex digits of the image's SHA-256 (sha256sum prints it)");
+export const nameValidator: Validator = matches(NAME_PATTERN, `a valid name: ${NAME_RULE}`);
+export const versionValidator: Validator = matches(VERSION_PATTERN, `a version: ${VERSION_RULE}`);
+export const sha256Validator: Validator = matches(SHA256_PATTERN, "a sha256: write the 64 lowercase hex digits of the image's SHA-256 (sha256sum prints it)");
 export const imageUrlValidator: Validator = matches(/^(https?:\/\/\S+|file:\/\/\/\S+|\/\S+)$/, 'an image source: use an http(s):// URL, a file:/// URL or an absolute path');
 export const fileModeValidator: Validator = matches(/^0?[0-7]{3}$/, 'an octal mode like "0644"');
+export const channelUrlValidator: Validator = matches(/^(https?:\/\/\S+|file:\/\/\/\S+|\/\S+)$/, 'a channel feed URL: use the http(s) URL of its rss.xml (or a file:/// URL)');

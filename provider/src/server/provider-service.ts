@@ -5,22 +5,14 @@ import { decodeJson, decodeMsgpack, encodeMsgpack } from '../protocol/cty/index.
 import type { AttributePath, Diagnostic } from '../protocol/diagnostics.ts';
 import { hasErrors, toDiagnostic } from '../protocol/diagnostics.ts';
 import type { Logger } from '../protocol/log.ts';
-import type { DataSourceDefinition, ProviderConfig, ResourceContext, ResourceDefinition } from '../contract.ts';
+import type { DataSourceDefinition, ProviderConfig, ProviderDefinition, ResourceContext, ResourceDefinition } from '../contract.ts';
 import type { BlockSpec } from '../schema/model.ts';
 import { blockCtyType } from '../schema/cty-type.ts';
 import { planBlock } from '../schema/plan.ts';
 import { protoBlockSchema, protoSchema } from '../schema/protocol.ts';
 import { asObject, validateBlock, type ObjectValue } from '../schema/validate.ts';
 
-export interface ProviderDefinition {
-  typeName: string;
-  configBlock: BlockSpec;
-  description: string;
-  resources: readonly ResourceDefinition[];
-  dataSources: readonly DataSourceDefinition[];
-  /** Reads the provider block's value into the configuration resources see. */
-  configure(config: ObjectValue | null): ProviderConfig;
-}
+export type { ProviderDefinition };
 
 interface WireDynamicValue {
   msgpack?: Uint8Array;
@@ -72,6 +64,7 @@ export function createProviderHandlers(provider: ProviderDefinition, log: Logger
   const byType = new Map(provider.resources.map((r) => [r.schema.typeName, r]));
   const dataByType = new Map(provider.dataSources.map((d) => [d.schema.typeName, d]));
   let providerConfig: ProviderConfig = provider.configure(null);
+  const session = provider.createSession();
 
   function dataSourceFor(typeName: string | undefined): DataSourceDefinition {
     const d = typeName ? dataByType.get(typeName) : undefined;
@@ -86,7 +79,7 @@ export function createProviderHandlers(provider: ProviderDefinition, log: Logger
   }
 
   function context(diags: Diagnostic[]): ResourceContext {
-    return { log, provider: providerConfig, signal: stop.signal, warn: (summary, detail, path) => diags.push({ severity: 'warning', summary, detail, path }) };
+    return { log, provider: providerConfig, signal: stop.signal, session, warn: (summary, detail, path) => diags.push({ severity: 'warning', summary, detail, path }) };
   }
 
   /** Runs a handler body, turning anything thrown into an error diagnostic. */
@@ -192,7 +185,7 @@ export function createProviderHandlers(provider: ProviderDefinition, log: Logger
       const prior = asObject(decode(req.prior_state as WireDynamicValue, block));
       const config = asObject(decode(req.config as WireDynamicValue, block)) ?? {};
       const generic = planBlock(block, prior, config);
-      const refined = r.refinePlan ? r.refinePlan(prior, generic.planned, config) : { planned: generic.planned };
+      const refined = r.refinePlan ? await r.refinePlan(prior, generic.planned, config) : { planned: generic.planned };
       diags.push(...(refined.warnings ?? []));
       return {
         planned_state: encode(refined.planned, block),
