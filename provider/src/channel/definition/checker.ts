@@ -249,9 +249,10 @@ function checkOne(c: Checker, rule: ElementRule, found: Found, appliance: Fields
 }
 
 /** The key that must differ among siblings, where it is said, and which line a later duplicate names. */
-function uniqueKey(unique: UniqueRule<unknown>, value: unknown, found: Found): { key: string; path: string; line: number | null; firstLine: number | null } | null {
+function uniqueKey(rule: ElementRule, unique: UniqueRule<unknown>, value: unknown, found: Found): { key: string; path: string; line: number | null; firstLine: number | null } | null {
   if (unique.attribute !== undefined) {
-    const key = (value as Fields)[unique.attribute];
+    const field = rule.content === 'attributes' ? rule.groups.flatMap((g) => g.attributes).find((a) => a.name === unique.attribute)?.field : undefined;
+    const key = field === undefined ? undefined : (value as Fields)[field];
     if (typeof key !== 'string') return null;
     return { key, path: `${found.path}/@${unique.attribute}`, line: found.el.attrs.get(unique.attribute)?.line ?? found.el.line, firstLine: found.el.line };
   }
@@ -271,7 +272,7 @@ function checkMany(c: Checker, rule: ElementRule, all: Found[], appliance: Field
       continue;
     }
     const unique = rule.content === 'elements' ? undefined : (rule.unique as UniqueRule<unknown> | undefined);
-    const k = unique ? uniqueKey(unique, value, found) : null;
+    const k = unique ? uniqueKey(rule, unique, value, found) : null;
     if (unique && k) {
       if (seen.has(k.key)) {
         const first = seen.get(k.key);
