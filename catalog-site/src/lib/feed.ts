@@ -12,7 +12,6 @@ import type { ApplianceDefinition } from './definition.ts';
 import { compareVersions } from '../../../provider/src/channel/versions.ts';
 import { definitionPath, versionPath } from './urls.ts';
 
-export const STORM_NS = 'https://storm.invalid/xmlns/channel/1';
 export const IMAGE_MEDIA_TYPE = 'application/x-qemu-disk';
 const MIB = 1024 * 1024;
 

@@ -3,7 +3,8 @@ import { getRssString } from '@astrojs/rss';
 import type { APIRoute } from 'astro';
 import { getCollection } from 'astro:content';
 import { channel } from '../lib/channel.ts';
-import { STORM_NS, escapeXml, feedItems } from '../lib/feed.ts';
+import { CHANNEL_FEED_NAMESPACE } from '../../../provider/src/rules.ts';
+import { escapeXml, feedItems } from '../lib/feed.ts';
 import { FEED_PATH } from '../lib/urls.ts';
 
 export const GET: APIRoute = async () => {
@@ -14,7 +15,7 @@ export const GET: APIRoute = async () => {
     title: channel.title,
     description: channel.description,
     site: channel.url.href,
-    xmlns: { storm: STORM_NS, atom: 'http://www.w3.org/2005/Atom' },
+    xmlns: { storm: CHANNEL_FEED_NAMESPACE, atom: 'http://www.w3.org/2005/Atom' },
     customData: [
       `<atom:link href="${escapeXml(feedUrl)}" rel="self" type="application/rss+xml"/>`,
       `<lastBuildDate>${new Date().toUTCString()}</lastBuildDate>`,

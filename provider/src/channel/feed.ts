@@ -1,7 +1,7 @@
-// A channel's feed (RSS 2.0 with storm's namespace) read back into listings.
+// A channel's feed (RSS 2.0 with storm's namespace, CHANNEL_FEED_NAMESPACE in ../rules.ts) read
+// back into listings. rss-parser matches storm's elements by their `storm:` prefix, the one the
+// catalog site declares for that namespace.
 import Parser from 'rss-parser';
-
-export const STORM_CHANNEL_NS = 'https://storm.invalid/xmlns/channel/1';
 
 export interface ChannelImage {
   url: string;

@@ -1,10 +1,6 @@
-// The XSD that ships with the definition validator (provider/src/channel), published as is.
+// The XSD of the definition format, written from the same element table that checks the
+// definitions this site publishes (provider/src/channel/definition/elements.ts).
 import type { APIRoute } from 'astro';
+import { definitionXsd } from '../../lib/definition.ts';
 
-const found = import.meta.glob<string>('../../../../provider/src/channel/appliance-definition.xsd', { query: '?raw', import: 'default', eager: true });
-
-export const GET: APIRoute = () => {
-  const xsd = Object.values(found)[0];
-  if (xsd === undefined) throw new Error('provider/src/channel/appliance-definition.xsd is missing: the channel cannot publish its schema');
-  return new Response(xsd, { headers: { 'Content-Type': 'application/xml; charset=utf-8' } });
-};
+export const GET: APIRoute = () => new Response(definitionXsd(), { headers: { 'Content-Type': 'application/xml; charset=utf-8' } });
