@@ -28,6 +28,8 @@ interface TracedProcess {
   exitedAt: number;
   /** Peak resident set as the process itself reports it (getrusage ru_maxrss), KiB. */
   maxRssKiB: number;
+  /** CPU time (user + system) of the whole process, start included. */
+  cpuMs: number;
   /** [method path, epoch ms at the request headers, ms until the stream closed] */
   calls: [string, number, number][];
 }
@@ -321,10 +323,11 @@ function printBreakdown(label: string, run: Instrumented, libvirt: LibvirtUse): 
   const { wall, lives, traced } = run;
   console.log('');
   console.log(`  ${label}: ${ms(wall)} instrumented, ${lives.length} provider processes (${traced.length} reported their calls)`);
-  console.log(`    process   start→handshake   handshake→1st call   in calls (wall)   calls   lifetime   peak RSS   virsh   own libvirt conns`);
+  console.log(`    process   start→handshake   handshake→1st call   in calls (wall)   calls   lifetime   CPU    peak RSS   virsh   own libvirt conns`);
   let startTotal = 0;
   let callTotal = 0;
   let lifeTotal = 0;
+  let cpuTotal = 0;
   const providers = [...libvirt.byProvider.values()];
   for (const [i, life] of lives.entries()) {
     const t = traced.find((p) => p.pid === life.pid);
@@ -336,11 +339,12 @@ function printBreakdown(label: string, run: Instrumented, libvirt: LibvirtUse): 
     startTotal += life.handshake - life.starting;
     callTotal += inCalls;
     lifeTotal += (life.exited ?? NaN) - life.starting;
+    cpuTotal += t?.cpuMs ?? NaN;
     console.log(
-      `    #${String(i + 1).padEnd(8)} ${ms(life.handshake - life.starting).padStart(15)}   ${ms(first - life.handshake).padStart(18)}   ${ms(inCalls).padStart(15)}   ${String(calls.length).padStart(5)}   ${ms((life.exited ?? NaN) - life.starting).padStart(8)}   ${(t ? mib(t.maxRssKiB) : '?').padStart(8)}   ${String(lv.virsh).padStart(5)}   ${String(lv.native).padStart(17)}`,
+      `    #${String(i + 1).padEnd(8)} ${ms(life.handshake - life.starting).padStart(15)}   ${ms(first - life.handshake).padStart(18)}   ${ms(inCalls).padStart(15)}   ${String(calls.length).padStart(5)}   ${ms((life.exited ?? NaN) - life.starting).padStart(8)}   ${(t ? ms(t.cpuMs) : '?').padStart(6)}   ${(t ? mib(t.maxRssKiB) : '?').padStart(8)}   ${String(lv.virsh).padStart(5)}   ${String(lv.native).padStart(17)}`,
     );
   }
-  console.log(`    sum over processes: ${ms(startTotal)} start→handshake, ${ms(callTotal)} inside calls, ${ms(lifeTotal)} alive; command ${ms(wall)}`);
+  console.log(`    sum over processes: ${ms(startTotal)} start→handshake, ${ms(callTotal)} inside calls, ${ms(lifeTotal)} alive, ${ms(cpuTotal)} CPU; command ${ms(wall)}`);
 
   const byMethod = new Map<string, number[]>();
   for (const p of traced) for (const [path, , d] of p.calls) if (!HOUSEKEEPING.test(path)) (byMethod.get(path) ?? byMethod.set(path, []).get(path)!).push(d);

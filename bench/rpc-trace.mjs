@@ -22,7 +22,9 @@ if (file) {
   });
   process.on('exit', () => {
     // Streams still open at exit (go-plugin's stdio and broker streams) are not calls.
-    const record = { pid: process.pid, startedAt: performance.timeOrigin, exitedAt: now(), maxRssKiB: process.resourceUsage().maxRSS, calls };
+    const usage = process.resourceUsage();
+    const cpuMs = (usage.userCPUTime + usage.systemCPUTime) / 1000;
+    const record = { pid: process.pid, startedAt: performance.timeOrigin, exitedAt: now(), maxRssKiB: usage.maxRSS, cpuMs, calls };
     appendFileSync(file, JSON.stringify(record) + '\n');
   });
 }

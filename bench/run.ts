@@ -6,6 +6,7 @@
 //   3. instance-layer creation: overlay vs full copy, by appliance size (bench/layers.ts).
 //   4. the channel: site build for 1000 appliances, feed fetch + verify + parse (bench/channel.ts).
 import { spawn } from 'node:child_process';
+import { availableParallelism, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE } from '../provider/src/protocol/handshake.ts';
 import { createServerCertificate } from '../provider/src/protocol/tls-cert.ts';
@@ -64,5 +65,11 @@ async function benchStart(): Promise<void> {
 // `npm run bench -- layers` runs one section; no argument runs them all.
 const only = new Set(process.argv.slice(2));
 const sections: Record<string, () => Promise<void>> = { start: benchStart, plan: benchPlans, layers: benchLayers, channel: benchChannel };
-console.log(`storm bench — Node ${process.versions.node}, ${new Date().toISOString()}`);
-for (const [name, run] of Object.entries(sections)) if (!only.size || only.has(name)) await run();
+// The machine is shared: a figure taken under another engineer's test run is not comparable.
+const load = () => `load average ${loadavg().map((x) => x.toFixed(2)).join(' ')} on ${availableParallelism()} CPUs`;
+console.log(`storm bench — Node ${process.versions.node}, ${new Date().toISOString()}, ${load()}`);
+for (const [name, run] of Object.entries(sections)) {
+  if (only.size && !only.has(name)) continue;
+  await run();
+  console.log(`[${name} done, ${load()}]`);
+}
