@@ -27,22 +27,28 @@ export const PROVIDER_BLOCK = `terraform {
 export class TerraformDir {
   readonly dir = mkdtempSync(join(tmpdir(), 'storm-tf-'));
 
-  write(hcl: string, file = 'main.tf'): void {
-    writeFileSync(join(this.dir, file), PROVIDER_BLOCK + hcl);
+  /** Writes a configuration file; pass prelude '' for one that does not use storm at all. */
+  write(hcl: string, file = 'main.tf', prelude = PROVIDER_BLOCK): void {
+    writeFileSync(join(this.dir, file), prelude + hcl);
   }
 
   private runs = 0;
 
-  async run(args: string[], env: Record<string, string> = {}): Promise<RunResult> {
+  /** Starts terraform (or `command`, which then runs it, e.g. strace) without waiting; the handle has its pid. */
+  start(args: string[], env: Record<string, string> = {}, command: string[] = ['terraform']) {
     // STORM_TEST_TF_LOG=1 keeps each run's log (storm's INFO lines included) in the scratch dir.
     const logging = process.env.STORM_TEST_TF_LOG === '1' ? { TF_LOG: 'INFO', TF_LOG_PATH: join(this.dir, `terraform-${++this.runs}-${args[0]}.log`) } : {};
-    const r = await execa('terraform', args, {
+    return execa(command[0]!, [...command.slice(1), ...args], {
       cwd: this.dir,
       reject: false,
       all: true,
       env: { TF_CLI_CONFIG_FILE: CLI_CONFIG, TF_IN_AUTOMATION: '1', CHECKPOINT_DISABLE: '1', TF_INPUT: '0', ...logging, ...env },
       timeout: 10 * 60_000,
     });
+  }
+
+  async run(args: string[], env: Record<string, string> = {}): Promise<RunResult> {
+    const r = await this.start(args, env);
     return { exitCode: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr, output: r.all ?? '' };
   }
 
