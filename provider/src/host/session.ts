@@ -47,6 +47,7 @@ export class HostSession {
   /** Makes sure storm's pool exists and runs; many servers may name one host at once. */
   ensurePool(uri: string, path: string): Promise<void> {
     const k = key(uri, POOL);
+    this.poolRemovals.delete(k);
     let pending = this.pools.get(k);
     if (!pending) {
       pending = (async () => {
@@ -61,15 +62,20 @@ export class HostSession {
     return pending;
   }
 
-  /** Removes storm's pool when it holds nothing but storm's own `records`. */
+  /**
+   * Removes storm's pool when it holds nothing but storm's own `records`. The outcome is
+   * remembered for the session (many servers may name one host: one removal answers them
+   * all) until the pool is ensured again.
+   */
   removePoolIfEmpty(uri: string, records: readonly string[]): Promise<PoolRemoval> {
     const k = key(uri, POOL);
     this.pools.delete(k);
     this.forget(uri);
     let pending = this.poolRemovals.get(k);
     if (!pending) {
-      pending = removePool(uri, POOL, records).finally(() => this.poolRemovals.delete(k));
+      pending = removePool(uri, POOL, records);
       this.poolRemovals.set(k, pending);
+      pending.catch(() => this.poolRemovals.delete(k));
     }
     return pending;
   }
