@@ -23,11 +23,19 @@ if (major < 22) {
 
 writeFileSync(DESCRIPTOR_PATH, compileProto());
 
-const bundle = join(providerDir, 'dist', 'storm.mjs');
+const distDir = join(providerDir, 'dist');
+const bundle = join(distDir, 'storm.mjs');
 const started = Date.now();
+rmSync(distDir, { recursive: true, force: true }); // chunk names carry hashes: drop the last build's
 await build({
-  entryPoints: [join(providerDir, 'src', 'main.ts')],
-  outfile: bundle,
+  entryPoints: { storm: join(providerDir, 'src', 'main.ts') },
+  outdir: distDir,
+  outExtension: { '.js': '.mjs' },
+  // Every dynamic import() becomes its own chunk, evaluated only when reached: a provider start
+  // reads the server's few kilobytes before its handshake, and drivers on the first call
+  // that needs them.
+  splitting: true,
+  chunkNames: 'chunks/[name]-[hash]',
   bundle: true,
   platform: 'node',
   target: 'node22',

@@ -1,0 +1,234 @@
+// A small gRPC server on node:http2: exactly what go-plugin's client (grpc-go) uses and no
+// more. Unary calls, server streams that stay open and silent, Trailers-Only errors, and a
+// graceful close that lets replies already written reach the client. Messages are bytes
+// here; encoding them is the caller's business.
+import {
+  constants,
+  createSecureServer,
+  createServer,
+  type Http2SecureServer,
+  type Http2Server,
+  type IncomingHttpHeaders,
+  type OutgoingHttpHeaders,
+  type ServerHttp2Session,
+  type ServerHttp2Stream,
+  type Settings,
+} from 'node:http2';
+import { MessageReader, messagePrefix } from './frames.ts';
+import { encodeGrpcMessage, GrpcError, Status, type StatusCode } from './status.ts';
+
+/** Answers one request message with one response message, or throws (a GrpcError keeps its code; anything else is INTERNAL). */
+export type UnaryMethod = (request: Buffer) => Promise<Uint8Array>;
+
+/** Resolves a method of a service whose code is loaded on first use; undefined means UNIMPLEMENTED. */
+export type MethodResolver = (path: string) => Promise<UnaryMethod | undefined>;
+
+export interface GrpcServerOptions {
+  /** Mutual TLS: serve `cert`/`key` and accept only clients whose certificate chains to `ca`. Without it, h2c (plain HTTP/2). */
+  tls?: { key: string; cert: string; ca: string };
+  maxMessageBytes: number;
+  /** Reports transport trouble that has no call to answer (a failed TLS handshake, a broken session). */
+  onTransportError?: (message: string) => void;
+}
+
+const GRPC_CONTENT_TYPE = 'application/grpc';
+
+// HTTP/2's default 64 KiB windows make a 256 MiB message crawl in 64 KiB round trips; larger
+// windows let a peer stream big states and schemas without waiting on us.
+const STREAM_WINDOW_BYTES = 4 * 1024 * 1024;
+const SESSION_WINDOW_BYTES = 64 * 1024 * 1024;
+const SETTINGS: Settings = { initialWindowSize: STREAM_WINDOW_BYTES, maxConcurrentStreams: 1000 };
+// node:http2 refuses new streams once a session buffers more than maxSessionMemory (MB,
+// default 10); with large messages in flight that would refuse Terraform's parallel calls.
+const SESSION_MEMORY_MB = 4096;
+
+export class GrpcServer {
+  private readonly http2: Http2Server | Http2SecureServer;
+  private readonly unaryMethods = new Map<string, UnaryMethod>();
+  private readonly openStreamPaths = new Set<string>();
+  private readonly lazyServices: { prefix: string; resolve: MethodResolver }[] = [];
+  private readonly sessions = new Set<ServerHttp2Session>();
+  private readonly openStreams = new Set<ServerHttp2Stream>();
+  private closing: Promise<void> | undefined;
+
+  constructor(private readonly options: GrpcServerOptions) {
+    const common = { settings: SETTINGS, maxSessionMemory: SESSION_MEMORY_MB };
+    this.http2 = options.tls
+      ? createSecureServer({
+          ...common,
+          key: options.tls.key,
+          cert: options.tls.cert,
+          ca: options.tls.ca,
+          requestCert: true,
+          rejectUnauthorized: true,
+          minVersion: 'TLSv1.2',
+          // grpc-go refuses a TLS server that does not negotiate h2 by ALPN.
+          ALPNProtocols: ['h2'],
+        })
+      : createServer(common);
+    this.http2.on('session', (session) => this.track(session));
+    this.http2.on('stream', (stream, headers) => this.dispatch(stream, headers));
+    this.http2.on('tlsClientError', (err: Error) => this.report(`TLS handshake failed: ${err.message}`));
+    this.http2.on('sessionError', (err: Error) => this.report(`HTTP/2 session failed: ${err.message}`));
+  }
+
+  /** Serves `/package.Service/Method` as a unary call. */
+  unary(path: string, method: UnaryMethod): this {
+    this.unaryMethods.set(path, method);
+    return this;
+  }
+
+  /** Serves a server (or bidi) stream that sends nothing and stays open until close(): go-plugin's stdio and broker streams. */
+  openStream(path: string): this {
+    this.openStreamPaths.add(path);
+    return this;
+  }
+
+  /** Serves every method under `/package.Service/` through `resolve`, called per call (cache in it). */
+  lazyService(service: string, resolve: MethodResolver): this {
+    this.lazyServices.push({ prefix: `/${service}/`, resolve });
+    return this;
+  }
+
+  listen(socketPath: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.http2.once('error', reject);
+      this.http2.listen(socketPath, () => {
+        this.http2.off('error', reject);
+        resolve();
+      });
+    });
+  }
+
+  /**
+   * Stops accepting, ends the open streams with OK, lets calls in flight finish and their
+   * replies drain (GOAWAY, then close), and gives up on stragglers after `graceMs`.
+   */
+  close(graceMs: number): Promise<void> {
+    this.closing ??= new Promise<void>((resolve) => {
+      this.http2.close();
+      for (const stream of this.openStreams) finish(stream, Status.OK);
+      const closed = [...this.sessions].map((session) => new Promise<void>((done) => (session.closed ? done() : session.close(done))));
+      const force = setTimeout(() => {
+        for (const session of this.sessions) session.destroy();
+        resolve();
+      }, graceMs);
+      void Promise.all(closed).then(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    });
+    return this.closing;
+  }
+
+  private track(session: ServerHttp2Session): void {
+    this.sessions.add(session);
+    session.on('close', () => this.sessions.delete(session));
+    // Without a listener an 'error' would throw; the peer vanishing is not our failure.
+    session.on('error', (err: Error) => this.report(`HTTP/2 session error: ${err.message}`));
+    session.once('connect', () => session.setLocalWindowSize(SESSION_WINDOW_BYTES));
+    if (this.closing) session.close();
+  }
+
+  private report(message: string): void {
+    this.options.onTransportError?.(message);
+  }
+
+  private dispatch(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+    // A client reset (cancelled call) surfaces as a stream error; there is no one to answer.
+    stream.on('error', () => {});
+    const path = String(headers[constants.HTTP2_HEADER_PATH] ?? '');
+    const contentType = String(headers[constants.HTTP2_HEADER_CONTENT_TYPE] ?? '');
+    if (headers[constants.HTTP2_HEADER_METHOD] !== 'POST' || !isGrpcContentType(contentType)) {
+      // PROTOCOL-HTTP2: a request that is not gRPC gets HTTP 415, not a gRPC status.
+      if (!stream.destroyed) stream.respond({ [constants.HTTP2_HEADER_STATUS]: 415 }, { endStream: true });
+      return;
+    }
+    if (this.openStreamPaths.has(path)) return this.holdOpen(stream);
+    const known = this.unaryMethods.get(path);
+    if (known) return this.serveUnary(stream, Promise.resolve(known), path);
+    const lazy = this.lazyServices.find((s) => path.startsWith(s.prefix));
+    if (lazy) return this.serveUnary(stream, lazy.resolve(path), path);
+    drainAndFinish(stream, Status.UNIMPLEMENTED, `unknown method ${path}`);
+  }
+
+  private holdOpen(stream: ServerHttp2Stream): void {
+    this.openStreams.add(stream);
+    stream.on('close', () => this.openStreams.delete(stream));
+    // Whatever the client sends (broker ConnInfo) is read and dropped, so flow control never stalls it.
+    stream.on('data', () => {});
+    if (this.closing) return finish(stream, Status.OK);
+    stream.respond({ [constants.HTTP2_HEADER_STATUS]: 200, [constants.HTTP2_HEADER_CONTENT_TYPE]: GRPC_CONTENT_TYPE }, { waitForTrailers: true });
+  }
+
+  private serveUnary(stream: ServerHttp2Stream, method: Promise<UnaryMethod | undefined>, path: string): void {
+    const reader = new MessageReader(this.options.maxMessageBytes);
+    const messages: Buffer[] = [];
+    let failed = false;
+    stream.on('data', (chunk: Buffer) => {
+      if (failed) return;
+      try {
+        messages.push(...reader.push(chunk));
+      } catch (err) {
+        failed = true;
+        const e = err as GrpcError;
+        finish(stream, e.code, e.message);
+      }
+    });
+    stream.on('end', () => {
+      if (failed) return;
+      if (messages.length !== 1 || reader.partial) {
+        return finish(stream, Status.INTERNAL, `a unary call carries exactly one request message; ${path} got ${messages.length}${reader.partial ? ' and a truncated one' : ''}`);
+      }
+      void method
+        .then((m) => {
+          if (!m) throw new GrpcError(Status.UNIMPLEMENTED, `unknown method ${path}`);
+          return m(messages[0]!);
+        })
+        .then(
+          (response) => reply(stream, response),
+          (err: unknown) => {
+            if (err instanceof GrpcError) return finish(stream, err.code, err.message);
+            // The message only: a stack trace means nothing to a Terraform user.
+            finish(stream, Status.INTERNAL, err instanceof Error ? err.message : String(err));
+          },
+        );
+    });
+  }
+}
+
+function isGrpcContentType(value: string): boolean {
+  // "application/grpc", optionally followed by "+proto" or ";params".
+  return value === GRPC_CONTENT_TYPE || value.startsWith(GRPC_CONTENT_TYPE + '+') || value.startsWith(GRPC_CONTENT_TYPE + ';');
+}
+
+/** Headers, one message, then the OK trailers. */
+function reply(stream: ServerHttp2Stream, message: Uint8Array): void {
+  if (stream.destroyed || stream.closed) return; // cancelled by the client meanwhile
+  stream.respond({ [constants.HTTP2_HEADER_STATUS]: 200, [constants.HTTP2_HEADER_CONTENT_TYPE]: GRPC_CONTENT_TYPE }, { waitForTrailers: true });
+  stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': String(Status.OK) }));
+  stream.write(messagePrefix(message.length));
+  stream.end(message);
+}
+
+/**
+ * Ends a call with a status: as trailers when headers went out already, else as a
+ * Trailers-Only response (one HEADERS frame with END_STREAM), which is how gRPC sends errors.
+ */
+function finish(stream: ServerHttp2Stream, code: StatusCode, message?: string): void {
+  if (stream.destroyed || stream.closed) return;
+  const status: OutgoingHttpHeaders = { 'grpc-status': String(code), ...(message ? { 'grpc-message': encodeGrpcMessage(message) } : {}) };
+  if (stream.headersSent) {
+    // Only open streams get here, and they responded with waitForTrailers.
+    stream.once('wantTrailers', () => stream.sendTrailers(status));
+    stream.end();
+    return;
+  }
+  stream.respond({ [constants.HTTP2_HEADER_STATUS]: 200, [constants.HTTP2_HEADER_CONTENT_TYPE]: GRPC_CONTENT_TYPE, ...status }, { endStream: true });
+}
+
+/** Answers a call we will not serve, after its request is read, so the peer's send side ends cleanly. */
+function drainAndFinish(stream: ServerHttp2Stream, code: StatusCode, message: string): void {
+  stream.on('data', () => {});
+  finish(stream, code, message);
+}
