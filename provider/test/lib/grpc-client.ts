@@ -95,6 +95,7 @@ export class GrpcTestClient {
   }
 
   close(): Promise<void> {
+    if (this.session.closed || this.session.destroyed) return Promise.resolve();
     return new Promise((resolve) => this.session.close(() => resolve()));
   }
 }

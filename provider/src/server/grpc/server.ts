@@ -219,8 +219,14 @@ function finish(stream: ServerHttp2Stream, code: StatusCode, message?: string): 
   if (stream.destroyed || stream.closed) return;
   const status: OutgoingHttpHeaders = { 'grpc-status': String(code), ...(message ? { 'grpc-message': encodeGrpcMessage(message) } : {}) };
   if (stream.headersSent) {
-    // Only open streams get here, and they responded with waitForTrailers.
-    stream.once('wantTrailers', () => stream.sendTrailers(status));
+    // Only open streams get here, and they responded with waitForTrailers. A client that never
+    // half-closes its side (go-plugin's broker stream) would keep the stream, and so a graceful
+    // session close, open forever: after the status, ask it to stop sending (RFC 9113 §8.1:
+    // RST_STREAM NO_ERROR after a complete response).
+    stream.once('wantTrailers', () => {
+      stream.sendTrailers(status);
+      setImmediate(() => stream.closed || stream.close(constants.NGHTTP2_NO_ERROR));
+    });
     stream.end();
     return;
   }
