@@ -1,13 +1,10 @@
-// Protobuf codecs for the protocol's services, built from protobufjs reflection.
-// protocol.generated.json is compiled from proto/*.proto by `npm run build -w provider`;
-// parsing .proto text at start would cost 20-25 ms of every provider start.
-import protobuf from 'protobufjs';
-import descriptor from './protocol.generated.json' with { type: 'json' };
+// Protobuf codecs for the protocol's services. protocol.generated.json is compiled from
+// proto/*.proto by `npm run build -w provider` (scripts/compile-proto.ts).
+import descriptorJson from './protocol.generated.json' with { type: 'json' };
+import type { ProtocolDescriptor } from './wire/descriptor.ts';
+import { ProtoCodec, type Message } from './wire/codec.ts';
 
-/** Plain objects with snake_case names, numbers for enums and 64-bit ints, defaults filled. */
-const TO_OBJECT: protobuf.IConversionOptions = { longs: Number, enums: Number, defaults: true, oneofs: true };
-
-export type Message = Record<string, unknown>;
+export type { Message };
 
 export interface MessageCodec {
   encode(value: Message): Uint8Array;
@@ -21,24 +18,18 @@ export interface MethodCodecs {
   response: MessageCodec;
 }
 
-function messageCodec(type: protobuf.Type): MessageCodec {
-  return {
-    encode: (value) => type.encode(type.fromObject(value)).finish(),
-    decode: (bytes) => type.toObject(type.decode(bytes), TO_OBJECT),
-  };
-}
+export const PROTOCOL: ProtocolDescriptor = descriptorJson as ProtocolDescriptor;
 
 /** The codecs of every unary method of `service` (e.g. `tfplugin6.Provider`), keyed by method name. */
-export function unaryMethodCodecs(service: string): Map<string, MethodCodecs> {
-  const root = protobuf.Root.fromJSON(descriptor as protobuf.INamespace);
+export function unaryMethodCodecs(service: string, descriptor: ProtocolDescriptor = PROTOCOL): Map<string, MethodCodecs> {
+  const codec = new ProtoCodec(descriptor);
   const methods = new Map<string, MethodCodecs>();
-  for (const method of root.lookupService(service).methodsArray) {
+  for (const [name, method] of Object.entries(descriptor.services[service] ?? {})) {
     if (method.requestStream || method.responseStream) continue;
-    method.resolve();
-    methods.set(method.name, {
-      path: `/${service}/${method.name}`,
-      request: messageCodec(method.resolvedRequestType!),
-      response: messageCodec(method.resolvedResponseType!),
+    methods.set(name, {
+      path: `/${service}/${name}`,
+      request: { encode: (v) => codec.encode(method.request, v), decode: (b) => codec.decode(method.request, b) },
+      response: { encode: (v) => codec.encode(method.response, v), decode: (b) => codec.decode(method.response, b) },
     });
   }
   return methods;
