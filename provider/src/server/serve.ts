@@ -1,6 +1,6 @@
 // Serves the provider the way hashicorp/go-plugin expects: gRPC on a unix socket with
-// AutoMTLS, the housekeeping services, exit on Shutdown. Everything a handshake does not need
-// (protobuf reflection, schemas, resources, drivers) loads after the handshake line.
+// AutoMTLS, the housekeeping services, exit on Shutdown. Everything the handshake line does not
+// need (HTTP/2, TLS, the protobuf codec, schemas, resources, drivers) loads after it is written.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -51,6 +51,10 @@ export async function servePlugin(loadProvider: () => Promise<ProviderDefinition
 
   await server.listen(socketPath);
   process.stdout.write(handshakeLine(socketPath, cert?.certDer));
-  // Terraform's first call is GetProviderSchema: load the provider while it dials us.
-  setImmediate(() => providerMethods().catch((err: unknown) => log.error('loading the provider failed', { error: String(err) })));
+  // While Terraform reads the line and dials: first the transport (HTTP/2, TLS) for its
+  // connection, then the provider for its first call, GetProviderSchema.
+  setImmediate(() => {
+    server.prepare();
+    setImmediate(() => providerMethods().catch((err: unknown) => log.error('loading the provider failed', { error: String(err) })));
+  });
 }

@@ -2,18 +2,16 @@
 // more. Unary calls, server streams that stay open and silent, Trailers-Only errors, and a
 // graceful close that lets replies already written reach the client. Messages are bytes
 // here; encoding them is the caller's business.
-import {
-  constants,
-  createSecureServer,
-  createServer,
-  type Http2SecureServer,
-  type Http2Server,
-  type IncomingHttpHeaders,
-  type OutgoingHttpHeaders,
-  type ServerHttp2Session,
-  type ServerHttp2Stream,
-  type Settings,
+import type {
+  Http2SecureServer,
+  Http2Server,
+  IncomingHttpHeaders,
+  OutgoingHttpHeaders,
+  ServerHttp2Session,
+  ServerHttp2Stream,
+  Settings,
 } from 'node:http2';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { MessageReader, messagePrefix } from './frames.ts';
 import { encodeGrpcMessage, GrpcError, Status, type StatusCode } from './status.ts';
 
@@ -32,6 +30,8 @@ export interface GrpcServerOptions {
 }
 
 const GRPC_CONTENT_TYPE = 'application/grpc';
+/** HTTP/2 error code 0 (RFC 9113 §7). */
+const NGHTTP2_NO_ERROR = 0;
 
 // HTTP/2's default 64 KiB windows make a 256 MiB message crawl in 64 KiB round trips; larger
 // windows let a peer stream big states and schemas without waiting on us.
@@ -42,8 +42,14 @@ const SETTINGS: Settings = { initialWindowSize: STREAM_WINDOW_BYTES, maxConcurre
 // default 10); with large messages in flight that would refuse Terraform's parallel calls.
 const SESSION_MEMORY_MB = 4096;
 
+// node:http2 and node:tls (and the TLS context) cost more than the rest of a start together;
+// they are loaded when the transport is first needed, after the handshake line. Not through
+// `import`: that would load them with this module.
+const http2 = () => process.getBuiltinModule('node:http2');
+
 export class GrpcServer {
-  private readonly http2: Http2Server | Http2SecureServer;
+  private readonly listener: NetServer;
+  private http2Server: Http2Server | Http2SecureServer | undefined;
   private readonly unaryMethods = new Map<string, UnaryMethod>();
   private readonly openStreamPaths = new Set<string>();
   private readonly lazyServices: { prefix: string; resolve: MethodResolver }[] = [];
@@ -52,13 +58,36 @@ export class GrpcServer {
   private closing: Promise<void> | undefined;
 
   constructor(private readonly options: GrpcServerOptions) {
+    // A plain listener owns the socket so it can be bound (and announced) before HTTP/2 and
+    // TLS are loaded. Connections stay paused, their first bytes unread in the kernel, until
+    // handed to the HTTP/2 server, which then reads them from the start.
+    this.listener = createNetServer({ pauseOnConnect: true }, (socket) => this.accept(socket));
+  }
+
+  /** Builds the HTTP/2 (and TLS) side now rather than on the first connection. */
+  prepare(): void {
+    this.transport();
+  }
+
+  private accept(socket: Socket): void {
+    if (this.closing) return void socket.destroy();
+    // TLS takes over the paused socket and starts reading it itself; plain HTTP/2 needs it
+    // resumed (before the hand-over, so HTTP/2 consumes the handle before any read happens).
+    if (!this.options.tls) socket.resume();
+    this.transport().emit('connection', socket);
+  }
+
+  private transport(): Http2Server | Http2SecureServer {
+    if (this.http2Server) return this.http2Server;
+    const { createSecureServer, createServer } = http2();
     const common = { settings: SETTINGS, maxSessionMemory: SESSION_MEMORY_MB };
-    this.http2 = options.tls
+    const tls = this.options.tls;
+    const server: Http2Server | Http2SecureServer = tls
       ? createSecureServer({
           ...common,
-          key: options.tls.key,
-          cert: options.tls.cert,
-          ca: options.tls.ca,
+          key: tls.key,
+          cert: tls.cert,
+          ca: tls.ca,
           requestCert: true,
           rejectUnauthorized: true,
           minVersion: 'TLSv1.2',
@@ -66,10 +95,12 @@ export class GrpcServer {
           ALPNProtocols: ['h2'],
         })
       : createServer(common);
-    this.http2.on('session', (session) => this.track(session));
-    this.http2.on('stream', (stream, headers) => this.dispatch(stream, headers));
-    this.http2.on('tlsClientError', (err: Error) => this.report(`TLS handshake failed: ${err.message}`));
-    this.http2.on('sessionError', (err: Error) => this.report(`HTTP/2 session failed: ${err.message}`));
+    server.on('session', (session) => this.track(session));
+    server.on('stream', (stream, headers) => this.dispatch(stream, headers));
+    server.on('tlsClientError', (err: Error) => this.report(`TLS handshake failed: ${err.message}`));
+    server.on('sessionError', (err: Error) => this.report(`HTTP/2 session failed: ${err.message}`));
+    this.http2Server = server;
+    return server;
   }
 
   /** Serves `/package.Service/Method` as a unary call. */
@@ -92,9 +123,9 @@ export class GrpcServer {
 
   listen(socketPath: string): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.http2.once('error', reject);
-      this.http2.listen(socketPath, () => {
-        this.http2.off('error', reject);
+      this.listener.once('error', reject);
+      this.listener.listen(socketPath, () => {
+        this.listener.off('error', reject);
         resolve();
       });
     });
@@ -106,7 +137,7 @@ export class GrpcServer {
    */
   close(graceMs: number): Promise<void> {
     this.closing ??= new Promise<void>((resolve) => {
-      this.http2.close();
+      this.listener.close();
       for (const stream of this.openStreams) finish(stream, Status.OK);
       const closed = [...this.sessions].map((session) => new Promise<void>((done) => (session.closed ? done() : session.close(done))));
       const force = setTimeout(() => {
@@ -137,11 +168,11 @@ export class GrpcServer {
   private dispatch(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
     // A client reset (cancelled call) surfaces as a stream error; there is no one to answer.
     stream.on('error', () => {});
-    const path = String(headers[constants.HTTP2_HEADER_PATH] ?? '');
-    const contentType = String(headers[constants.HTTP2_HEADER_CONTENT_TYPE] ?? '');
-    if (headers[constants.HTTP2_HEADER_METHOD] !== 'POST' || !isGrpcContentType(contentType)) {
+    const path = String(headers[':path'] ?? '');
+    const contentType = String(headers['content-type'] ?? '');
+    if (headers[':method'] !== 'POST' || !isGrpcContentType(contentType)) {
       // PROTOCOL-HTTP2: a request that is not gRPC gets HTTP 415, not a gRPC status.
-      if (!stream.destroyed) stream.respond({ [constants.HTTP2_HEADER_STATUS]: 415 }, { endStream: true });
+      if (!stream.destroyed) stream.respond({ [':status']: 415 }, { endStream: true });
       return;
     }
     if (this.openStreamPaths.has(path)) return this.holdOpen(stream);
@@ -158,7 +189,7 @@ export class GrpcServer {
     // Whatever the client sends (broker ConnInfo) is read and dropped, so flow control never stalls it.
     stream.on('data', () => {});
     if (this.closing) return finish(stream, Status.OK);
-    stream.respond({ [constants.HTTP2_HEADER_STATUS]: 200, [constants.HTTP2_HEADER_CONTENT_TYPE]: GRPC_CONTENT_TYPE }, { waitForTrailers: true });
+    stream.respond({ [':status']: 200, ['content-type']: GRPC_CONTENT_TYPE }, { waitForTrailers: true });
   }
 
   private serveUnary(stream: ServerHttp2Stream, method: Promise<UnaryMethod | undefined>, path: string): void {
@@ -205,7 +236,7 @@ function isGrpcContentType(value: string): boolean {
 /** Headers, one message, then the OK trailers. */
 function reply(stream: ServerHttp2Stream, message: Uint8Array): void {
   if (stream.destroyed || stream.closed) return; // cancelled by the client meanwhile
-  stream.respond({ [constants.HTTP2_HEADER_STATUS]: 200, [constants.HTTP2_HEADER_CONTENT_TYPE]: GRPC_CONTENT_TYPE }, { waitForTrailers: true });
+  stream.respond({ [':status']: 200, ['content-type']: GRPC_CONTENT_TYPE }, { waitForTrailers: true });
   stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': String(Status.OK) }));
   stream.write(messagePrefix(message.length));
   stream.end(message);
@@ -225,12 +256,12 @@ function finish(stream: ServerHttp2Stream, code: StatusCode, message?: string): 
     // RST_STREAM NO_ERROR after a complete response).
     stream.once('wantTrailers', () => {
       stream.sendTrailers(status);
-      setImmediate(() => stream.closed || stream.close(constants.NGHTTP2_NO_ERROR));
+      setImmediate(() => stream.closed || stream.close(NGHTTP2_NO_ERROR));
     });
     stream.end();
     return;
   }
-  stream.respond({ [constants.HTTP2_HEADER_STATUS]: 200, [constants.HTTP2_HEADER_CONTENT_TYPE]: GRPC_CONTENT_TYPE, ...status }, { endStream: true });
+  stream.respond({ [':status']: 200, ['content-type']: GRPC_CONTENT_TYPE, ...status }, { endStream: true });
 }
 
 /** Answers a call we will not serve, after its request is read, so the peer's send side ends cleanly. */
