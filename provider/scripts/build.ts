@@ -45,8 +45,9 @@ await build({
   legalComments: 'none',
   // The native libvirt binding is loaded from node_modules at run time.
   external: ['@unraid/libvirt'],
-  // Bundled CommonJS dependencies call require() for Node built-ins.
-  banner: { js: "import { createRequire as __stormRequire } from 'node:module'; const require = __stormRequire(import.meta.url);" },
+  // Bundled CommonJS dependencies call require() for Node built-ins. getBuiltinModule, not an
+  // ESM import of node:module, which would evaluate all of its exports in every start.
+  banner: { js: "const require = process.getBuiltinModule('node:module').createRequire(import.meta.url);" },
   logLevel: 'warning',
 });
 

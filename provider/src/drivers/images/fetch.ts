@@ -483,8 +483,8 @@ const idleTimeouts = new WeakMap<ClientRequest, string>();
 
 function request(url: URL, display: string, headers: Record<string, string>, signal: AbortSignal | undefined, idleTimeoutMs: number): Promise<{ req: ClientRequest; res: IncomingMessage }> {
   return new Promise((resolve, reject) => {
-    // Not `import http from 'node:http'`: an ESM import evaluates every export of node:http,
-    // whose lazy getters load undici (~15 ms of each provider start); this loads only http(s).
+    // Not `import http from 'node:http'`: an ESM import reads every export of node:http, whose
+    // lazy getters load undici (~15 ms of each provider start); this loads only http(s).
     const client = url.protocol === 'https:' ? process.getBuiltinModule('node:https') : process.getBuiltinModule('node:http');
     const req = client.get(url, { headers, ...(signal ? { signal } : {}) });
     // Also covers the body: the socket timeout stays armed while the response streams.

@@ -11,7 +11,7 @@ import type {
   ServerHttp2Stream,
   Settings,
 } from 'node:http2';
-import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import type { Server as NetServer, Socket } from 'node:net';
 import { MessageReader, messagePrefix } from './frames.ts';
 import { encodeGrpcMessage, GrpcError, Status, type StatusCode } from './status.ts';
 
@@ -61,7 +61,8 @@ export class GrpcServer {
     // A plain listener owns the socket so it can be bound (and announced) before HTTP/2 and
     // TLS are loaded. Connections stay paused, their first bytes unread in the kernel, until
     // handed to the HTTP/2 server, which then reads them from the start.
-    this.listener = createNetServer({ pauseOnConnect: true }, (socket) => this.accept(socket));
+    // node:net via getBuiltinModule: an ESM import would read all its exports (see serve.ts).
+    this.listener = process.getBuiltinModule('node:net').createServer({ pauseOnConnect: true }, (socket) => this.accept(socket));
   }
 
   /** Builds the HTTP/2 (and TLS) side now rather than on the first connection. */
