@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { after, before, test } from 'node:test';
@@ -93,6 +94,23 @@ test('Ctrl-C (SIGINT) does not stop the provider; Terraform sends StopProvider i
   assert.equal(child.exitCode, null);
   const res = await call('StopProvider');
   assert.equal(res.Error, '');
+});
+
+test('SIGTERM stops a provider gracefully and removes its socket directory', async () => {
+  const other = spawn(process.execPath, ['--import', 'tsx', main], {
+    env: { ...process.env, [MAGIC_COOKIE_KEY]: MAGIC_COOKIE_VALUE, PLUGIN_PROTOCOL_VERSIONS: '6' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const [line] = (await once(createInterface({ input: other.stdout! }), 'line')) as [string];
+  const address = line.split('|')[3]!;
+  assert.equal(line.split('|')[5], '', 'no PLUGIN_CLIENT_CERT: plain h2c, no certificate');
+  const h2c = await GrpcTestClient.connect(address);
+  assert.equal((await h2c.call('/grpc.health.v1.Health/Check', new Uint8Array(0))).status, 0);
+  const exited = once(other, 'exit');
+  other.kill('SIGTERM');
+  assert.deepEqual(await exited, [0, null]);
+  assert.equal(existsSync(dirname(address)), false);
+  await h2c.close();
 });
 
 test('Shutdown replies, then exits the process and removes the socket', async () => {
