@@ -1,6 +1,7 @@
 // Protobuf (proto3) encoding driven by the build-time descriptor. It replaces protobufjs at
-// run time: protobufjs builds its reflection tree and generates code per type on first use,
-// which cost ~40 ms of a provider's first GetProviderSchema; walking a table costs ~1 ms.
+// run time: loading protobufjs, building its reflection tree and generating code per type on
+// first use cost tens of milliseconds of every provider's first GetProviderSchema; walking a
+// table costs a few.
 //
 // Decoded objects follow the conventions the handlers were written against: snake_case .proto
 // names, numbers for enums and 64-bit integers, every field present with its default (null for
