@@ -41,6 +41,8 @@ const SETTINGS: Settings = { initialWindowSize: STREAM_WINDOW_BYTES, maxConcurre
 // node:http2 refuses new streams once a session buffers more than maxSessionMemory (MB,
 // default 10); with large messages in flight that would refuse Terraform's parallel calls.
 const SESSION_MEMORY_MB = 4096;
+/** How often close() looks whether every session is gone. */
+const CLOSE_POLL_MS = 2;
 
 // node:http2 and node:tls (and the TLS context) cost more than the rest of a start together;
 // they are loaded when the transport is first needed, after the handshake line. Not through
@@ -140,15 +142,19 @@ export class GrpcServer {
     this.closing ??= new Promise<void>((resolve) => {
       this.listener.close();
       for (const stream of this.openStreams) finish(stream, Status.OK);
-      const closed = [...this.sessions].map((session) => new Promise<void>((done) => (session.closed ? done() : session.close(done))));
-      const force = setTimeout(() => {
+      for (const session of this.sessions) if (!session.closed) session.close();
+      // Polled rather than awaited through 'close' events: when go-plugin drops the connection
+      // while our graceful close is under way, node:http2 (22.x) sometimes destroys the session
+      // without ever emitting 'close'. Seen with Terraform 1.11 in about one provider stop in
+      // three, each then held for the whole grace period.
+      const deadline = Date.now() + graceMs;
+      const poll = setInterval(() => {
+        const drained = [...this.sessions].every((session) => session.destroyed);
+        if (!drained && Date.now() < deadline) return;
+        clearInterval(poll);
         for (const session of this.sessions) session.destroy();
         resolve();
-      }, graceMs);
-      void Promise.all(closed).then(() => {
-        clearTimeout(force);
-        resolve();
-      });
+      }, CLOSE_POLL_MS);
     });
     return this.closing;
   }
