@@ -81,6 +81,9 @@ describe('GrpcServer over mTLS on a unix socket', () => {
       throw new GrpcError(Status.UNAVAILABLE, 'not now');
     });
     server.lazyService('test.Lazy', async (path) => (path === '/test.Lazy/Known' ? async () => Buffer.from('lazy') : undefined));
+    server.lazyService('test.Broken', async () => {
+      throw new Error('the provider failed to load');
+    });
     serveGoPluginServices(server, { onShutdown: () => shutdowns++ });
     await server.listen(socketPath);
     client = await GrpcTestClient.connect(socketPath, tls);
@@ -150,6 +153,15 @@ describe('GrpcServer over mTLS on a unix socket', () => {
     assert.equal(thrown.message, 'libvirt said: 100% broken\nsecond line');
     const refused = await client.call('/test.Echo/Refuse', Buffer.alloc(0));
     assert.deepEqual([refused.status, refused.message], [Status.UNAVAILABLE, 'not now']);
+  });
+
+  it('answers INTERNAL, without crashing, when a lazily loaded service fails to load before the request has arrived', async () => {
+    const { stream, reply } = client.open('/test.Broken/Anything');
+    stream.write(messagePrefix(3));
+    await new Promise((r) => setTimeout(r, 50)); // the load has failed by now; the request is not complete
+    stream.end(Buffer.from('abc'));
+    const r = await reply;
+    assert.deepEqual([r.status, r.message], [Status.INTERNAL, 'the provider failed to load']);
   });
 
   it('refuses a unary call without exactly one request message', async () => {

@@ -129,6 +129,8 @@ export class GrpcServer {
       this.listener.once('error', reject);
       this.listener.listen(socketPath, () => {
         this.listener.off('error', reject);
+        // Later trouble (a failed accept) must not end a provider that has calls in flight.
+        this.listener.on('error', (err: Error) => this.report(`listener error: ${err.message}`));
         resolve();
       });
     });
@@ -200,6 +202,10 @@ export class GrpcServer {
   }
 
   private serveUnary(stream: ServerHttp2Stream, method: Promise<UnaryMethod | undefined>, path: string): void {
+    // The method is resolved (its code loading) while the request is still arriving, and is
+    // awaited only once it has: marked handled now, a failed load cannot become an unhandled
+    // rejection, which would end the process. The call still answers it below.
+    method.catch(() => {});
     const reader = new MessageReader(this.options.maxMessageBytes);
     const messages: Buffer[] = [];
     let failed = false;
@@ -230,7 +236,9 @@ export class GrpcServer {
             // The message only: a stack trace means nothing to a Terraform user.
             finish(stream, Status.INTERNAL, err instanceof Error ? err.message : String(err));
           },
-        );
+        )
+        // Answering can fail only with the stream itself (reset, session gone): nobody to tell.
+        .catch((err: unknown) => this.report(`could not answer ${path}: ${err instanceof Error ? err.message : String(err)}`));
     });
   }
 }
