@@ -23,11 +23,19 @@ if (major < 22) {
 
 writeFileSync(DESCRIPTOR_PATH, compileProto());
 
-const bundle = join(providerDir, 'dist', 'storm.mjs');
+const distDir = join(providerDir, 'dist');
+const bundle = join(distDir, 'storm.mjs');
 const started = Date.now();
+rmSync(distDir, { recursive: true, force: true }); // chunk names carry hashes: drop the last build's
 await build({
-  entryPoints: [join(providerDir, 'src', 'main.ts')],
-  outfile: bundle,
+  entryPoints: { storm: join(providerDir, 'src', 'main.ts') },
+  outdir: distDir,
+  outExtension: { '.js': '.mjs' },
+  // Every dynamic import() becomes its own chunk, evaluated only when reached: a provider start
+  // reads the server's few kilobytes before its handshake, and drivers on the first call
+  // that needs them.
+  splitting: true,
+  chunkNames: 'chunks/[name]-[hash]',
   bundle: true,
   platform: 'node',
   target: 'node22',
@@ -37,8 +45,9 @@ await build({
   legalComments: 'none',
   // The native libvirt binding is loaded from node_modules at run time.
   external: ['@unraid/libvirt'],
-  // Bundled CommonJS dependencies call require() for Node built-ins.
-  banner: { js: "import { createRequire as __stormRequire } from 'node:module'; const require = __stormRequire(import.meta.url);" },
+  // Bundled CommonJS dependencies call require() for Node built-ins. getBuiltinModule, not an
+  // ESM import of node:module, which would evaluate all of its exports in every start.
+  banner: { js: "const require = process.getBuiltinModule('node:module').createRequire(import.meta.url);" },
   logLevel: 'warning',
 });
 

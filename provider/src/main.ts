@@ -1,10 +1,13 @@
 // One executable, two faces: started by Terraform (magic cookie set) it serves the plugin
-// protocol; started by a person it is the `storm` command line.
+// protocol; started by a person it is the `storm` command line. The plugin server is part of
+// this entry file (every extra module file costs a provider start ~1 ms before its handshake
+// line, and the server's built-ins load only when it runs); the provider itself (resources,
+// drivers) and the CLI load on demand.
 import { startedByTerraform } from './protocol/handshake.ts';
+import { servePlugin } from './server/serve.ts';
 
 if (startedByTerraform(process.env)) {
-  const [{ servePlugin }, { storm }] = await Promise.all([import('./server/serve.ts'), import('./provider.ts')]);
-  await servePlugin(storm);
+  await servePlugin(async () => (await import('./provider.ts')).storm);
 } else {
   const { runCli } = await import('./cli/main.ts');
   process.exitCode = await runCli(process.argv.slice(2));

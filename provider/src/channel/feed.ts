@@ -1,7 +1,7 @@
 // A channel's feed (RSS 2.0 with storm's namespace, CHANNEL_FEED_NAMESPACE in ../rules.ts) read
 // back into listings. rss-parser matches storm's elements by their `storm:` prefix, the one the
-// catalog site declares for that namespace.
-import Parser from 'rss-parser';
+// catalog site declares for that namespace; it loads on first use (not on every provider start).
+import type Parser from 'rss-parser';
 
 export interface ChannelImage {
   url: string;
@@ -42,7 +42,7 @@ type RawItem = Parser.Item & {
   stormDependency?: string[];
 };
 
-const parser = new Parser<Record<string, unknown>, RawItem>({
+const FEED_FIELDS = {
   customFields: {
     item: [
       ['storm:name', 'stormName'],
@@ -56,7 +56,7 @@ const parser = new Parser<Record<string, unknown>, RawItem>({
       ['storm:dependency', 'stormDependency', { keepArray: true }],
     ],
   },
-});
+} satisfies Parser.ParserOptions<Record<string, unknown>, RawItem>;
 
 export class FeedError extends Error {}
 
@@ -66,7 +66,10 @@ export async function parseFeed(xml: string): Promise<ChannelFeed> {
   if (/<!DOCTYPE/i.test(xml)) throw new FeedError('the feed declares a DOCTYPE; storm refuses feeds with entity declarations');
   let feed: Parser.Output<RawItem>;
   try {
-    feed = await parser.parseString(xml);
+    // Loaded on first use: rss-parser (xml2js, sax, entities) would add ~20 ms to every
+    // provider start, and most Terraform runs never read a feed.
+    const { default: RssParser } = await import('rss-parser');
+    feed = await new RssParser<Record<string, unknown>, RawItem>(FEED_FIELDS).parseString(xml);
   } catch (err) {
     throw new FeedError(`not an RSS feed: ${(err as Error).message}`);
   }

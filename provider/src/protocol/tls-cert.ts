@@ -1,7 +1,6 @@
 // Self-signed certificate for go-plugin AutoMTLS. Terraform pins exactly this certificate
 // (sent base64 DER on the handshake line), so it only has to satisfy Go's crypto/x509 checks:
 // Go ignores the CN and matches the SAN, and a pinned root still needs CA:TRUE + keyCertSign.
-import { createHash, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import {
   boolean,
   contextExplicit,
@@ -76,6 +75,10 @@ export function createServerCertificate(options: ServerCertificateOptions = {}):
   const validDays = options.validDays ?? 365;
   if (!Number.isFinite(validDays) || validDays <= 0) throw new RangeError(`validDays must be positive, got ${validDays}`);
 
+  // Not `import ... from 'node:crypto'`: the provider makes this certificate before its
+  // handshake line, and an ESM import reads every export of node:crypto (webcrypto included);
+  // fetched here, node:crypto loads only for a program that makes a certificate.
+  const { createHash, generateKeyPairSync, randomBytes, sign } = process.getBuiltinModule('node:crypto');
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const spki = publicKey.export({ type: 'spki', format: 'der' });
 

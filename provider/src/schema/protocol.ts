@@ -1,4 +1,4 @@
-// Converts the schema model into tfplugin6 `Schema` messages (plain objects for grpc-js).
+// Converts the schema model into tfplugin6 `Schema` messages (plain objects for the protobuf codec).
 import { typeJsonBytes } from '../protocol/cty/index.ts';
 import type { AttributeSpec, BlockSpec, ResourceSchema } from './model.ts';
 import { isComputed } from './model.ts';

@@ -1,27 +1,26 @@
 // Serves the provider the way hashicorp/go-plugin expects: gRPC on a unix socket with
-// AutoMTLS, the housekeeping services, exit on Shutdown.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import * as grpc from '@grpc/grpc-js';
+// AutoMTLS, the housekeeping services, exit on Shutdown. Everything the handshake line does not
+// need (HTTP/2, TLS, the protobuf codec, schemas, resources, drivers) loads after it is written.
 import { handshakeLine, protocolMismatch } from '../protocol/handshake.ts';
 import { log } from '../protocol/log.ts';
-import { loadServices } from './proto.ts';
-import { createProviderHandlers, type Handler, type ProviderDefinition } from './provider-service.ts';
 import { createServerCertificate } from '../protocol/tls-cert.ts';
+import { serveGoPluginServices } from './go-plugin-services.ts';
+import { GrpcServer, type UnaryMethod } from './grpc/server.ts';
+import type { ProviderDefinition } from './provider-service.ts';
 
-const MAX_MESSAGE = 256 * 1024 * 1024;
+// Built-ins on the way to the handshake line come through process.getBuiltinModule, not
+// `import`: an ESM import of a built-in reads every export, running their lazy getters (for
+// node:fs that loads all of node:stream, ~6 ms of a start).
+const { mkdtempSync, rmSync, writeSync } = process.getBuiltinModule('node:fs');
+const { tmpdir } = process.getBuiltinModule('node:os');
+const { join } = process.getBuiltinModule('node:path');
 
-function unary(handler: Handler): grpc.handleUnaryCall<Record<string, unknown>, Record<string, unknown>> {
-  return (call, callback) => {
-    handler(call.request).then(
-      (response) => callback(null, response),
-      (err: unknown) => callback({ code: grpc.status.INTERNAL, details: String(err) }),
-    );
-  };
-}
+/** Terraform's own limit for plugin messages (large states and schemas), both ways. */
+const MAX_MESSAGE_BYTES = 256 * 1024 * 1024;
+/** How long calls in flight may take to finish once we are asked to stop. */
+const STOP_GRACE_MS = 500;
 
-export async function servePlugin(provider: ProviderDefinition): Promise<void> {
+export async function servePlugin(loadProvider: () => Promise<ProviderDefinition>): Promise<void> {
   const mismatch = protocolMismatch(process.env);
   if (mismatch) {
     process.stderr.write(mismatch + '\n');
@@ -31,63 +30,37 @@ export async function servePlugin(provider: ProviderDefinition): Promise<void> {
   console.log = (...args: unknown[]) => log.info(args.map(String).join(' '));
   process.on('SIGINT', () => {}); // Terraform sends StopProvider; a Ctrl-C reaches us too and must not kill an apply.
 
-  const services = loadServices();
+  // AutoMTLS: Terraform pins our certificate from the handshake line and we trust only its.
+  // Without PLUGIN_CLIENT_CERT (a go-plugin client with AutoMTLS off) serve plain h2c.
+  const clientPem = process.env.PLUGIN_CLIENT_CERT;
+  const cert = clientPem ? createServerCertificate() : undefined;
+  const server = new GrpcServer({
+    tls: cert && clientPem ? { key: cert.keyPem, cert: cert.certPem, ca: clientPem } : undefined,
+    maxMessageBytes: MAX_MESSAGE_BYTES,
+    onTransportError: (message) => log.warn(message),
+  });
+
   const stop = new AbortController();
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_MESSAGE, 'grpc.max_send_message_length': MAX_MESSAGE });
+  let methods: Promise<Map<string, UnaryMethod>> | undefined;
+  const providerMethods = () =>
+    (methods ??= Promise.all([import('./provider-methods.ts'), loadProvider()]).then(([m, provider]) => m.providerMethods(provider, log, stop)));
+  server.lazyService('tfplugin6.Provider', async (path) => (await providerMethods()).get(path));
+
   const socketDir = mkdtempSync(join(process.env.PLUGIN_UNIX_SOCKET_DIR || tmpdir(), 'plugin'));
   const socketPath = join(socketDir, 'storm.sock');
-  const streams = new Set<grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>>();
-  const exit = (code: number) => {
-    rmSync(socketDir, { recursive: true, force: true });
-    process.exit(code);
-  };
-  // Graceful: the Shutdown reply must reach go-plugin before the connection closes, else it
-  // logs an error and waits; the long-lived streams would hold tryShutdown open, so end them.
-  const shutdown = () => {
-    for (const s of streams) s.end();
-    const force = setTimeout(() => {
-      server.forceShutdown();
-      exit(0);
-    }, 500);
-    server.tryShutdown(() => {
-      clearTimeout(force);
-      exit(0);
-    });
-  };
-
-  const handlers = createProviderHandlers(provider, log, stop);
-  server.addService(services.provider, Object.fromEntries(Object.entries(handlers).map(([name, h]) => [name, unary(h)])));
-  server.addService(services.health, {
-    Check: (_call: unknown, cb: grpc.sendUnaryData<{ status: number }>) => cb(null, { status: 1 }),
-  });
-  // Kept open and silent: storm logs to stderr, which go-plugin reads directly.
-  const keepOpen = (call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>) => {
-    streams.add(call);
-    call.on('cancelled', () => streams.delete(call));
-  };
-  server.addService(services.stdio, { StreamStdio: keepOpen });
-  server.addService(services.broker, { StartStream: keepOpen });
-  server.addService(services.controller, {
-    Shutdown: (_call: unknown, cb: grpc.sendUnaryData<Record<string, never>>) => {
-      // Exiting promptly matters: otherwise go-plugin waits 2 s and kills us.
-      cb(null, {});
-      shutdown();
-    },
-  });
+  process.on('exit', () => rmSync(socketDir, { recursive: true, force: true }));
+  const shutdown = () => void server.close(STOP_GRACE_MS).then(() => process.exit(0));
+  serveGoPluginServices(server, { onShutdown: shutdown });
   process.on('SIGTERM', shutdown);
 
-  const clientPem = process.env.PLUGIN_CLIENT_CERT;
-  let certDer: Uint8Array | undefined;
-  let credentials: grpc.ServerCredentials;
-  if (clientPem) {
-    const cert = createServerCertificate();
-    certDer = cert.certDer;
-    credentials = grpc.ServerCredentials.createSsl(Buffer.from(clientPem), [{ private_key: Buffer.from(cert.keyPem), cert_chain: Buffer.from(cert.certPem) }], true);
-  } else {
-    credentials = grpc.ServerCredentials.createInsecure();
-  }
-  await new Promise<void>((resolve, reject) =>
-    server.bindAsync(`unix://${socketPath}`, credentials, (err) => (err ? reject(err) : resolve())),
-  );
-  process.stdout.write(handshakeLine(socketPath, certDer));
+  await server.listen(socketPath);
+  // Straight to fd 1: the line is all storm ever writes there, and setting up process.stdout
+  // (a stream over the pipe) would cost a millisecond before it.
+  writeSync(1, handshakeLine(socketPath, cert?.certDer));
+  // While Terraform reads the line and dials: first the transport (HTTP/2, TLS) for its
+  // connection, then the provider for its first call, GetProviderSchema.
+  setImmediate(() => {
+    server.prepare();
+    setImmediate(() => providerMethods().catch((err: unknown) => log.error('loading the provider failed', { error: String(err) })));
+  });
 }

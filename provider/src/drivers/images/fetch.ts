@@ -14,9 +14,7 @@ import { createHash } from 'node:crypto';
 import type { Hash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
-import http from 'node:http';
-import type { IncomingMessage } from 'node:http';
-import https from 'node:https';
+import type { ClientRequest, IncomingMessage } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -464,7 +462,7 @@ async function download(url: URL, display: string, expected: string, final: stri
   }
 }
 
-async function get(url: URL, display: string, headers: Record<string, string>, signal: AbortSignal | undefined, idleTimeoutMs: number): Promise<{ req: http.ClientRequest; res: IncomingMessage; finalUrl: URL }> {
+async function get(url: URL, display: string, headers: Record<string, string>, signal: AbortSignal | undefined, idleTimeoutMs: number): Promise<{ req: ClientRequest; res: IncomingMessage; finalUrl: URL }> {
   let current = url;
   for (let hops = 0; ; hops++) {
     const { req, res } = await request(current, display, headers, signal, idleTimeoutMs);
@@ -481,11 +479,13 @@ async function get(url: URL, display: string, headers: Record<string, string>, s
 
 // Once the body streams, destroying the request surfaces as a bare "aborted" on the response;
 // this keeps the real reason.
-const idleTimeouts = new WeakMap<http.ClientRequest, string>();
+const idleTimeouts = new WeakMap<ClientRequest, string>();
 
-function request(url: URL, display: string, headers: Record<string, string>, signal: AbortSignal | undefined, idleTimeoutMs: number): Promise<{ req: http.ClientRequest; res: IncomingMessage }> {
+function request(url: URL, display: string, headers: Record<string, string>, signal: AbortSignal | undefined, idleTimeoutMs: number): Promise<{ req: ClientRequest; res: IncomingMessage }> {
   return new Promise((resolve, reject) => {
-    const client = url.protocol === 'https:' ? https : http;
+    // Not `import http from 'node:http'`: an ESM import reads every export of node:http, whose
+    // lazy getters load undici (~15 ms of each provider start); this loads only http(s).
+    const client = url.protocol === 'https:' ? process.getBuiltinModule('node:https') : process.getBuiltinModule('node:http');
     const req = client.get(url, { headers, ...(signal ? { signal } : {}) });
     // Also covers the body: the socket timeout stays armed while the response streams.
     req.setTimeout(idleTimeoutMs, () => {
