@@ -2,6 +2,7 @@
 import type { Hypervisor } from '@unraid/libvirt';
 import { LibvirtError, LibvirtUnreachableError } from './errors.ts';
 import { virsh, virshQuote } from './virsh.ts';
+import { kibToMibFloor } from '../rules.ts';
 
 export interface HostObservation {
   cpus: number;
@@ -35,26 +36,31 @@ export async function withConnection<T>(uri: string, use: (h: Hypervisor) => Pro
   }
 }
 
-/** Capacity, pools and hypervisor of a host, as it is now (sessions cache it: host/session.ts). */
+/**
+ * Capacity, pools and hypervisor of a host, as it is now (sessions cache it: host/session.ts).
+ * Read with virsh, one command per fact and all at once: no failure hides behind another's
+ * success, and observing needs no native connection (the binding costs a process ~26 MiB,
+ * which a plan that only observes servers never needs).
+ */
 export async function readHost(uri: string): Promise<HostObservation> {
-  const native = await withConnection(uri, async (h) => {
-    const [info, hostname, running] = await Promise.all([h.nodeGetInfo(), h.connectGetHostname(), h.connectListDomains()]);
-    return { info, hostname, running: running.length };
-  });
-  const out = await virsh(uri, 'version; pool-list --all');
-  const hypervisor = /Running hypervisor:\s*(.+)/.exec(out)?.[1]?.trim() ?? 'unknown';
+  const [nodeinfo, hostname, running, version, poolList] = await Promise.all(
+    ['nodeinfo', 'hostname', 'list --name', 'version', 'pool-list --all'].map((command) => virsh(uri, command)),
+  );
+  const cpus = Number(/^CPU\(s\):\s*(\d+)/m.exec(nodeinfo!)?.[1] ?? NaN);
+  const memoryKib = Number(/^Memory size:\s*(\d+) KiB/m.exec(nodeinfo!)?.[1] ?? NaN);
+  if (!Number.isFinite(cpus) || !Number.isFinite(memoryKib)) throw new LibvirtError(`libvirt at ${uri} answered nodeinfo without CPUs or memory: ${nodeinfo!.trim()}`);
   const pools = new Map<string, { active: boolean }>();
-  for (const line of out.split('\n')) {
+  for (const line of poolList!.split('\n')) {
     const m = /^\s*(\S+)\s+(active|inactive)\s/.exec(line);
     if (m) pools.set(m[1]!, { active: m[2] === 'active' });
   }
   return {
-    cpus: native.info.cpus,
-    memoryMib: Math.floor(native.info.memory / 1024),
-    hostname: native.hostname,
-    hypervisor,
+    cpus,
+    memoryMib: kibToMibFloor(memoryKib),
+    hostname: hostname!.trim(),
+    hypervisor: /Running hypervisor:\s*(.+)/.exec(version!)?.[1]?.trim() ?? 'unknown',
     pools,
-    runningDomains: native.running,
+    runningDomains: running!.split('\n').filter((l) => l.trim()).length,
   };
 }
 

@@ -35,7 +35,7 @@ const schema = {
         mode: 'optional',
         default: DEFAULT_MEMORY_MIB,
         validators: [between(16, 1048576)],
-        description: 'Memory an instance of this appliance gets unless the instance sets its own `memory_mib` (from a channel: the definition\'s `<memory>`, as `data.storm_appliance.memory_mib`). Changing it affects instances created or updated afterwards.',
+        description: 'Memory an instance of this appliance gets unless the instance sets its own `memory_mib` (from a channel: the definition\'s `<memory>`, as `data.storm_appliance.memory_mib`). Changing it affects instances created afterwards; running ones keep theirs.',
       },
       vcpus: {
         type: 'number',
@@ -170,7 +170,7 @@ export const appliance = defineResource<typeof schema>({
     }
   },
 
-  async read(ctx, state) {
+  async read(_ctx, state) {
     const uri = serverOf(state).uri;
     return explained(blame(state), async () => {
       const [layer, base] = await Promise.all([

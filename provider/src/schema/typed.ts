@@ -7,7 +7,7 @@ import type { CtyValue } from '../protocol/cty/index.ts';
 import { isCtyObject, isUnknown } from '../protocol/cty/index.ts';
 import type { Diagnostic } from '../protocol/diagnostics.ts';
 import type { DataSourceDefinition, ObjectValue, PlanRefinement, ResourceContext, ResourceDefinition } from '../contract.ts';
-import type { AttributeSpec, BlockSpec, NestedBlockSpec, ResourceSchema, ValueType } from './model.ts';
+import type { AttributeSpec, BlockSpec, ResourceSchema, ValueType } from './model.ts';
 
 /** The TypeScript value of a cty type. */
 export type ValueOf<T extends ValueType> = T extends 'string'
