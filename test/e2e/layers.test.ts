@@ -337,7 +337,7 @@ resource "storm_deployment" "corp" {
     tf.write(stackHcl(instanceHcl('mx1', M, '  disk_size_mib = 128') + instanceHcl('mx2', 2048)));
   });
 
-  test('an instance without memory_mib and vcpus gets its appliance\'s, and the plan shows them', async () => {
+  test('an instance without memory_mib and vcpus gets its appliance\'s, decided at create', async () => {
     const instances = instanceHcl('mx1', M, '  disk_size_mib = 128') + instanceHcl('mx2', 2048);
     const web = (more: string) =>
       stackHcl(instances, `
@@ -363,12 +363,17 @@ resource "storm_instance" "${name}" {
     const xml = (await virsh(blade1.libvirtUri, 'dumpxml', 'www1')).stdout;
     assert.match(xml, /<memory unit='KiB'>196608<\/memory>/, 'the domain has the appliance\'s memory');
     assert.match(xml, /<vcpu[^>]*>2<\/vcpu>/);
-    // Once the deployment exists, a new instance's plan shows the values it will get.
-    tf.write(web(www('www1') + www('www2')));
+    // Changing the appliance's hardware and adding an instance in one apply: the new instance
+    // gets the new values (the plan cannot promise them earlier), the running one keeps its own.
+    tf.write(web(www('www1') + www('www2')).replace('memory_mib = 192', 'memory_mib = 224'));
     const plan = await tf.plan();
     assert.equal(plan.exitCode, 2, plan.output);
-    assert.match(plan.stdout, /\+ memory_mib\s+= 192/);
-    assert.match(plan.stdout, /\+ vcpus\s+= 2/);
+    assert.match(plan.stdout, /\+ memory_mib\s+= \(known after apply\)/);
+    const second = await tf.apply();
+    assert.equal(second.exitCode, 0, second.output);
+    const after = new Map(resources(await tf.state()).filter((x) => x.type === 'storm_instance').map((x) => [x.name, x.values]));
+    assert.equal(after.get('www2')!.memory_mib, 224);
+    assert.equal(after.get('www1')!.memory_mib, 192, 'an existing instance keeps what it was created with');
     tf.write(stackHcl(instances));
     const back = await tf.apply();
     assert.equal(back.exitCode, 0, back.output);

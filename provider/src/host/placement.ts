@@ -22,6 +22,8 @@ export interface PlacementDecision<T extends LayerRef> {
   placement: Placement;
   loads: ServerLoad[];
   chosen: T | null;
+  /** Candidates left out because they did not answer. */
+  unreachable: string[];
 }
 
 /**
@@ -30,11 +32,16 @@ export interface PlacementDecision<T extends LayerRef> {
  */
 export function placeInstance<T extends LayerRef>(session: HostSession, instance: string, needs: InstanceNeeds, candidates: readonly T[]): Promise<PlacementDecision<T>> {
   return session.placeOneAtATime(async () => {
-    const loads = await Promise.all(candidates.map((c) => observeLoad(session, c)));
+    // A candidate that does not answer (powered off, unreachable) is left out, not fatal: the
+    // instance goes where it can. Only when none answers is that the failure.
+    const observed = await Promise.allSettled(candidates.map((c) => observeLoad(session, c)));
+    const loads = observed.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
+    const unreachable = observed.flatMap((o, i) => (o.status === 'rejected' ? [{ server: candidates[i]!.serverId, reason: o.reason as unknown }] : []));
+    if (!loads.length && unreachable.length) throw unreachable[0]!.reason;
     const placement = place(needs, loads);
     const chosen = 'server' in placement ? (candidates.find((c) => c.serverId === placement.server) ?? null) : null;
     if (chosen) session.pendingPlacements.set(instance, { server: chosen.serverId, memoryMib: needs.memoryMib, vcpus: needs.vcpus });
-    return { placement, loads, chosen };
+    return { placement, loads, chosen, unreachable: unreachable.map((u) => u.server) };
   });
 }
 

@@ -63,9 +63,10 @@ export class HostSession {
   }
 
   /**
-   * Removes storm's pool when it holds nothing but storm's own `records`. The outcome is
+   * Removes storm's pool when it holds nothing but storm's own `records`. A removal is
    * remembered for the session (many servers may name one host: one removal answers them
-   * all) until the pool is ensured again.
+   * all) until the pool is ensured again; the records went with the pool, so what this
+   * session wrote to them is forgotten too.
    */
   removePoolIfEmpty(uri: string, records: readonly string[]): Promise<PoolRemoval> {
     const k = key(uri, POOL);
@@ -75,7 +76,15 @@ export class HostSession {
     if (!pending) {
       pending = removePool(uri, POOL, records);
       this.poolRemovals.set(k, pending);
-      pending.catch(() => this.poolRemovals.delete(k));
+      // Only a removal is remembered: a pool kept because it held volumes may be empty by the
+      // time another server on this host is destroyed later in the walk.
+      pending.then(
+        (r) => {
+          if (!r.removed) this.poolRemovals.delete(k);
+          else for (const written of this.lastWritten.keys()) if (written.startsWith(key(uri, ''))) this.lastWritten.delete(written);
+        },
+        () => this.poolRemovals.delete(k),
+      );
     }
     return pending;
   }

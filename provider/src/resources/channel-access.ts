@@ -1,7 +1,7 @@
 // Reading a channel for the data sources: fetch (or the cached copy when the channel is
 // down), verify the feed's signature against the provider's trusted keys, parse.
 import { createHash } from 'node:crypto';
-import { DiagnosticError, attr } from '../protocol/diagnostics.ts';
+import { DiagnosticError, attr, type AttributePath } from '../protocol/diagnostics.ts';
 import { ChannelHttpError, fetchCached, signatureUrl } from '../drivers/channel.ts';
 import { parseFeed, type ChannelFeed } from '../channel/feed.ts';
 import { PublicKeyFormatError, parsePublicKey, verifySignature, type PublicKey, type SignaturePurpose } from '../channel/signing.ts';
@@ -28,7 +28,8 @@ export interface VerifiedChannel {
   verifiedBy: string | null;
 }
 
-export async function readChannel(ctx: ResourceContext, url: string, insecure: boolean): Promise<VerifiedChannel> {
+/** `urlPath`: the attribute holding the feed's URL, which failures to read it blame. */
+export async function readChannel(ctx: ResourceContext, url: string, insecure: boolean, urlPath: AttributePath = attr('url')): Promise<VerifiedChannel> {
   let fetched: { xml: Uint8Array; sig: string | null };
   try {
     const feed = await fetchCached(url, ctx.provider.cacheDir);
@@ -36,10 +37,10 @@ export async function readChannel(ctx: ResourceContext, url: string, insecure: b
     const sig = await fetchCached(signatureUrl(url), ctx.provider.cacheDir);
     fetched = { xml: feed.bytes, sig: sig.bytes ? Buffer.from(sig.bytes).toString('utf8') : null };
     if (feed.staleSince) {
-      ctx.warn('The channel is unreachable: using its cached copy', `${feed.unreachableBecause}. storm uses the copy fetched at ${feed.staleSince}; appliances published since then are not listed.`, attr('url'));
+      ctx.warn('The channel is unreachable: using its cached copy', `${feed.unreachableBecause}. storm uses the copy fetched at ${feed.staleSince}; appliances published since then are not listed.`, urlPath);
     }
   } catch (err) {
-    diagnose(err, { channel: { what: 'channel feed', url, path: attr('url') } });
+    diagnose(err, { channel: { what: 'channel feed', url, path: urlPath } });
   }
   let verifiedBy: string | null = null;
   if (insecure) {
@@ -56,14 +57,14 @@ export async function readChannel(ctx: ResourceContext, url: string, insecure: b
     try {
       verifiedBy = verifySignature(fetched.sig, keys, { purpose: 'feed', sha256: sha256Hex(fetched.xml), size: fetched.xml.length }).keyId;
     } catch (err) {
-      diagnose(err, { channel: { what: 'channel feed', url: signatureUrl(url), path: attr('url') } });
+      diagnose(err, { channel: { what: 'channel feed', url: signatureUrl(url), path: urlPath } });
     }
   }
   let feed: ChannelFeed;
   try {
     feed = await parseFeed(Buffer.from(fetched.xml).toString('utf8'));
   } catch (err) {
-    diagnose(err, { channel: { what: 'channel feed', url, path: attr('url') } });
+    diagnose(err, { channel: { what: 'channel feed', url, path: urlPath } });
   }
   return { feed, verifiedBy };
 }

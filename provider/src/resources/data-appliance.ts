@@ -93,7 +93,7 @@ export const applianceDataSource = defineDataSource<typeof schema>({
   async read(ctx, config) {
     const url = config.channel;
     const insecure = config.insecure_skip_verify === true;
-    const { feed, verifiedBy } = await readChannel(ctx, url, insecure);
+    const { feed, verifiedBy } = await readChannel(ctx, url, insecure, attr('channel'));
     let chain: ChannelItem[];
     try {
       chain = resolve(feed.items, config.name, config.version_constraint);

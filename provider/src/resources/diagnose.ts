@@ -74,7 +74,8 @@ const TABLE: readonly Row[] = [
           path: c.libvirt.path,
         };
       }
-      return { summary: 'Cannot reach the server', detail: `${err.message}. Is server "${c.server ?? '?'}" powered on?`, path: c.libvirt?.path };
+      const which = c.server ? `server "${c.server}"` : `the server at ${(err as LibvirtUnreachableError).uri}`;
+      return { summary: 'Cannot reach the server', detail: `${err.message}. Is ${which} powered on?`, path: c.libvirt?.path };
     },
   },
   {

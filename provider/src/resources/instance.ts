@@ -48,14 +48,14 @@ const schema = {
         mode: 'optional',
         observed: true,
         validators: [between(16, 1048576)],
-        description: 'Guest memory (MiB). Unset: the appliance\'s `memory_mib` (from a channel, what its definition asks for), shown in the plan once the deployment exists. Changing it restarts a running instance (said in the plan).',
+        description: 'Guest memory (MiB). Unset: the appliance\'s `memory_mib` (from a channel, what its definition asks for), taken when the instance is created. Changing it restarts a running instance (said in the plan).',
       },
       vcpus: {
         type: 'number',
         mode: 'optional',
         observed: true,
         validators: [between(1, 256)],
-        description: 'Guest vCPUs. Unset: the appliance\'s `vcpus`. Changing it restarts a running instance.',
+        description: 'Guest vCPUs. Unset: the appliance\'s `vcpus`, taken when the instance is created. Changing it restarts a running instance.',
       },
       disk_size_mib: { type: 'number', mode: 'optional', observed: true, validators: [between(1, 67108864)], description: 'Size of the instance\'s disk; defaults to the appliance\'s. Growing is in place; shrinking replaces the instance.' },
       state: { type: 'string', mode: 'optional', default: 'running', validators: [oneOf('running', 'paused', 'shutoff')], description: '`running`, `paused` or `shutoff`; changed in place.' },
@@ -122,8 +122,10 @@ async function choose(ctx: ResourceContext, i: Instance, needs: Hardware): Promi
   const decision = await explained(blame(undefined), () => placeInstance(ctx.session, i.name, needs, deployments));
   if ('error' in decision.placement || !decision.chosen) {
     const why = 'error' in decision.placement ? decision.placement.error : 'no candidate answered.';
-    throw new DiagnosticError('No server fits this instance', `${why} Lower memory_mib or vcpus, raise a server's capacity, or add a deployment on another server.`, attr('memory_mib'));
+    const unanswered = decision.unreachable.length ? ` (${decision.unreachable.join(', ')} did not answer and were left out)` : '';
+    throw new DiagnosticError('No server fits this instance', `${why}${unanswered} Lower memory_mib or vcpus, raise a server's capacity, or add a deployment on another server.`, attr('memory_mib'));
   }
+  if (decision.unreachable.length) ctx.warn(`Placed instance "${i.name}" without ${decision.unreachable.join(', ')}`, 'Those servers did not answer, so placement left them out.', attr('deployments'));
   ctx.log.info('placed instance', { instance: i.name, server: decision.chosen.serverId, loads: JSON.stringify(decision.loads) });
   return decision.chosen;
 }
@@ -219,21 +221,18 @@ export const instance = defineResource<typeof schema>({
     return diags;
   },
 
-  async refinePlan(prior, planned, config) {
+  refinePlan(prior, planned, config) {
     const next: ObjectValue = { ...planned };
     const warnings: Diagnostic[] = [];
     const requiresReplace = [];
     if (!prior) {
       for (const k of ['id', 'mac', 'ip', 'volume', 'console_log']) next[k] = UNKNOWN;
       if (config.server === null) next.server = UNKNOWN;
-      // The plan shows the hardware the instance will get: its appliance's, once the deployment exists.
-      if (config.memory_mib === null || config.vcpus === null) {
-        const ids = Array.isArray(planned.deployments) ? planned.deployments : [];
-        const first = typeof ids[0] === 'string' ? ids[0] : null;
-        const hw = first ? await applianceHardware(parseLayerId(first, 'dep', attr('deployments'))).catch(() => null) : null;
-        if (config.memory_mib === null) next.memory_mib = hw ? hw.memoryMib : UNKNOWN;
-        if (config.vcpus === null) next.vcpus = hw ? hw.vcpus : UNKNOWN;
-      }
+      // Left unset, the hardware is the appliance's, decided at create: the plan cannot show it
+      // as known, because an appliance's memory_mib may change in place in this same apply, and
+      // Terraform refuses a planned value that changes on the way (an "inconsistent final plan").
+      if (config.memory_mib === null) next.memory_mib = UNKNOWN;
+      if (config.vcpus === null) next.vcpus = UNKNOWN;
       return { planned: next };
     }
     const restart = (prior.memory_mib !== planned.memory_mib || prior.vcpus !== planned.vcpus) && prior.state === 'running' && planned.state !== 'shutoff';
