@@ -53,6 +53,17 @@ describe('storm_appliance_server with BMCs', () => {
     assert.doesNotMatch(r.stdout, /password/, 'the BMC password never shows');
   });
 
+  test('a changed BMC password is tried before it is stored: a wrong one changes nothing', async () => {
+    tf.write(serverHcl(blade1, '', 'not-the-password') + serverHcl(blade2));
+    const r = await tf.apply();
+    assert.equal(r.exitCode, 1, r.output);
+    assert.match(r.stderr, /The BMC refused storm's credentials/);
+    assert.match(r.stderr, /ipmi\.password/);
+    tf.write(serverHcl(blade1) + serverHcl(blade2));
+    const plan = await tf.plan();
+    assert.equal(plan.exitCode, 0, `the state kept the working password, so the plan is clean:\n${plan.output}`);
+  });
+
   test('a blade powered off out of band shows as drift, and apply powers it on again', async () => {
     await lab.setPower(blade2, false);
     const plan = await tf.plan();

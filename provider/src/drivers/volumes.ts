@@ -55,12 +55,23 @@ export async function listVolumes(uri: string): Promise<Volume[]> {
     .map((l) => l.trim().split(/\s+/)[0] ?? '')
     .filter(Boolean);
   if (!names.length) return [];
-  // One virsh process for all of them.
-  const out = await virsh(uri, names.map((n) => `vol-dumpxml --pool ${POOL} ${q(n)}`).join('; '));
-  return out
-    .split(/(?=<volume)/)
-    .filter((x) => x.includes('<volume'))
-    .map(parseVolumeXml);
+  // One virsh process for all of them. A batch reports only its last command's status, so every
+  // volume must be accounted for: any the batch did not describe (it failed, or one vanished
+  // between the listing and the look) is asked for on its own, where a failure is seen.
+  const batch = await virsh(uri, names.map((n) => `vol-dumpxml --pool ${POOL} ${q(n)}`).join('; ')).catch(() => '');
+  const described = new Map(
+    batch
+      .split(/(?=<volume)/)
+      .filter((x) => x.includes('<volume'))
+      .map(parseVolumeXml)
+      .map((v) => [v.name, v] as const),
+  );
+  const out: Volume[] = [];
+  for (const name of names) {
+    const v = described.get(name) ?? (await getVolume(uri, name));
+    if (v) out.push(v);
+  }
+  return out;
 }
 
 /** Volumes whose backing file is `path`: a layer cannot go while something stands on it. */

@@ -235,12 +235,16 @@ export const applianceServer = defineResource<typeof schema>({
       }
       return withObservation(state, host, 'on');
     } catch (err) {
-      diagnose(err, blame(state));
+      diagnose(err, { ...blame(state), bmcFromState: true });
     }
   },
 
   update(ctx, prior, planned) {
-    return converge(ctx, planned, prior.power === 'off' || prior.power === 'on' ? prior.power : null, false);
+    // Changed BMC credentials are tried before they are stored: converge asks the BMC for its
+    // power with them, and a refusal fails the update, so the state keeps the working ones.
+    const bmcChanged = JSON.stringify(prior.ipmi) !== JSON.stringify(planned.ipmi);
+    const priorPower = prior.power === 'off' || prior.power === 'on' ? prior.power : null;
+    return converge(ctx, planned, bmcChanged ? null : priorPower, false);
   },
 
   async delete(ctx, prior) {

@@ -51,11 +51,13 @@ const schema = {
     blocks: {
       base: {
         nesting: 'single',
+        minItems: 1,
         description: 'The base-OS layer (required): a raw or qcow2 image without a backing file.',
         block: { attributes: { name: { type: 'string', mode: 'required', forceNew: true, validators: [nameValidator], description: 'Base name, e.g. `debian-12`.' }, ...imageSourceAttributes('base') } },
       },
       image: {
         nesting: 'single',
+        minItems: 1,
         description: 'The appliance layer (required): a qcow2 overlay whose backing file is the base image.',
         block: { attributes: imageSourceAttributes('appliance') },
       },

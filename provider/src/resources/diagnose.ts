@@ -27,6 +27,11 @@ export interface Context {
   channel?: { what: string; url: string; path?: AttributePath };
   /** The attribute holding files, for seed failures. */
   files?: AttributePath;
+  /**
+   * The BMC credentials came from stored state (a refresh), not from the configuration: a wrong
+   * stored password fails every plan until an apply that skips the refresh stores the right one.
+   */
+  bmcFromState?: boolean;
 }
 
 interface Row {
@@ -58,7 +63,13 @@ const TABLE: readonly Row[] = [
   },
   {
     error: IpmiAuthError,
-    diagnose: (err, c) => ({ summary: 'The BMC refused storm\'s credentials', detail: `${err.message}. Check ipmi.username and ipmi.password${on(c)}.`, path: attr('ipmi', 'password') }),
+    diagnose: (err, c) => ({
+      summary: 'The BMC refused storm\'s credentials',
+      detail:
+        `${err.message}. Check ipmi.username and ipmi.password${on(c)}.` +
+        (c.bmcFromState ? ' These are the credentials in Terraform\'s state: if the BMC\'s password changed, put the new one in the configuration and run `terraform apply -refresh=false` to store it.' : ''),
+      path: attr('ipmi', 'password'),
+    }),
   },
   {
     error: IpmiUnreachableError,

@@ -28,7 +28,7 @@ function anchor(path: string[]): string {
 }
 
 function blockLine(name: string, nested: NestedBlockSpec, path: string[]): string {
-  const label = nested.nesting === 'single' ? 'Block, Optional' : `Block List${nested.minItems ? `, Min: ${nested.minItems}` : ''}${nested.maxItems ? `, Max: ${nested.maxItems}` : ''}`;
+  const label = nested.nesting === 'single' ? (nested.minItems ? 'Block, Required' : 'Block, Optional') : `Block List${nested.minItems ? `, Min: ${nested.minItems}` : ''}${nested.maxItems ? `, Max: ${nested.maxItems}` : ''}`;
   return `- \`${name}\` (${label}) ${nested.description} (see [below for nested schema](#${anchor([...path, name])}))`;
 }
 

@@ -27,7 +27,7 @@ function blockJson(block: BlockSpec, description?: string): { [k: string]: Json 
       nesting_mode: nested.nesting,
       block: blockJson(nested.block, nested.description),
       ...(nested.minItems ? { min_items: nested.minItems } : {}),
-      ...(nested.maxItems ? { max_items: nested.maxItems } : {}),
+      ...(nested.maxItems || (nested.nesting === 'single' && nested.minItems) ? { max_items: nested.nesting === 'single' ? 1 : nested.maxItems } : {}),
     };
   }
   return {

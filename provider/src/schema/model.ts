@@ -39,6 +39,7 @@ export interface NestedBlockSpec {
   nesting: 'single' | 'list';
   description: string;
   block: BlockSpec;
+  /** At least this many; on a `single` block, 1 makes it required. */
   minItems?: number;
   maxItems?: number;
   forceNew?: boolean;

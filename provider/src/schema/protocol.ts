@@ -62,9 +62,9 @@ function protoBlock(block: BlockSpec, version: number, description: string): Pro
     block_types: Object.entries(block.blocks ?? {}).map(([typeName, nested]) => ({
       type_name: typeName,
       nesting: NESTING[nested.nesting],
-      // Terraform requires min = max for single nesting; 0/0 means "optional, at most one".
-      min_items: nested.nesting === 'single' ? 0 : (nested.minItems ?? 0),
-      max_items: nested.nesting === 'single' ? 0 : (nested.maxItems ?? 0),
+      // Terraform requires min = max for single nesting: 0/0 is "optional, at most one", 1/1 "required".
+      min_items: nested.nesting === 'single' ? (nested.minItems ? 1 : 0) : (nested.minItems ?? 0),
+      max_items: nested.nesting === 'single' ? (nested.minItems ? 1 : 0) : (nested.maxItems ?? 0),
       block: protoBlock(nested.block, 0, nested.description),
     })),
   };

@@ -33,6 +33,8 @@ resource "storm_appliance_server" "blade" {
   libvirt_uri         = each.value.libvirt_uri
   reserved_memory_mib = 128
   power               = "on"
+  # The lab's blades run inside VMs where libvirt offers KVM but guests hang under it: emulate.
+  accelerator = "tcg"
 
   ipmi {
     address  = each.value.bmc_address
