@@ -266,6 +266,19 @@ resource "storm_appliance" "broken" {
     assert.equal((await tf.plan()).exitCode, 0, 'converged');
   });
 
+  test('an instance whose create was cut off after its domain was defined is adopted, same domain', async () => {
+    // What terraform killed mid-apply leaves: the domain, disk and seed exist, the state does not know them.
+    const [before] = resources(await tf.state()).filter((s) => s.name === 'mx2');
+    const blade = lab.blades.find((b) => String(before!.values.server).startsWith(`${b.name}@`))!;
+    const uuid = (await virsh(blade.libvirtUri, 'domuuid', 'mx2')).stdout.trim();
+    assert.equal((await tf.run(['state', 'rm', '-no-color', 'storm_instance.mx2'])).exitCode, 0);
+    const r = await tf.apply();
+    assert.equal(r.exitCode, 0, r.output);
+    assert.doesNotMatch(r.output, /already has a domain/);
+    assert.equal((await virsh(blade.libvirtUri, 'domuuid', 'mx2')).stdout.trim(), uuid, 'the same domain, adopted');
+    assert.equal((await tf.plan()).exitCode, 0, 'converged');
+  });
+
   test('memory and disk changes are in place: redefined domain, grown volume', async () => {
     tf.write(stackHcl(instanceHcl('mx1', M, '  disk_size_mib = 128') + instanceHcl('mx2', 2048)));
     const plan = await tf.plan();

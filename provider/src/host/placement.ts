@@ -5,17 +5,30 @@ import { listDomains } from '../drivers/domains.ts';
 import { committedLoad, type PendingInstance } from '../policy/load.ts';
 import { place, type InstanceNeeds, type Placement, type ServerLoad } from '../policy/placement.ts';
 import { readServerRecord } from './records.ts';
-import type { LayerRef } from './refs.ts';
+import { layerId, type LayerRef } from './refs.ts';
 import type { HostSession } from './session.ts';
 
-export async function observeLoad(session: HostSession, candidate: LayerRef): Promise<ServerLoad> {
+interface CandidateObservation {
+  load: ServerLoad;
+  /** The candidate already has this instance's domain, made by storm on this deployment (a leftover). */
+  hasLeftover: boolean;
+}
+
+async function observeCandidate(session: HostSession, candidate: LayerRef, instance: string): Promise<CandidateObservation> {
   const uri = candidate.server.uri;
   const [host, record, domains] = await Promise.all([session.observe(uri), readServerRecord(uri), listDomains(uri)]);
   const pending: PendingInstance[] = [...session.pendingPlacements].map(([name, p]) => ({ name, ...p }));
-  return committedLoad(
-    { server: candidate.serverId, cpus: host.cpus, memoryMib: host.memoryMib, reservedMemoryMib: record?.reservedMemoryMib ?? 128, domains },
-    pending,
-  );
+  const leftover = domains.find((d) => d.name === instance);
+  // The instance's own leftover does not count against it: it is what the create adopts.
+  const others = domains.filter((d) => d.name !== instance);
+  return {
+    load: committedLoad({ server: candidate.serverId, cpus: host.cpus, memoryMib: host.memoryMib, reservedMemoryMib: record?.reservedMemoryMib ?? 128, domains: others }, pending),
+    hasLeftover: Boolean(leftover?.storm && leftover.metadata.deployment === layerId(candidate.volume, candidate.serverId)),
+  };
+}
+
+export async function observeLoad(session: HostSession, candidate: LayerRef): Promise<ServerLoad> {
+  return (await observeCandidate(session, candidate, '')).load;
 }
 
 export interface PlacementDecision<T extends LayerRef> {
@@ -24,24 +37,30 @@ export interface PlacementDecision<T extends LayerRef> {
   chosen: T | null;
   /** Candidates left out because they did not answer. */
   unreachable: string[];
+  /** Chosen because an interrupted create left the instance's domain there (no policy involved). */
+  adopting: boolean;
 }
 
 /**
  * Decides where `instance` goes and records the decision in the session as pending, so the
  * next decision counts it; the caller calls `release` once the domain exists (or failed).
+ * A server that already holds this instance's own leftover domain wins: placing it anywhere
+ * else would leave a twin behind.
  */
 export function placeInstance<T extends LayerRef>(session: HostSession, instance: string, needs: InstanceNeeds, candidates: readonly T[]): Promise<PlacementDecision<T>> {
   return session.placeOneAtATime(async () => {
     // A candidate that does not answer (powered off, unreachable) is left out, not fatal: the
     // instance goes where it can. Only when none answers is that the failure.
-    const observed = await Promise.allSettled(candidates.map((c) => observeLoad(session, c)));
-    const loads = observed.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
+    const observed = await Promise.allSettled(candidates.map((c) => observeCandidate(session, c, instance)));
+    const answered = observed.flatMap((o, i) => (o.status === 'fulfilled' ? [{ candidate: candidates[i]!, ...o.value }] : []));
     const unreachable = observed.flatMap((o, i) => (o.status === 'rejected' ? [{ server: candidates[i]!.serverId, reason: o.reason as unknown }] : []));
-    if (!loads.length && unreachable.length) throw unreachable[0]!.reason;
-    const placement = place(needs, loads);
+    if (!answered.length && unreachable.length) throw unreachable[0]!.reason;
+    const loads = answered.map((a) => a.load);
+    const leftover = answered.find((a) => a.hasLeftover);
+    const placement: Placement = leftover ? { server: leftover.candidate.serverId } : place(needs, loads);
     const chosen = 'server' in placement ? (candidates.find((c) => c.serverId === placement.server) ?? null) : null;
     if (chosen) session.pendingPlacements.set(instance, { server: chosen.serverId, memoryMib: needs.memoryMib, vcpus: needs.vcpus });
-    return { placement, loads, chosen, unreachable: unreachable.map((u) => u.server) };
+    return { placement, loads, chosen, unreachable: unreachable.map((u) => u.server), adopting: Boolean(leftover) };
   });
 }
 

@@ -255,9 +255,16 @@ export const instance = defineResource<typeof schema>({
     const made: string[] = [];
     let defined = false;
     try {
-      if (await getDomain(uri, planned.name)) {
-        throw new DiagnosticError('The instance already exists', `Server "${dep.server.name}" already has a domain named "${planned.name}". Import it (terraform import) or choose another name.`, attr('name'));
+      // A domain storm defined for this instance on this deployment is what an interrupted
+      // create (or a lost state) left: it is adopted, keeping its identity. Anything else with
+      // the name is somebody else's, and is never touched.
+      const existing = await getDomain(uri, planned.name);
+      const deploymentId = layerId(dep.volume, dep.serverId);
+      if (existing && !(existing.storm && existing.metadata.deployment === deploymentId)) {
+        const whose = existing.storm ? `storm made it for ${existing.metadata.deployment ?? 'another deployment'}` : 'storm did not make it';
+        throw new DiagnosticError('The instance already exists', `Server "${dep.server.name}" already has a domain named "${planned.name}" (${whose}). Import it (terraform import) or choose another name.`, attr('name'));
       }
+      if (existing) ctx.log.warn('adopting the domain an interrupted create left', { instance: planned.name, server: dep.server.name, state: existing.state });
       const [record, below] = await Promise.all([readLayerRecord<DeploymentRecord>(uri, dep.volume), getVolume(uri, dep.volume)]);
       if (!record || !below) throw new DiagnosticError('The deployment is not there', `Server "${dep.server.name}" has no ${dep.volume}.`, attr('deployments'));
       const seed = nocloudSeed({ instanceId: planned.name, hostname: planned.name, files: renderFiles(planned, record) });
@@ -271,11 +278,19 @@ export const instance = defineResource<typeof schema>({
       const disk = leftover ?? (await createOverlay(uri, names.disk, below, wantBytes));
       if (!leftover) made.push(names.disk);
       else if (wantBytes && leftover.capacity < wantBytes) await resizeVolume(uri, names.disk, wantBytes);
-      await deleteVolume(uri, names.seed);
-      const seedPath = await uploadSeed(uri, names.seed, seed.iso);
-      made.push(names.seed);
-      await defineDomain(uri, domainXml(await domainSpec(planned, dep, hw, { diskPath: disk.path, seedPath }, undefined, newConsoleLogPath(planned.name))));
-      defined = true;
+      // An adopted guest that runs keeps its seed (it may be reading it); otherwise it is written afresh.
+      const keptSeed = existing && existing.state !== 'shutoff' ? await getVolume(uri, names.seed) : null;
+      let seedPath = keptSeed?.path;
+      if (!seedPath) {
+        await deleteVolume(uri, names.seed);
+        seedPath = await uploadSeed(uri, names.seed, seed.iso);
+        made.push(names.seed);
+      }
+      // New hardware takes effect only on a fresh start.
+      if (existing && existing.state !== 'shutoff' && (existing.memoryMib !== hw.memoryMib || existing.vcpus !== hw.vcpus)) await setDomainState(uri, planned.name, 'shutoff');
+      const spec = await domainSpec(planned, dep, hw, { diskPath: disk.path, seedPath }, existing?.mac ?? undefined, existing?.consoleLog ?? newConsoleLogPath(planned.name));
+      await defineDomain(uri, domainXml({ ...spec, uuid: existing?.uuid ?? undefined }));
+      defined = !existing;
       await setDomainState(uri, planned.name, planned.state as DomainState);
       ctx.log.info('instance created', { instance: planned.name, server: dep.server.name, state: planned.state, memory_mib: hw.memoryMib, vcpus: hw.vcpus });
       const state = await observed(ctx, { ...planned, server: dep.serverId, id: layerId(names.disk, dep.serverId) }, uri, true);
