@@ -392,6 +392,27 @@ resource "storm_instance" "${name}" {
     assert.equal(back.exitCode, 0, back.output);
   });
 
+  test('a network of one name on each blade: each its own bridge, though the blades share a kernel', async () => {
+    const instances = instanceHcl('mx1', M, '  disk_size_mib = 128') + instanceHcl('mx2', 2048);
+    const lan = (server: string, octet: number) => `
+resource "storm_network" "lan_${server}" {
+  server = storm_appliance_server.${server}.id
+  name   = "lan"
+  cidr   = "192.168.${octet}.0/24"
+}
+`;
+    tf.write(stackHcl(instances, lan('blade1', 171) + lan('blade2', 172)));
+    const r = await tf.apply();
+    assert.equal(r.exitCode, 0, r.output);
+    const bridges = resources(await tf.state()).filter((x) => x.type === 'storm_network').map((x) => String(x.values.bridge));
+    assert.equal(new Set(bridges).size, 2, `two bridges: ${bridges.join(', ')}`);
+    for (const blade of lab.blades) assert.match((await virsh(blade.libvirtUri, 'net-info', 'lan')).stdout, /Active:\s+yes/);
+    assert.equal((await tf.plan()).exitCode, 0, 'converged');
+    tf.write(stackHcl(instances));
+    const back = await tf.apply();
+    assert.equal(back.exitCode, 0, back.output);
+  });
+
   test('destroy leaves no volume, domain or seed behind', async () => {
     const r = await tf.destroy();
     assert.equal(r.exitCode, 0, r.output);

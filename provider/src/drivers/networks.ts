@@ -1,6 +1,7 @@
 // libvirt networks through virsh (the native binding has none): storm's NAT networks with
 // DHCP and DNS host records. Each step is its own virsh call, so no step's failure hides
 // behind the next one's success.
+import { createHash } from 'node:crypto';
 import { LibvirtError } from './errors.ts';
 import { withXmlFile } from './volumes.ts';
 import { virsh, virshQuote as q } from './virsh.ts';
@@ -13,6 +14,8 @@ export interface DnsHost {
 
 export interface NetworkSpec {
   name: string;
+  /** The Linux bridge: host-wide, so it must differ between servers that share a kernel (see bridgeName). */
+  bridge: string;
   /** The first three octets of the /24, e.g. "192.168.150". */
   prefix: string;
   domain: string;
@@ -25,8 +28,15 @@ export interface NetworkObservation {
   active: boolean;
 }
 
-/** Bridge names are at most 15 characters. */
-export const bridgeName = (name: string) => `sb-${name}`.slice(0, 15);
+/**
+ * The bridge for network `name` on server `server`: at most 15 characters (the kernel's limit),
+ * and distinct per server, because servers may share one kernel's bridges (several libvirtds
+ * on one machine, as in the lab) and a network name is per server.
+ */
+export function bridgeName(server: string, name: string): string {
+  const tag = createHash('sha256').update(`${server}\u0000${name}`).digest('hex').slice(0, 4);
+  return `sb${tag}-${name}`.slice(0, 15);
+}
 
 function dnsHostsXml(hosts: readonly DnsHost[]): string {
   const byIp = new Map<string, string[]>();
@@ -37,7 +47,7 @@ function dnsHostsXml(hosts: readonly DnsHost[]): string {
 export function networkXml(s: NetworkSpec): string {
   return (
     // no-ping: dnsmasq otherwise pings each address before offering it, 3 s per lease.
-    `<network xmlns:dnsmasq='http://libvirt.org/schemas/network/dnsmasq/1.0'><name>${escapeXml(s.name)}</name><forward mode='nat'/><bridge name='${bridgeName(s.name)}' stp='off'/>` +
+    `<network xmlns:dnsmasq='http://libvirt.org/schemas/network/dnsmasq/1.0'><name>${escapeXml(s.name)}</name><forward mode='nat'/><bridge name='${escapeXml(s.bridge)}' stp='off'/>` +
     `<domain name='${escapeXml(s.domain)}' localOnly='yes'/><dns>${dnsHostsXml(s.hosts)}</dns>` +
     `<ip address='${s.prefix}.1' netmask='255.255.255.0'><dhcp><range start='${s.prefix}.100' end='${s.prefix}.254'/></dhcp></ip>` +
     `<dnsmasq:options><dnsmasq:option value='no-ping'/></dnsmasq:options></network>`

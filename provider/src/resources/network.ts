@@ -22,7 +22,7 @@ const schema = {
       name: { type: 'string', mode: 'required', forceNew: true, validators: [nameValidator], description: 'Network name; instances name it in `network`.' },
       cidr: { type: 'string', mode: 'required', forceNew: true, validators: [CIDR24], description: 'The /24 the network uses, e.g. `192.168.150.0/24`.' },
       domain: { type: 'string', mode: 'optional', default: 'storm.internal', forceNew: true, description: 'DNS domain of the network.' },
-      bridge: { type: 'string', mode: 'computed', description: 'The Linux bridge libvirt made for it.' },
+      bridge: { type: 'string', mode: 'computed', description: 'The Linux bridge it uses: `sbXXXX-NAME` (at most 15 characters), XXXX from the server and the name, so servers that share a kernel (several libvirtds on one machine) never collide.' },
     },
     blocks: {
       host: {
@@ -43,7 +43,7 @@ type Network = Model<typeof schema>;
 
 const serverOf = (n: Network): ServerRef => requireServerId(n.server, attr('server'));
 const blame = (n: Network): Context => ({ server: serverOf(n).name, libvirt: { path: attr('server'), via: 'reference' } });
-const specOf = (n: Network): NetworkSpec => ({ name: n.name, prefix: n.cidr.replace(/\.0\/24$/, ''), domain: n.domain, hosts: n.host });
+const specOf = (n: Network): NetworkSpec => ({ name: n.name, bridge: bridgeName(n.server, n.name), prefix: n.cidr.replace(/\.0\/24$/, ''), domain: n.domain, hosts: n.host });
 const hostKey = (h: DnsHost) => `${h.ip} ${h.hostname}`;
 
 export const network = defineResource<typeof schema>({
@@ -71,7 +71,7 @@ export const network = defineResource<typeof schema>({
       }
       diagnose(err, blame(planned));
     }
-    return { ...planned, id: `${planned.name}@${planned.server}`, bridge: bridgeName(planned.name) };
+    return { ...planned, id: `${planned.name}@${planned.server}`, bridge: bridgeName(planned.server, planned.name) };
   },
 
   async read(_ctx, state) {
