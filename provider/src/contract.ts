@@ -42,27 +42,33 @@ export interface PlanRefinement {
   warnings?: Diagnostic[];
 }
 
-/** A resource as the protocol server sees it: untyped object values in and out. */
-export interface ResourceDefinition {
-  readonly schema: ResourceSchema;
+/**
+ * A resource: its schema and its Terraform semantics. The protocol server sees it untyped
+ * (object values in and out, the defaults below); resource files write it against the model
+ * their schema gives (`M`, see schema/typed.ts). Planning and validation see raw object values
+ * whatever `M` is, because a configuration or a plan may hold values not known until apply;
+ * prior state is always known, so it arrives as `M`.
+ */
+export interface ResourceDefinition<M = ObjectValue, S extends ResourceSchema = ResourceSchema> {
+  readonly schema: S;
   /** Rules that involve several attributes; single-attribute rules belong in the schema. */
   validate?(config: ObjectValue): Diagnostic[];
   /** Adjusts the generic plan: e.g. marks computed values unknown when inputs they derive from change. */
-  refinePlan?(prior: ObjectValue | null, planned: ObjectValue, config: ObjectValue): PlanRefinement | Promise<PlanRefinement>;
-  create(ctx: ResourceContext, planned: ObjectValue): Promise<ObjectValue>;
+  refinePlan?(prior: M | null, planned: ObjectValue, config: ObjectValue): PlanRefinement | Promise<PlanRefinement>;
+  create(ctx: ResourceContext, planned: M): Promise<M>;
   /** Null means the object is gone: Terraform plans to create it again. */
-  read(ctx: ResourceContext, state: ObjectValue): Promise<ObjectValue | null>;
-  update(ctx: ResourceContext, prior: ObjectValue, planned: ObjectValue): Promise<ObjectValue>;
-  delete(ctx: ResourceContext, prior: ObjectValue): Promise<void>;
+  read(ctx: ResourceContext, state: M): Promise<M | null>;
+  update(ctx: ResourceContext, prior: M, planned: M): Promise<M>;
+  delete(ctx: ResourceContext, prior: M): Promise<void>;
   /** Partial state from an import id; Terraform calls read right after. */
-  importState?(ctx: ResourceContext, id: string): Promise<ObjectValue>;
+  importState?(ctx: ResourceContext, id: string): Promise<M>;
 }
 
 /** A data source: read-only, computed from its configuration at plan time. */
-export interface DataSourceDefinition {
-  readonly schema: ResourceSchema;
+export interface DataSourceDefinition<M = ObjectValue, S extends ResourceSchema = ResourceSchema> {
+  readonly schema: S;
   validate?(config: ObjectValue): Diagnostic[];
-  read(ctx: ResourceContext, config: ObjectValue): Promise<ObjectValue>;
+  read(ctx: ResourceContext, config: M): Promise<M>;
 }
 
 /** The provider as the protocol server serves it: its configuration block, resources and data sources. */

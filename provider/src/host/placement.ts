@@ -27,10 +27,6 @@ async function observeCandidate(session: HostSession, candidate: LayerRef, insta
   };
 }
 
-export async function observeLoad(session: HostSession, candidate: LayerRef): Promise<ServerLoad> {
-  return (await observeCandidate(session, candidate, '')).load;
-}
-
 export interface PlacementDecision<T extends LayerRef> {
   placement: Placement;
   loads: ServerLoad[];

@@ -2,7 +2,7 @@
 // base OS (shared by every appliance on that server naming the same base and checksum; never
 // duplicated) and the appliance layer, a qcow2 overlay whose backing file is the base.
 // Its hardware (memory_mib, vcpus) is what its instances get unless they say otherwise.
-import { DiagnosticError, attr, type Diagnostic } from '../protocol/diagnostics.ts';
+import { DiagnosticError, attr } from '../protocol/diagnostics.ts';
 import type { ResourceContext } from '../contract.ts';
 import type { ResourceSchema } from '../schema/model.ts';
 import { defineResource, type Model } from '../schema/typed.ts';
@@ -115,19 +115,10 @@ function recordOf(a: Appliance, layer: string, base: string, boot: ApplianceReco
 export const appliance = defineResource<typeof schema>({
   schema,
 
-  validate(config) {
-    const diags: Diagnostic[] = [];
-    for (const block of ['base', 'image'] as const) {
-      if (config[block] === null) {
-        diags.push({ severity: 'error', summary: `Missing ${block} block`, detail: `storm_appliance needs a ${block} { url, sha256${block === 'base' ? ', name' : ''} } block.`, path: attr(block) });
-      }
-    }
-    return diags;
-  },
-
   async create(ctx, planned) {
     const server = serverOf(planned);
     const uri = server.uri;
+    // Both blocks are required by the schema (min 1): Terraform refuses a configuration without them.
     const base = planned.base!;
     const image = planned.image!;
     await ensurePoolReady(planned);

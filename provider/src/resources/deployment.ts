@@ -8,10 +8,10 @@ import { nameValidator } from '../schema/validators.ts';
 import { fetchLogged, installLayer } from '../drivers/layers.ts';
 import { createOverlay, deleteVolume, dependentsOf, getVolume } from '../drivers/volumes.ts';
 import { deploymentVolumeName, layerRecordName } from '../host/names.ts';
-import { readLayerRecord, writeLayerRecord, type ApplianceRecord, type DeploymentFile, type DeploymentRecord } from '../host/records.ts';
+import { readLayerRecord, writeLayerRecord, type ApplianceRecord, type DeploymentRecord } from '../host/records.ts';
 import { layerId, parseImportId, parseLayerId, type LayerRef } from '../host/refs.ts';
 import { diagnose, explained, type Context } from './diagnose.ts';
-import { fileBlock, filesOf } from './file-block.ts';
+import { fileBlock } from './file-block.ts';
 import { imageSourceAttributes } from './image-source.ts';
 
 const schema = {
@@ -45,11 +45,8 @@ const applianceOf = (d: Deployment): LayerRef => parseLayerId(d.appliance, 'app'
 const blame = (d: Deployment): Context => ({ server: applianceOf(d).server.name, libvirt: { path: attr('appliance'), via: 'reference' }, image: { what: 'deployment', path: attr('image', 'sha256') } });
 
 function recordOf(d: Deployment, volume: string, appliance: string): DeploymentRecord {
-  return { volume, appliance, files: filesOf(d.file), variables: d.variables ?? {}, image: d.image ? { url: d.image.url, sha256: d.image.sha256 } : null };
+  return { volume, appliance, files: d.file, variables: d.variables ?? {}, image: d.image ? { url: d.image.url, sha256: d.image.sha256 } : null };
 }
-
-/** The record's files as the `file` blocks that wrote them. */
-const fileBlocks = (files: readonly DeploymentFile[]) => files.map((f) => ({ path: f.path, content: f.content, permissions: f.permissions }));
 
 export const deployment = defineResource<typeof schema>({
   schema,
@@ -108,7 +105,7 @@ export const deployment = defineResource<typeof schema>({
     if (!vol || !record) return null;
     // An unset variables map stays unset (user intent), unless the host has some.
     const variables = Object.keys(record.variables).length || state.variables !== null ? record.variables : null;
-    return { ...state, file: fileBlocks(record.files), variables };
+    return { ...state, file: record.files, variables };
   },
 
   async update(ctx, _prior, planned) {
@@ -129,7 +126,7 @@ export const deployment = defineResource<typeof schema>({
       variables: Object.keys(record.variables).length ? record.variables : null,
       volume: ref.volume,
       image: record.image ?? null,
-      file: fileBlocks(record.files),
+      file: record.files,
     });
   },
 

@@ -34,8 +34,11 @@ export interface Context {
   bmcFromState?: boolean;
 }
 
+type ErrorClass = abstract new (...args: never[]) => Error;
+
 interface Row {
-  error: abstract new (...args: never[]) => Error;
+  /** The failures this row explains (one reading for each). */
+  errors: readonly ErrorClass[];
   /** Null when this row does not apply in this context: the next matching row is tried. */
   diagnose(err: Error, c: Context): { summary: string; detail: string; path?: AttributePath } | null | undefined;
 }
@@ -46,23 +49,19 @@ const signedFix = (s: string) => `${s} If you trust this channel without signatu
 // Order matters: subclasses before their base classes.
 const TABLE: readonly Row[] = [
   {
-    error: ChecksumMismatchError,
+    errors: [ChecksumMismatchError],
     diagnose: (err, c) => c.image && { summary: `The ${c.image.what} image does not match its sha256`, detail: `${err.message}. Nothing was installed. Check the URL and the checksum the publisher gave.`, path: c.image.path },
   },
   {
-    error: ImageSourceError,
+    errors: [ImageSourceError],
     diagnose: (err, c) => c.image && { summary: `Could not fetch the ${c.image.what} image`, detail: `${err.message}. Nothing was installed.`, path: c.image.path },
   },
   {
-    error: LayerFormatError,
+    errors: [LayerFormatError, Qcow2Error],
     diagnose: (err, c) => c.image && { summary: `The ${c.image.what} image cannot be a layer`, detail: `${err.message}.`, path: c.image.path },
   },
   {
-    error: Qcow2Error,
-    diagnose: (err, c) => c.image && { summary: `The ${c.image.what} image cannot be a layer`, detail: `${err.message}.`, path: c.image.path },
-  },
-  {
-    error: IpmiAuthError,
+    errors: [IpmiAuthError],
     diagnose: (err, c) => ({
       summary: 'The BMC refused storm\'s credentials',
       detail:
@@ -72,11 +71,11 @@ const TABLE: readonly Row[] = [
     }),
   },
   {
-    error: IpmiUnreachableError,
+    errors: [IpmiUnreachableError],
     diagnose: (err, c) => ({ summary: 'The BMC did not answer', detail: `${err.message}. Check ipmi.address and ipmi.port${on(c)}, and that the BMC's LAN channel is enabled.`, path: attr('ipmi', 'address') }),
   },
   {
-    error: LibvirtUnreachableError,
+    errors: [LibvirtUnreachableError],
     diagnose: (err, c) => {
       if (c.libvirt?.via === 'uri') {
         return {
@@ -90,47 +89,43 @@ const TABLE: readonly Row[] = [
     },
   },
   {
-    error: LibvirtError,
+    errors: [LibvirtError],
     diagnose: (err, c) => (c.server ? { summary: `libvirt on server "${c.server}" refused the operation`, detail: `${err.message}.`, path: c.libvirt?.path } : null),
   },
   {
-    error: SeedFileError,
+    errors: [SeedFileError],
     diagnose: (err, c) => ({ summary: 'Invalid file', detail: err.message, path: c.files ?? attr('file') }),
   },
   {
-    error: UnsignedError,
+    errors: [UnsignedError],
     diagnose: (err, c) => c.channel && { summary: `The ${c.channel.what} is not signed`, detail: signedFix(`${c.channel.url}: ${err.message}. storm only uses signed channels.`), path: attr('insecure_skip_verify') },
   },
   {
-    error: UnknownKeyError,
+    errors: [UnknownKeyError],
     diagnose: (err, c) => c.channel && { summary: `The ${c.channel.what} is signed by a key you do not trust`, detail: `${err.message} Add the publisher's public key to trusted_keys in the provider block if you trust it.` },
   },
   {
-    error: SignatureMismatchError,
+    errors: [SignatureMismatchError],
     diagnose: (err, c) => c.channel && { summary: `The ${c.channel.what} was changed after it was signed`, detail: `${c.channel.url}: ${err.message} Do not use it; tell the publisher.` },
   },
   {
-    error: BadSignatureError,
+    errors: [BadSignatureError],
     diagnose: (err, c) => c.channel && { summary: `The ${c.channel.what}'s signature is invalid`, detail: `${c.channel.url}: ${err.message} Do not use it; tell the publisher.` },
   },
   {
-    error: VerificationError,
+    errors: [VerificationError],
     diagnose: (err, c) => c.channel && { summary: `The ${c.channel.what}'s signature cannot be read`, detail: `${c.channel.url}: ${err.message}` },
   },
   {
-    error: PublicKeyFormatError,
+    errors: [PublicKeyFormatError],
     diagnose: (err) => ({ summary: 'Invalid trusted key', detail: `A key in trusted_keys in the provider block: ${err.message}` }),
   },
   {
-    error: ChannelUnreachableError,
+    errors: [ChannelUnreachableError, ChannelHttpError],
     diagnose: (err, c) => ({ summary: 'Cannot read the channel', detail: `${err.message}, and there is no cached copy of it yet. Check the URL and that the channel server is up.`, path: c.channel?.path }),
   },
   {
-    error: ChannelHttpError,
-    diagnose: (err, c) => ({ summary: 'Cannot read the channel', detail: `${err.message}, and there is no cached copy of it yet. Check the URL and that the channel server is up.`, path: c.channel?.path }),
-  },
-  {
-    error: FeedError,
+    errors: [FeedError],
     diagnose: (err, c) => ({ summary: 'The channel feed cannot be read', detail: `${c.channel?.url ?? 'the feed'}: ${err.message}`, path: c.channel?.path }),
   },
 ];
@@ -139,7 +134,7 @@ const TABLE: readonly Row[] = [
 export function diagnosed(err: unknown, c: Context): unknown {
   if (err instanceof DiagnosticError || !(err instanceof Error)) return err;
   for (const row of TABLE) {
-    if (!(err instanceof row.error)) continue;
+    if (!row.errors.some((e) => err instanceof e)) continue;
     const d = row.diagnose(err, c);
     if (d) return new DiagnosticError(d.summary, d.detail, d.path);
   }

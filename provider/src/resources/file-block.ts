@@ -1,5 +1,4 @@
 // The `file` block deployments and instances share: a template written into the instance.
-import type { DeploymentFile } from '../host/records.ts';
 import { absolutePath, fileModeValidator } from '../schema/validators.ts';
 
 const block = {
@@ -14,7 +13,3 @@ export function fileBlock<const F extends boolean = false>(description: string, 
   return { nesting: 'list', forceNew: (forceNew ?? false) as F, description, block } as const;
 }
 
-/** The decoded `file` blocks as the files a seed carries. */
-export function filesOf(blocks: readonly { path: string; content: string; permissions: string }[]): DeploymentFile[] {
-  return blocks.map((f) => ({ path: f.path, content: f.content, permissions: f.permissions }));
-}

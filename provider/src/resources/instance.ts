@@ -10,7 +10,7 @@ import { DiagnosticError, attr, type AttributePath, type Diagnostic } from '../p
 import { UNKNOWN } from '../protocol/cty/index.ts';
 import type { ObjectValue, ResourceContext } from '../contract.ts';
 import type { ResourceSchema } from '../schema/model.ts';
-import { defineResource, type Model } from '../schema/typed.ts';
+import { decodeBlock, defineResource, type Model } from '../schema/typed.ts';
 import { between, nameValidator, oneOf } from '../schema/validators.ts';
 import { DEFAULT_MEMORY_MIB, DEFAULT_VCPUS, bytesToMib, MIB } from '../rules.ts';
 import { domainXml, type DomainSpec } from '../drivers/domain-xml.ts';
@@ -25,7 +25,7 @@ import { holdPlacement, placeInstance, releasePlacement } from '../host/placemen
 import { readLayerRecord, readServerRecord, type ApplianceRecord, type DeploymentFile, type DeploymentRecord } from '../host/records.ts';
 import { layerId, parseImportId, parseLayerId, type LayerRef } from '../host/refs.ts';
 import { diagnose, explained, type Context } from './diagnose.ts';
-import { fileBlock, filesOf } from './file-block.ts';
+import { fileBlock } from './file-block.ts';
 
 const schema = {
   typeName: 'storm_instance',
@@ -133,7 +133,7 @@ async function choose(ctx: ResourceContext, i: Instance, needs: Hardware): Promi
 function renderFiles(i: Instance, record: DeploymentRecord): DeploymentFile[] {
   const variables = { ...record.variables, ...(i.variables ?? {}) };
   const byPath = new Map<string, DeploymentFile>();
-  for (const f of [...record.files, ...filesOf(i.file)]) byPath.set(f.path, f);
+  for (const f of [...record.files, ...i.file]) byPath.set(f.path, f);
   const problems: string[] = [];
   const out: DeploymentFile[] = [];
   for (const f of byPath.values()) {
@@ -167,9 +167,8 @@ interface Disks {
   seedPath: string;
 }
 
-async function domainSpec(i: Instance, dep: LayerRef, hw: Hardware, disks: Disks, mac: string | undefined, consoleLog: string): Promise<DomainSpec> {
+async function domainSpec(i: Instance, dep: LayerRef, depRecord: DeploymentRecord | null, hw: Hardware, disks: Disks, mac: string | undefined, consoleLog: string): Promise<DomainSpec> {
   const uri = dep.server.uri;
-  const depRecord = await readLayerRecord<DeploymentRecord>(uri, dep.volume);
   const app = depRecord ? await readLayerRecord<ApplianceRecord>(uri, depRecord.appliance) : null;
   let kernel: DomainSpec['kernel'];
   if (app?.boot) {
@@ -186,7 +185,7 @@ async function domainSpec(i: Instance, dep: LayerRef, hw: Hardware, disks: Disks
     mac,
     consoleLog,
     kernel,
-    metadata: { deployment: layerId(dep.volume, dep.serverId), variables: JSON.stringify(i.variables ?? {}), files: JSON.stringify(filesOf(i.file)) },
+    metadata: { deployment: layerId(dep.volume, dep.serverId), variables: JSON.stringify(i.variables ?? {}), files: JSON.stringify(i.file) },
   };
 }
 
@@ -288,7 +287,7 @@ export const instance = defineResource<typeof schema>({
       }
       // New hardware takes effect only on a fresh start.
       if (existing && existing.state !== 'shutoff' && (existing.memoryMib !== hw.memoryMib || existing.vcpus !== hw.vcpus)) await setDomainState(uri, planned.name, 'shutoff');
-      const spec = await domainSpec(planned, dep, hw, { diskPath: disk.path, seedPath }, existing?.mac ?? undefined, existing?.consoleLog ?? newConsoleLogPath(planned.name));
+      const spec = await domainSpec(planned, dep, record, hw, { diskPath: disk.path, seedPath }, existing?.mac ?? undefined, existing?.consoleLog ?? newConsoleLogPath(planned.name));
       await defineDomain(uri, domainXml({ ...spec, uuid: existing?.uuid ?? undefined }));
       defined = !existing;
       await setDomainState(uri, planned.name, planned.state as DomainState);
@@ -318,10 +317,10 @@ export const instance = defineResource<typeof schema>({
       if (!d) throw new DiagnosticError('The instance is gone', `Domain "${planned.name}" no longer exists on server "${dep.server.name}"; refresh and apply again to recreate it.`);
       const hw = await hardwareOf(planned);
       if (d.memoryMib !== hw.memoryMib || d.vcpus !== hw.vcpus) {
-        const [disk, seed] = await Promise.all([getVolume(uri, instanceVolumeName(planned.name)), getVolume(uri, seedVolumeName(planned.name))]);
+        const [disk, seed, record] = await Promise.all([getVolume(uri, instanceVolumeName(planned.name)), getVolume(uri, seedVolumeName(planned.name)), readLayerRecord<DeploymentRecord>(uri, dep.volume)]);
         if (!disk || !seed) throw new DiagnosticError('The instance\'s volumes are gone', `${instanceVolumeName(planned.name)} or ${seedVolumeName(planned.name)} no longer exists on server "${dep.server.name}".`);
         if (d.state !== 'shutoff') await setDomainState(uri, planned.name, 'shutoff');
-        const spec = await domainSpec(planned, dep, hw, { diskPath: disk.path, seedPath: seed.path }, d.mac ?? undefined, d.consoleLog ?? newConsoleLogPath(planned.name));
+        const spec = await domainSpec(planned, dep, record, hw, { diskPath: disk.path, seedPath: seed.path }, d.mac ?? undefined, d.consoleLog ?? newConsoleLogPath(planned.name));
         await defineDomain(uri, domainXml({ ...spec, uuid: d.uuid ?? undefined }));
       }
       const wantBytes = planned.disk_size_mib ? planned.disk_size_mib * MIB : null;
@@ -359,25 +358,16 @@ export const instance = defineResource<typeof schema>({
       }
     };
     const variables = parse<Record<string, string>>(d.metadata.variables, {});
-    const files = parse<DeploymentFile[]>(d.metadata.files, []);
-    const base: Instance = {
+    // What the domain does not record takes its schema default; read fills what the host reports.
+    const base = decodeBlock(schema.block, {
       id: layerId(instanceVolumeName(name), ref.serverId),
       name,
       deployments: [d.metadata.deployment ?? ''],
       server: ref.serverId,
-      memory_mib: null,
-      vcpus: null,
-      disk_size_mib: null,
-      state: 'running',
-      network: d.network ?? 'default',
+      network: d.network,
       variables: Object.keys(variables).length ? variables : null,
-      ip_wait_seconds: 120,
-      mac: null,
-      ip: null,
-      volume: null,
-      console_log: null,
-      file: files.map((f) => ({ path: f.path, content: f.content, permissions: f.permissions })),
-    };
+      file: parse<unknown[]>(d.metadata.files, []),
+    });
     const state = await explained(blame(ref.server.name, []), () => observed(ctx, base, ref.server.uri, false));
     if (!state) throw new DiagnosticError('No such instance', `Instance "${name}" has no disk ${instanceVolumeName(name)}.`);
     return state;

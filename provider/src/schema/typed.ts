@@ -5,8 +5,7 @@
 // resources never pick values out of an ObjectValue by hand.
 import type { CtyValue } from '../protocol/cty/index.ts';
 import { isCtyObject, isUnknown } from '../protocol/cty/index.ts';
-import type { Diagnostic } from '../protocol/diagnostics.ts';
-import type { DataSourceDefinition, ObjectValue, PlanRefinement, ResourceContext, ResourceDefinition } from '../contract.ts';
+import type { DataSourceDefinition, ObjectValue, ResourceDefinition } from '../contract.ts';
 import type { AttributeSpec, BlockSpec, ResourceSchema, ValueType } from './model.ts';
 
 /** The TypeScript value of a cty type. */
@@ -124,24 +123,10 @@ function encodeObject(block: BlockSpec, m: LooseModel): ObjectValue {
   return out;
 }
 
-/**
- * A resource written against its typed model. Planning and validation still see raw object
- * values, because a configuration or a plan may hold values not known until apply; prior
- * state is always known, so it arrives typed.
- */
-// M is Model<S>, fixed by the schema alone: inferring the schema back from method results is too deep for tsc.
-export interface TypedResource<S extends ResourceSchema, M = Model<S>> {
-  readonly schema: S;
-  validate?(config: ObjectValue): Diagnostic[];
-  refinePlan?(prior: M | null, planned: ObjectValue, config: ObjectValue): PlanRefinement | Promise<PlanRefinement>;
-  create(ctx: ResourceContext, planned: M): Promise<M>;
-  read(ctx: ResourceContext, state: M): Promise<M | null>;
-  update(ctx: ResourceContext, prior: M, planned: M): Promise<M>;
-  delete(ctx: ResourceContext, prior: M): Promise<void>;
-  importState?(ctx: ResourceContext, id: string): Promise<M>;
-}
+/** A resource written against the model its schema gives. */
+export type TypedResource<S extends ResourceSchema> = ResourceDefinition<Model<S>, S>;
 
-export function defineResource<const S extends ResourceSchema>(r: TypedResource<S>): ResourceDefinition {
+export function defineResource<S extends ResourceSchema>(r: TypedResource<S>): ResourceDefinition {
   const block = r.schema.block;
   // Through the untyped codec: instantiating BlockModel for every schema here is too deep for tsc.
   const decode = (v: ObjectValue) => decodeObject(block, v) as unknown as Model<S>;
@@ -161,13 +146,9 @@ export function defineResource<const S extends ResourceSchema>(r: TypedResource<
   };
 }
 
-export interface TypedDataSource<S extends ResourceSchema, M = Model<S>> {
-  readonly schema: S;
-  validate?(config: ObjectValue): Diagnostic[];
-  read(ctx: ResourceContext, config: M): Promise<M>;
-}
+export type TypedDataSource<S extends ResourceSchema> = DataSourceDefinition<Model<S>, S>;
 
-export function defineDataSource<const S extends ResourceSchema>(d: TypedDataSource<S>): DataSourceDefinition {
+export function defineDataSource<S extends ResourceSchema>(d: TypedDataSource<S>): DataSourceDefinition {
   const block = d.schema.block;
   return {
     schema: d.schema,
