@@ -56,7 +56,10 @@ const BMC_ADDRESS = '127.0.0.1';
 const BMC_USER = 'admin';
 const BMC_PASSWORD = 'password';
 const LIBVIRT_PORT = 16509;
-const MAX_BLADES = 200; // blade i listens on 127.0.0.(10+i)
+// Blade i listens on 127.0.0.(ADDRESS_BASE+i). STORM_LAB_ADDRESS_BASE moves a lab to other
+// addresses, so two labs (two checkouts testing at once) do not collide.
+const ADDRESS_BASE = Number(process.env.STORM_LAB_ADDRESS_BASE ?? 10);
+const MAX_BLADES = 254 - ADDRESS_BASE;
 // First power-on of a blade probes QEMU capabilities into the blade's own cache (seconds under
 // TCG, more with several blades booting on 2 cores); later power-ons reuse the cache.
 const POWER_ON_TIMEOUT_MS = Number(process.env.STORM_LAB_POWER_ON_TIMEOUT_MS ?? 120_000);
@@ -306,7 +309,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   if (process.getuid?.() !== 0) throw new Error('lab: needs root (namespaces, mounts, libvirtd)');
 
   for (let i = 1; i <= count; i++) {
-    const addr = `127.0.0.${10 + i}`;
+    const addr = `127.0.0.${ADDRESS_BASE + i}`;
     if (!(await tcpFree(addr, LIBVIRT_PORT))) {
       throw new Error(`lab: ${addr}:${LIBVIRT_PORT} is in use — a blade libvirtd of another lab still running? (pgrep -af storm-lab)`);
     }
@@ -361,7 +364,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       const uuidFile = join(bdir, 'host-uuid');
       let hostUuid = (await readFile(uuidFile, 'utf8').catch(() => '')).trim();
       if (!hostUuid) { hostUuid = randomUUID(); await writeFile(uuidFile, hostUuid + '\n'); }
-      const listenAddr = `127.0.0.${10 + i}`;
+      const listenAddr = `127.0.0.${ADDRESS_BASE + i}`;
       await writeFile(join(bdir, 'etc', 'libvirtd.conf'), libvirtdConf(listenAddr, hostUuid));
       await writeFile(join(bdir, 'etc', 'qemu.conf'), QEMU_CONF);
       const port = ports[i - 1]!;
