@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { committedLoad, type ObservedDomain, type ServerObservation } from '../src/policy/load.ts';
-import { freeMemoryMib, place, type ServerLoad } from '../src/policy/placement.ts';
+import { freeMemoryMib, overCommittedMib, place, type ServerLoad } from '../src/policy/placement.ts';
 
 const server = (name: string, memoryMib: number, committedMemoryMib = 0, extra: Partial<ServerLoad> = {}): ServerLoad => ({
   server: `${name}@qemu+tcp://10.0.0.1/system`,
@@ -57,21 +57,21 @@ test('placement: no candidates, and the refusal names every server with its numb
 const observed = (domains: ObservedDomain[]): ServerObservation => ({ server: 's@qemu:///system', cpus: 4, memoryMib: 8192, reservedMemoryMib: 128, domains });
 
 test('load: running, paused and storm-stopped domains count; a foreign stopped domain does not', () => {
-  const load = committedLoad(observed([domain('r', 'running', false, 1000, 2), domain('p', 'paused', true, 200), domain('s', 'shutoff', true, 300), domain('f', 'shutoff', false, 4000, 4)]), []);
+  const load = committedLoad(observed([domain('r', 'running', false, 1000, 2), domain('p', 'paused', true, 200), domain('s', 'shutoff', true, 300), domain('f', 'shutoff', false, 4000, 4)]), [], 0);
   assert.equal(load.committedMemoryMib, 1500);
   assert.equal(load.committedVcpus, 4);
 });
 
 test('load: a pending placement counts once, whether or not its domain shows yet', () => {
   const pending = [{ name: 'new', server: 's@qemu:///system', memoryMib: 700, vcpus: 1 }];
-  const before = committedLoad(observed([domain('old', 'running', true, 100)]), pending);
-  const after = committedLoad(observed([domain('old', 'running', true, 100), domain('new', 'running', true, 700)]), pending);
+  const before = committedLoad(observed([domain('old', 'running', true, 100)]), pending, 0);
+  const after = committedLoad(observed([domain('old', 'running', true, 100), domain('new', 'running', true, 700)]), pending, 0);
   assert.equal(before.committedMemoryMib, 800);
   assert.equal(after.committedMemoryMib, 800);
 });
 
 test('load: pending placements on other servers are not counted here', () => {
-  const load = committedLoad(observed([]), [{ name: 'x', server: 'other@qemu:///system', memoryMib: 700, vcpus: 1 }]);
+  const load = committedLoad(observed([]), [{ name: 'x', server: 'other@qemu:///system', memoryMib: 700, vcpus: 1 }], 0);
   assert.equal(load.committedMemoryMib, 0);
 });
 
@@ -80,11 +80,63 @@ test('load and placement together: successive decisions see the ones before them
   const hosts = ['a', 'b'].map((n) => ({ server: `${n}@qemu:///system`, cpus: 4, memoryMib: 2048 + 128, reservedMemoryMib: 128, domains: [] as ObservedDomain[] }));
   const placed: string[] = [];
   for (let i = 0; i < 4; i++) {
-    const d = place({ memoryMib: 1024, vcpus: 1 }, hosts.map((h) => committedLoad(h, pending)));
+    const d = place({ memoryMib: 1024, vcpus: 1 }, hosts.map((h) => committedLoad(h, pending, 0)));
     assert.ok('server' in d, `instance ${i} fits`);
     pending.push({ name: `i${i}`, server: d.server, memoryMib: 1024, vcpus: 1 });
     placed.push(d.server.split('@')[0]!);
   }
   assert.deepEqual(placed.sort(), ['a', 'a', 'b', 'b']);
-  assert.ok('error' in place({ memoryMib: 1024, vcpus: 1 }, hosts.map((h) => committedLoad(h, pending))), 'a fifth does not fit');
+  assert.ok('error' in place({ memoryMib: 1024, vcpus: 1 }, hosts.map((h) => committedLoad(h, pending, 0))), 'a fifth does not fit');
+});
+
+test('load: a stopped reservation counts until its lease runs out, then its holder is presumed dead', () => {
+  const reservation = { ...domain('r', 'shutoff', true, 900), reservedUntil: 1000 };
+  assert.equal(committedLoad(observed([reservation]), [], 999).committedMemoryMib, 900);
+  assert.equal(committedLoad(observed([reservation]), [], 1000).committedMemoryMib, 0);
+  // A running domain holds its memory whatever its metadata says.
+  assert.equal(committedLoad(observed([{ ...reservation, state: 'running' }]), [], 5000).committedMemoryMib, 900);
+});
+
+// The cross-process protocol of host/placement.ts, modelled on the pure policy: each process
+// decides on what it reads, records its reservation on the host, reads again and steps back if
+// the server is over-committed. Every interleaving of two processes placing two instances each
+// on one server that holds three: the server never keeps more than it holds.
+test('reserve then check: no interleaving of two processes over-commits a server', () => {
+  type Step = 'decide' | 'reserve' | 'check';
+  const capacity = { server: 's@qemu:///system', cpus: 4, memoryMib: 3 * 1024 + 128, reservedMemoryMib: 128 };
+  interface Proc { name: string; todo: number; step: Step; placed: number }
+  let explored = 0;
+  const walk = (host: ObservedDomain[], procs: Proc[]): void => {
+    const live = procs.filter((p) => p.todo > 0);
+    if (!live.length) {
+      explored++;
+      const kept = host.reduce((sum, d) => sum + d.memoryMib, 0);
+      assert.ok(kept <= capacity.memoryMib - capacity.reservedMemoryMib, `over-committed: ${host.map((d) => d.name).join(',')}`);
+      assert.equal(procs.reduce((n, p) => n + p.placed, 0), host.length);
+      return;
+    }
+    for (const p of live) {
+      const name = `${p.name}${p.todo}`;
+      const next = procs.map((q) => ({ ...q }));
+      const me = next.find((q) => q.name === p.name)!;
+      let h = host;
+      if (p.step === 'decide') {
+        const d = place({ memoryMib: 1024, vcpus: 1 }, [committedLoad({ ...capacity, domains: host }, [], 0)]);
+        if ('error' in d) me.todo--;
+        else me.step = 'reserve';
+      } else if (p.step === 'reserve') {
+        h = [...host, { ...domain(name, 'shutoff', true, 1024), reservedUntil: 1 }];
+        me.step = 'check';
+      } else {
+        const over = overCommittedMib(committedLoad({ ...capacity, domains: host }, [], 0));
+        if (over > 0) h = host.filter((d) => d.name !== name); // steps back; here it then gives up (bounded)
+        else me.placed++;
+        me.todo--;
+        me.step = 'decide';
+      }
+      walk(h, next);
+    }
+  };
+  walk([], [{ name: 'a', todo: 2, step: 'decide', placed: 0 }, { name: 'b', todo: 2, step: 'decide', placed: 0 }]);
+  assert.ok(explored > 100, `explored ${explored} interleavings`);
 });

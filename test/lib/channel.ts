@@ -101,6 +101,8 @@ export interface TestChannel {
   servedImage(fileName: string): string;
   /** Stops serving (the channel goes down); the files stay. */
   close(): Promise<void>;
+  /** Serves again at the same address after close(). */
+  reopen(): Promise<void>;
   /** Stops serving and deletes everything. */
   remove(): Promise<void>;
 }
@@ -157,7 +159,12 @@ export async function publishTestChannel(appliances: ChannelAppliance[]): Promis
     servedImage: (fileName) => path.join(root, 'images', fileName),
     close: async () => {
       if (!server.listening) return;
+      server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+    reopen: async () => {
+      if (server.listening) return;
+      await new Promise<void>((resolve) => server.listen(Number(new URL(url).port), '127.0.0.1', resolve));
     },
     remove: async () => {
       if (server.listening) await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -40,6 +40,8 @@ export interface Lab {
   blades: Blade[];
   power(blade: Blade): Promise<'on' | 'off'>;
   setPower(blade: Blade, on: boolean): Promise<void>;
+  /** SIGKILLs the blade's libvirtd (a daemon crash, the blade stays up); the blade restarts it, and this waits until it answers again. */
+  killLibvirtd(blade: Blade): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -218,16 +220,20 @@ mount -t tmpfs -o mode=0755,size=64m blade-run /run/libvirt
 hostname "$name"
 echo "$(date +%T.%N) namespace ready, starting libvirtd"
 # -f with the lab path (same file as /etc/libvirt/libvirtd.conf) makes the daemon findable by
-# 'pgrep -f LABDIR'. Own pid file: the default /run/libvirtd.pid is the host daemon's.
-libvirtd --listen -f "$dir/etc/libvirtd.conf" -p /run/libvirt/libvirtd.pid &
-daemon=$!
+# 'pgrep -f LABDIR'. Own pid file: the default /run/libvirtd.pid is the host's daemon's.
+# A libvirtd that dies is started again a second later, as systemd does on a real host; its
+# guests (qemu) keep running meanwhile and the new daemon finds them in /run/libvirt.
 # Stay pid 1 (no exec): qemu daemonizes and is reparented to pid 1; bash reaps such orphans,
 # libvirtd would leave zombies that make 'virsh destroy' wait for a pid that never goes away.
 set +e
-wait $daemon
-status=$?
-echo "$(date +%T.%N) libvirtd exited with status $status"
-exit $status
+while :; do
+  libvirtd --listen -f "$dir/etc/libvirtd.conf" -p /run/libvirt/libvirtd.pid &
+  daemon=$!
+  wait $daemon
+  status=$?
+  echo "$(date +%T.%N) libvirtd exited with status $status; restarting it in 1 s"
+  sleep 1
+done
 `;
 
 function libvirtdConf(listenAddr: string, hostUuid: string): string {
@@ -446,7 +452,26 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       : `lab: ${blade.name} still up ${timeout} ms after power off:\n${await diagnostics(s)}`);
   };
 
-  const lab: Lab = { dir, blades: states.map((s) => s.blade), power, setPower, stop };
+  const killLibvirtd = async (blade: Blade): Promise<void> => {
+    const s = stateOf(blade);
+    const conf = join(s.dir, 'etc', 'libvirtd.conf');
+    const daemons: number[] = [];
+    for (const pid of await pidsMentioning(conf)) {
+      if ((await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')).trim() === 'libvirtd') daemons.push(pid);
+    }
+    if (!daemons.length) throw new Error(`lab: ${blade.name} runs no libvirtd to kill`);
+    for (const pid of daemons) signal(pid, 'SIGKILL');
+    if ((await waitGone(daemons, 10_000)).length) throw new Error(`lab: ${blade.name}'s libvirtd survived SIGKILL`);
+    const deadline = Date.now() + POWER_ON_TIMEOUT_MS;
+    for (;;) {
+      const last = await libvirtAnswers(blade.libvirtUri);
+      if (last.ok) return;
+      if (Date.now() > deadline) throw new Error(`lab: ${blade.name}'s libvirtd did not come back after a kill (last: ${last.error}):\n${await diagnostics(s)}`);
+      await sleep(100);
+    }
+  };
+
+  const lab: Lab = { dir, blades: states.map((s) => s.blade), power, setPower, killLibvirtd, stop };
   if (options.initialPower === 'on') {
     try {
       await Promise.all(lab.blades.map((b) => setPower(b, true)));

@@ -47,6 +47,9 @@ export async function virsh(uri: string, command: string, timeoutMs = 60_000): P
       continue;
     }
     if (CONNECT_FAILURE.test(r.message)) throw new LibvirtUnreachableError(uri, r.message);
+    // The connection broke under a command that changes things: the server went away (a crash,
+    // a power cut), which is not libvirt refusing the command.
+    if (TRANSIENT.reads.test(r.message)) throw new LibvirtUnreachableError(uri, `the connection broke during ${command.split(' ')[0]}: ${r.message}`);
     throw new LibvirtError(attempt > 1 ? `${r.message} (still, after ${attempt} attempts)` : r.message);
   }
 }

@@ -1,9 +1,18 @@
 // Placing an instance on one of the servers its deployments stand on: observe each candidate
 // (through the drivers), count its committed load and decide (pure policy), one decision at a
 // time per session, each seeing the ones before it.
-import { listDomains } from '../drivers/domains.ts';
-import { committedLoad, type PendingInstance } from '../policy/load.ts';
-import { place, type InstanceNeeds, type Placement, type ServerLoad } from '../policy/placement.ts';
+//
+// Across processes (two terraform applies, the controller) nothing is shared but the hosts,
+// so a decision is recorded on the host first and checked after: the caller reserves the
+// placement by defining the instance's domain at once, marked with a lease, then the server is
+// read again counting every domain on it. Whoever finds it over-committed takes its own
+// reservation back and decides again. Of two racing reservations the later check always sees
+// the other one, so the server never keeps more than it can hold; at worst both step back and
+// retry after a random pause. A holder that dies leaves a reservation whose lease runs out, so
+// it cannot block the server forever; the next apply of that instance adopts it.
+import { getDomain, listDomains, type DomainObservation } from '../drivers/domains.ts';
+import { committedLoad, type ObservedDomain, type PendingInstance } from '../policy/load.ts';
+import { overCommittedMib, place, type InstanceNeeds, type Placement, type ServerLoad } from '../policy/placement.ts';
 import { readServerRecord } from './records.ts';
 import { layerId, type LayerRef } from './refs.ts';
 import type { HostSession } from './session.ts';
@@ -14,15 +23,79 @@ interface CandidateObservation {
   hasLeftover: boolean;
 }
 
-async function observeCandidate(session: HostSession, candidate: LayerRef, instance: string): Promise<CandidateObservation> {
+/** Metadata of a domain that holds a placement while its instance is being made. */
+export const RESERVATION = {
+  /** Lease end, epoch ms. */
+  until: 'reserved_until',
+  /** The session that holds it (HostSession.id). */
+  holder: 'reserved_by',
+} as const;
+
+/**
+ * How long a reservation holds: far longer than making an instance's disks takes, short enough
+ * that a run killed mid-create holds nothing for long (the next one waits out the lease, then
+ * adopts). A holder that outlives its lease checks the server again before it keeps the place.
+ */
+export const RESERVATION_LEASE_MS = 30_000;
+
+/** Rounds of decide, reserve, check before giving up on a contended server. */
+export const PLACEMENT_ROUNDS = 8;
+
+export function reservationMetadata(session: HostSession, now: number): Record<string, string> {
+  return { [RESERVATION.until]: String(now + RESERVATION_LEASE_MS), [RESERVATION.holder]: session.id };
+}
+
+/** A domain that is another live process's reservation: somebody is making this very instance right now. */
+export function reservedByOther(session: HostSession, d: DomainObservation, now: number): boolean {
+  const until = reservationEnd(d);
+  return until !== null && until > now && d.metadata[RESERVATION.holder] !== session.id;
+}
+
+/** When a domain's reservation ends; null for a complete instance. */
+export function reservationEnd(d: DomainObservation): number | null {
+  const until = Number(d.metadata[RESERVATION.until]);
+  return d.storm && Number.isFinite(until) ? until : null;
+}
+
+/**
+ * Waits while instance `name` is another live run's reservation (that run is making it now),
+ * until it completes, goes, or its lease runs out; returns the domain as it is then.
+ */
+export async function outwaitReservation(session: HostSession, uri: string, name: string, signal?: AbortSignal): Promise<DomainObservation | null> {
+  for (;;) {
+    const d = await getDomain(uri, name);
+    if (!d || !reservedByOther(session, d, Date.now()) || signal?.aborted) return d;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+/** The chosen server's load now, counting every domain on it: memory over what it may give, or 0. */
+export async function overCommitment(session: HostSession, chosen: LayerRef): Promise<{ overMib: number; load: ServerLoad }> {
+  const load = await serverLoad(session, chosen, await listDomains(chosen.server.uri));
+  return { overMib: overCommittedMib(load), load };
+}
+
+function toObserved(d: DomainObservation): ObservedDomain {
+  return { name: d.name, state: d.state, storm: d.storm, memoryMib: d.memoryMib, vcpus: d.vcpus, reservedUntil: reservationEnd(d) };
+}
+
+async function serverLoad(session: HostSession, candidate: LayerRef, domains: readonly DomainObservation[]): Promise<ServerLoad> {
   const uri = candidate.server.uri;
-  const [host, record, domains] = await Promise.all([session.observe(uri), readServerRecord(uri), listDomains(uri)]);
+  const [host, record] = await Promise.all([session.observe(uri), readServerRecord(uri)]);
   const pending: PendingInstance[] = [...session.pendingPlacements].map(([name, p]) => ({ name, ...p }));
+  return committedLoad(
+    { server: candidate.serverId, cpus: host.cpus, memoryMib: host.memoryMib, reservedMemoryMib: record?.reservedMemoryMib ?? 128, domains: domains.map(toObserved) },
+    pending,
+    Date.now(),
+  );
+}
+
+async function observeCandidate(session: HostSession, candidate: LayerRef, instance: string): Promise<CandidateObservation> {
+  const domains = await listDomains(candidate.server.uri);
   const leftover = domains.find((d) => d.name === instance);
   // The instance's own leftover does not count against it: it is what the create adopts.
-  const others = domains.filter((d) => d.name !== instance);
   return {
-    load: committedLoad({ server: candidate.serverId, cpus: host.cpus, memoryMib: host.memoryMib, reservedMemoryMib: record?.reservedMemoryMib ?? 128, domains: others }, pending),
+    load: await serverLoad(session, candidate, domains.filter((d) => d.name !== instance)),
     hasLeftover: Boolean(leftover?.storm && leftover.metadata.deployment === layerId(candidate.volume, candidate.serverId)),
   };
 }
@@ -60,9 +133,50 @@ export function placeInstance<T extends LayerRef>(session: HostSession, instance
   });
 }
 
-/** Pins an instance to a server without a decision, still counted as pending. */
-export function holdPlacement(session: HostSession, instance: string, server: string, needs: InstanceNeeds): void {
-  session.pendingPlacements.set(instance, { server, memoryMib: needs.memoryMib, vcpus: needs.vcpus });
+/** What `reserve` recorded on the host, and how to take it back. */
+export interface Reservation {
+  undo(): Promise<void>;
+}
+
+export interface ReservedPlacement<T extends LayerRef> extends PlacementDecision<T> {
+  /** Rounds it took: more than one means other processes competed for the same servers. */
+  rounds: number;
+}
+
+/**
+ * Decides, reserves on the host (the caller's `reserve` defines the domain), then checks the
+ * chosen server with every domain it now holds; an over-committed server gets the reservation
+ * back and the decision is taken again, up to PLACEMENT_ROUNDS times. An adopted leftover is
+ * already on the host (and counted by everyone), so it is not checked again. The placement
+ * stays pending in the session until the caller releases it.
+ */
+export async function placeAndReserve<T extends LayerRef>(
+  session: HostSession,
+  instance: string,
+  needs: InstanceNeeds,
+  candidates: readonly T[],
+  reserve: (chosen: T, adopting: boolean) => Promise<Reservation>,
+): Promise<ReservedPlacement<T>> {
+  let lastOver = '';
+  for (let round = 1; ; round++) {
+    const decision = await placeInstance(session, instance, needs, candidates);
+    if (!decision.chosen) return { ...decision, rounds: round };
+    const reservation = await reserve(decision.chosen, decision.adopting);
+    if (decision.adopting) return { ...decision, rounds: round };
+    const { overMib: over, load } = await overCommitment(session, decision.chosen).catch(async (err: unknown) => {
+      await reservation.undo().catch(() => {});
+      throw err;
+    });
+    if (over === 0) return { ...decision, rounds: round };
+    await reservation.undo();
+    releasePlacement(session, instance);
+    lastOver = `${decision.chosen.serverId} would be ${over} MiB over (${load.committedMemoryMib} MiB committed of ${load.memoryMib - load.reservedMemoryMib} usable)`;
+    if (round >= PLACEMENT_ROUNDS) {
+      return { ...decision, chosen: null, rounds: round, placement: { error: `other applies kept taking the same room: after ${round} rounds, ${lastOver}.` } };
+    }
+    // A random pause, growing with each round: two processes that stepped back together do not collide again.
+    await new Promise((r) => setTimeout(r, (100 + Math.random() * 400) * round));
+  }
 }
 
 export function releasePlacement(session: HostSession, instance: string): void {

@@ -3,6 +3,7 @@
 // work on one object is done once, and placement decisions are taken one at a time. Nothing
 // here is a module global, so a long-running process starts each pass with a fresh session
 // and never acts on what it saw an hour ago.
+import { randomUUID } from 'node:crypto';
 import { createPool, readHost, removePool, type HostObservation, type PoolRemoval } from '../drivers/libvirt.ts';
 import { deleteVolume, replaceRecord } from '../drivers/volumes.ts';
 import { POOL } from './names.ts';
@@ -17,6 +18,8 @@ export interface PendingPlacement {
 const key = (uri: string, name: string) => `${uri}\u0000${name}`;
 
 export class HostSession {
+  /** Names this session in what it leaves on hosts (placement reservations). */
+  readonly id = randomUUID();
   private readonly observations = new Map<string, Promise<HostObservation>>();
   private readonly pools = new Map<string, Promise<void>>();
   private readonly poolRemovals = new Map<string, Promise<PoolRemoval>>();

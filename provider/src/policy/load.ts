@@ -10,6 +10,11 @@ export interface ObservedDomain {
   storm: boolean;
   memoryMib: number;
   vcpus: number;
+  /**
+   * A reservation's lease (epoch ms): set on a domain defined to hold a placement while its
+   * disks are made, cleared once the instance is complete. Past it, the holder is presumed dead.
+   */
+  reservedUntil?: number | null;
 }
 
 /** A placement decided but whose domain the host may not show yet. */
@@ -32,16 +37,17 @@ export interface ServerObservation {
 /**
  * Running and paused domains hold their memory; a stopped domain storm defined is promised
  * its memory too (starting it again must not fail for want of room), while a stopped domain
- * someone else left there is not counted. A pending placement counts once, whether or not
- * its domain already shows.
+ * someone else left there is not counted, nor a stopped reservation whose lease ran out at
+ * `now` (its holder died before making the disks: it holds nothing a start could need). A
+ * pending placement counts once, whether or not its domain already shows.
  */
-export function committedLoad(observed: ServerObservation, pending: readonly PendingInstance[]): ServerLoad {
+export function committedLoad(observed: ServerObservation, pending: readonly PendingInstance[], now: number): ServerLoad {
   const pendingHere = pending.filter((p) => p.server === observed.server);
   const pendingNames = new Set(pending.map((p) => p.name));
   let committedMemoryMib = 0;
   let committedVcpus = 0;
   for (const d of observed.domains) {
-    if (pendingNames.has(d.name) || (d.state === 'shutoff' && !d.storm)) continue;
+    if (pendingNames.has(d.name) || (d.state === 'shutoff' && (!d.storm || leaseExpired(d, now)))) continue;
     committedMemoryMib += d.memoryMib;
     committedVcpus += d.vcpus;
   }
@@ -57,4 +63,8 @@ export function committedLoad(observed: ServerObservation, pending: readonly Pen
     committedMemoryMib,
     committedVcpus,
   };
+}
+
+function leaseExpired(d: ObservedDomain, now: number): boolean {
+  return d.reservedUntil !== undefined && d.reservedUntil !== null && d.reservedUntil <= now;
 }

@@ -23,6 +23,11 @@ export function freeMemoryMib(s: ServerLoad): number {
   return s.memoryMib - s.reservedMemoryMib - s.committedMemoryMib;
 }
 
+/** Memory promised beyond what the server may give (0 when within): the reserve is never touched. */
+export function overCommittedMib(s: ServerLoad): number {
+  return Math.max(0, -freeMemoryMib(s));
+}
+
 /**
  * Memory is the hard constraint (the paper's rule: never touch the host's reserve); a guest
  * may not have more vCPUs than the host has CPUs, but vCPUs are shared between guests. Among

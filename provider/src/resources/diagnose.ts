@@ -90,6 +90,15 @@ const TABLE: readonly Row[] = [
   },
   {
     errors: [LibvirtError],
+    diagnose: (err, c) =>
+      /No space left on device/i.test(err.message) ? {
+        summary: `The storage pool${c.server ? ` on server "${c.server}"` : ''} is full`,
+        detail: `${err.message}. What was being written was removed again. Free space in the pool's directory on the server (pool_path), or move the pool to a bigger disk, then apply again.`,
+        path: c.libvirt?.path,
+      } : null,
+  },
+  {
+    errors: [LibvirtError],
     diagnose: (err, c) => (c.server ? { summary: `libvirt on server "${c.server}" refused the operation`, detail: `${err.message}.`, path: c.libvirt?.path } : null),
   },
   {

@@ -5,7 +5,7 @@
 // Its hardware is its own, or else its appliance's.
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { DiagnosticError, attr, type AttributePath, type Diagnostic } from '../protocol/diagnostics.ts';
 import { UNKNOWN } from '../protocol/cty/index.ts';
 import type { ObjectValue, ResourceContext } from '../contract.ts';
@@ -14,14 +14,14 @@ import { decodeBlock, defineResource, type Model } from '../schema/typed.ts';
 import { between, nameValidator, oneOf } from '../schema/validators.ts';
 import { DEFAULT_MEMORY_MIB, DEFAULT_VCPUS, bytesToMib, MIB } from '../rules.ts';
 import { domainXml, type DomainSpec } from '../drivers/domain-xml.ts';
-import { defineDomain, getDomain, growRunningDisk, leaseIp, removeDomain, setDomainState, waitForLease, type DomainState } from '../drivers/domains.ts';
+import { defineDomain, getDomain, growRunningDisk, leaseIp, removeDomain, setDomainState, waitForLease, type DomainObservation, type DomainState } from '../drivers/domains.ts';
 import { offersKvm } from '../drivers/libvirt.ts';
-import { createOverlay, deleteVolume, getVolume, resizeVolume, uploadVolume } from '../drivers/volumes.ts';
+import { createOverlay, deleteVolume, getVolume, resizeVolume, uploadVolume, type Volume } from '../drivers/volumes.ts';
 import { withTempDir } from '../drivers/tempdir.ts';
 import { expandTemplate } from '../drivers/seed/template.ts';
 import { nocloudSeed } from '../drivers/seed/nocloud.ts';
 import { instanceVolumeName, seedVolumeName } from '../host/names.ts';
-import { holdPlacement, placeInstance, releasePlacement } from '../host/placement.ts';
+import { outwaitReservation, overCommitment, placeAndReserve, releasePlacement, reservationMetadata, RESERVATION_LEASE_MS, type Reservation } from '../host/placement.ts';
 import { readLayerRecord, readServerRecord, type ApplianceRecord, type DeploymentFile, type DeploymentRecord } from '../host/records.ts';
 import { layerId, parseImportId, parseLayerId, type LayerRef } from '../host/refs.ts';
 import { diagnose, explained, type Context } from './diagnose.ts';
@@ -109,25 +109,78 @@ async function hardwareOf(i: Instance): Promise<Hardware> {
   return { memoryMib: i.memory_mib ?? fromAppliance?.memoryMib ?? DEFAULT_MEMORY_MIB, vcpus: i.vcpus ?? fromAppliance?.vcpus ?? DEFAULT_VCPUS };
 }
 
-async function choose(ctx: ResourceContext, i: Instance, needs: Hardware): Promise<LayerRef> {
-  const deployments = deploymentsOf(i);
+/** Where the reservation stands: what create goes on from once placement has been decided. */
+interface Reserved {
+  dep: LayerRef;
+  record: DeploymentRecord;
+  below: Volume;
+  seed: Uint8Array;
+  /** Adopted: an interrupted create's domain, kept with its identity. */
+  existing: DomainObservation | null;
+  /** This create defined the domain (so a failure undefines it). */
+  defined: boolean;
+  /** When others stop counting the reservation (epoch ms); null when adopting. */
+  leaseEnd: number | null;
+}
+
+/**
+ * Places the instance and reserves the place on the host: its domain is defined at once (the
+ * disks come after), marked with a lease, so concurrent applies and the controller count it.
+ */
+async function placeAndDefine(ctx: ResourceContext, i: Instance, hw: Hardware): Promise<Reserved> {
+  let deployments = deploymentsOf(i);
   if (i.server) {
-    const pinned = deployments.find((d) => d.serverId === i.server);
-    if (!pinned) {
-      throw new DiagnosticError('The server has none of these deployments', `server = "${i.server}" is not among the servers of deployments (${deployments.map((d) => d.serverId).join(', ')}). Pin one of those, or leave server unset.`, attr('server'));
+    deployments = deployments.filter((d) => d.serverId === i.server);
+    if (!deployments.length) {
+      throw new DiagnosticError('The server has none of these deployments', `server = "${i.server}" is not among the servers of deployments (${deploymentsOf(i).map((d) => d.serverId).join(', ')}). Pin one of those, or leave server unset.`, attr('server'));
     }
-    holdPlacement(ctx.session, i.name, pinned.serverId, needs);
-    return pinned;
   }
-  const decision = await explained(blame(undefined), () => placeInstance(ctx.session, i.name, needs, deployments));
-  if ('error' in decision.placement || !decision.chosen) {
+  let reserved: Reserved | undefined;
+  const reserve = (dep: LayerRef): Promise<Reservation> => explained(blame(dep.server.name), async () => {
+    const uri = dep.server.uri;
+    // A domain storm defined for this instance on this deployment is what an interrupted
+    // create (or a lost state) left: it is adopted, keeping its identity. Anything else with
+    // the name is somebody else's, and is never touched.
+    // Another run making this very instance right now (two workspaces with one name, or a run
+    // killed a moment ago) is waited out: it completes (adopted below) or its lease ends.
+    const existing = await outwaitReservation(ctx.session, uri, i.name, ctx.signal);
+    const deploymentId = layerId(dep.volume, dep.serverId);
+    if (existing && !(existing.storm && existing.metadata.deployment === deploymentId)) {
+      const whose = existing.storm ? `storm made it for ${existing.metadata.deployment ?? 'another deployment'}` : 'storm did not make it';
+      throw new DiagnosticError('The instance already exists', `Server "${dep.server.name}" already has a domain named "${i.name}" (${whose}). Import it (terraform import) or choose another name.`, attr('name'));
+    }
+    const [record, below] = await Promise.all([readLayerRecord<DeploymentRecord>(uri, dep.volume), getVolume(uri, dep.volume)]);
+    if (!record || !below) throw new DiagnosticError('The deployment is not there', `Server "${dep.server.name}" has no ${dep.volume}.`, attr('deployments'));
+    // Rendered before anything is defined: a template error must leave nothing behind.
+    const seed = nocloudSeed({ instanceId: i.name, hostname: i.name, files: renderFiles(i, record) }).iso;
+    reserved = { dep, record, below, seed, existing, defined: false, leaseEnd: null };
+    if (existing) {
+      ctx.log.warn('adopting the domain an interrupted create left', { instance: i.name, server: dep.server.name, state: existing.state });
+      return { undo: async () => {} };
+    }
+    // Volumes of a dir pool are files named after them next to each other: the disks' paths are known before they exist.
+    const dir = dirname(below.path);
+    const spec = await domainSpec(i, dep, record, hw, { diskPath: join(dir, instanceVolumeName(i.name)), seedPath: join(dir, seedVolumeName(i.name)) }, undefined, newConsoleLogPath(i.name));
+    const now = Date.now();
+    await defineDomain(uri, domainXml({ ...spec, metadata: { ...spec.metadata, ...reservationMetadata(ctx.session, now) } }));
+    reserved.defined = true;
+    reserved.leaseEnd = now + RESERVATION_LEASE_MS;
+    return {
+      undo: async () => {
+        await removeDomain(uri, i.name);
+        reserved = undefined;
+      },
+    };
+  });
+  const decision = await explained(blame(undefined), () => placeAndReserve(ctx.session, i.name, hw, deployments, reserve));
+  if ('error' in decision.placement || !decision.chosen || !reserved) {
     const why = 'error' in decision.placement ? decision.placement.error : 'no candidate answered.';
     const unanswered = decision.unreachable.length ? ` (${decision.unreachable.join(', ')} did not answer and were left out)` : '';
     throw new DiagnosticError('No server fits this instance', `${why}${unanswered} Lower memory_mib or vcpus, raise a server's capacity, or add a deployment on another server.`, attr('memory_mib'));
   }
   if (decision.unreachable.length) ctx.warn(`Placed instance "${i.name}" without ${decision.unreachable.join(', ')}`, 'Those servers did not answer, so placement left them out.', attr('deployments'));
-  ctx.log.info('placed instance', { instance: i.name, server: decision.chosen.serverId, loads: JSON.stringify(decision.loads) });
-  return decision.chosen;
+  ctx.log.info('placed instance', { instance: i.name, server: decision.chosen.serverId, rounds: decision.rounds, loads: JSON.stringify(decision.loads) });
+  return reserved;
 }
 
 function renderFiles(i: Instance, record: DeploymentRecord): DeploymentFile[] {
@@ -248,25 +301,13 @@ export const instance = defineResource<typeof schema>({
 
   async create(ctx, planned) {
     const hw = await explained(blame(undefined), () => hardwareOf(planned));
-    const dep = await choose(ctx, planned, hw);
-    const uri = dep.server.uri;
-    const names = { disk: instanceVolumeName(planned.name), seed: seedVolumeName(planned.name) };
+    let reserved: Reserved | undefined;
     const made: string[] = [];
-    let defined = false;
     try {
-      // A domain storm defined for this instance on this deployment is what an interrupted
-      // create (or a lost state) left: it is adopted, keeping its identity. Anything else with
-      // the name is somebody else's, and is never touched.
-      const existing = await getDomain(uri, planned.name);
-      const deploymentId = layerId(dep.volume, dep.serverId);
-      if (existing && !(existing.storm && existing.metadata.deployment === deploymentId)) {
-        const whose = existing.storm ? `storm made it for ${existing.metadata.deployment ?? 'another deployment'}` : 'storm did not make it';
-        throw new DiagnosticError('The instance already exists', `Server "${dep.server.name}" already has a domain named "${planned.name}" (${whose}). Import it (terraform import) or choose another name.`, attr('name'));
-      }
-      if (existing) ctx.log.warn('adopting the domain an interrupted create left', { instance: planned.name, server: dep.server.name, state: existing.state });
-      const [record, below] = await Promise.all([readLayerRecord<DeploymentRecord>(uri, dep.volume), getVolume(uri, dep.volume)]);
-      if (!record || !below) throw new DiagnosticError('The deployment is not there', `Server "${dep.server.name}" has no ${dep.volume}.`, attr('deployments'));
-      const seed = nocloudSeed({ instanceId: planned.name, hostname: planned.name, files: renderFiles(planned, record) });
+      reserved = await placeAndDefine(ctx, planned, hw);
+      const { dep, below, existing } = reserved;
+      const uri = dep.server.uri;
+      const names = { disk: instanceVolumeName(planned.name), seed: seedVolumeName(planned.name) };
       // A disk whose domain was removed out of band is adopted, not lost: the instance converges.
       const leftover = await getVolume(uri, names.disk);
       if (leftover && leftover.backingPath !== below.path) {
@@ -282,23 +323,33 @@ export const instance = defineResource<typeof schema>({
       let seedPath = keptSeed?.path;
       if (!seedPath) {
         await deleteVolume(uri, names.seed);
-        seedPath = await uploadSeed(uri, names.seed, seed.iso);
+        seedPath = await uploadSeed(uri, names.seed, reserved.seed);
         made.push(names.seed);
       }
       // New hardware takes effect only on a fresh start.
       if (existing && existing.state !== 'shutoff' && (existing.memoryMib !== hw.memoryMib || existing.vcpus !== hw.vcpus)) await setDomainState(uri, planned.name, 'shutoff');
-      const spec = await domainSpec(planned, dep, record, hw, { diskPath: disk.path, seedPath }, existing?.mac ?? undefined, existing?.consoleLog ?? newConsoleLogPath(planned.name));
-      await defineDomain(uri, domainXml({ ...spec, uuid: existing?.uuid ?? undefined }));
-      defined = !existing;
+      // The complete definition replaces the reservation (same UUID, MAC and console log): the lease ends here.
+      const current = await getDomain(uri, planned.name);
+      if (!current) throw new DiagnosticError('The instance\'s domain vanished', `Domain "${planned.name}" was removed from server "${dep.server.name}" while storm was making it. Run terraform apply again.`);
+      const spec = await domainSpec(planned, dep, reserved.record, hw, { diskPath: disk.path, seedPath }, current.mac ?? undefined, current.consoleLog ?? newConsoleLogPath(planned.name));
+      await defineDomain(uri, domainXml({ ...spec, uuid: current.uuid ?? undefined }));
+      // Past its lease, others stopped counting the reservation and may have filled the server.
+      if (reserved.leaseEnd !== null && Date.now() >= reserved.leaseEnd) {
+        const { overMib, load } = await overCommitment(ctx.session, dep);
+        if (overMib > 0) {
+          throw new DiagnosticError('The server filled up while this instance was being made', `Making instance "${planned.name}" took longer than its ${RESERVATION_LEASE_MS / 1000} s reservation, and server "${dep.server.name}" is now ${overMib} MiB over (${load.committedMemoryMib} MiB committed). Nothing was kept; run terraform apply again to place it anew.`, attr('memory_mib'));
+        }
+      }
       await setDomainState(uri, planned.name, planned.state as DomainState);
       ctx.log.info('instance created', { instance: planned.name, server: dep.server.name, state: planned.state, memory_mib: hw.memoryMib, vcpus: hw.vcpus });
       const state = await observed(ctx, { ...planned, server: dep.serverId, id: layerId(names.disk, dep.serverId) }, uri, true);
       if (!state) throw new Error(`instance ${planned.name} vanished right after it was created`);
       return state;
     } catch (err) {
-      if (defined) await removeDomain(uri, planned.name).catch(() => {});
-      for (const v of made.reverse()) await deleteVolume(uri, v).catch(() => {});
-      diagnose(err, blame(dep.server.name));
+      const uri = reserved?.dep.server.uri;
+      if (uri && reserved?.defined) await removeDomain(uri, planned.name).catch(() => {});
+      if (uri) for (const v of made.reverse()) await deleteVolume(uri, v).catch(() => {});
+      diagnose(err, blame(reserved?.dep.server.name));
     } finally {
       releasePlacement(ctx.session, planned.name);
     }

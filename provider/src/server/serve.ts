@@ -19,6 +19,8 @@ const { join } = process.getBuiltinModule('node:path');
 const MAX_MESSAGE_BYTES = 256 * 1024 * 1024;
 /** How long calls in flight may take to finish once we are asked to stop. */
 const STOP_GRACE_MS = 500;
+/** How often we look whether Terraform still runs. */
+const PARENT_CHECK_MS = 1000;
 
 export async function servePlugin(loadProvider: () => Promise<ProviderDefinition>): Promise<void> {
   const mismatch = protocolMismatch(process.env);
@@ -52,6 +54,16 @@ export async function servePlugin(loadProvider: () => Promise<ProviderDefinition
   const shutdown = () => void server.close(STOP_GRACE_MS).then(() => process.exit(0));
   serveGoPluginServices(server, { onShutdown: shutdown });
   process.on('SIGTERM', shutdown);
+  // Terraform killed outright (SIGKILL, OOM) never says Shutdown: without it, this process would
+  // go on creating things nobody records in state, racing the next run. What it leaves half-made
+  // carries storm's marks and the next apply adopts it.
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid === parent) return;
+    log.warn('terraform is gone: stopping', { parent });
+    stop.abort();
+    shutdown();
+  }, PARENT_CHECK_MS).unref();
 
   await server.listen(socketPath);
   // Straight to fd 1: the line is all storm ever writes there, and setting up process.stdout

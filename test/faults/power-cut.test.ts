@@ -9,11 +9,13 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { bladeServerHcl, startLab, type Blade, type Lab } from '../lib/lab.ts';
 import { sha256File } from '../lib/images.ts';
+import { firstError, inventory, leaked, recordFault, type Inventory } from '../lib/faults.ts';
 import { TerraformDir, virsh } from '../lib/terraform.ts';
 
 let lab: Lab;
 let blade: Blade;
 let dir: string;
+let baseline: Inventory;
 const tf = new TerraformDir();
 
 function hcl(base: { path: string; sha256: string }, app: { path: string; sha256: string }): string {
@@ -58,6 +60,7 @@ before(async () => {
   // The server first, so that the fault hits the layer upload.
   const r = await tf.run(['apply', '-auto-approve', '-no-color', '-target=storm_appliance_server.blade1']);
   assert.equal(r.exitCode, 0, r.output);
+  baseline = await inventory(blade.libvirtUri);
 });
 
 after(async () => {
@@ -78,6 +81,8 @@ test('libvirtd dies during a layer upload; after it is back the apply converges 
   const failed = await apply;
   assert.equal(failed.exitCode, 1, failed.output);
   t.diagnostic(`interrupted apply said: ${failed.stderr.split('\n').filter((l) => l.trim()).slice(0, 3).join(' | ')}`);
+  const said = firstError(failed.output);
+  const namedServer = failed.output.includes(`"${blade.name}"`);
 
   await lab.setPower(blade, true);
   const leftovers = await volumes();
@@ -89,5 +94,11 @@ test('libvirtd dies during a layer upload; after it is back the apply converges 
   assert.deepEqual(await volumes(), [base, `${base}.json`, 'app-big-1', 'app-big-1.json', 'dep-d', 'dep-d.json', 'storm-server.json'].sort(), 'exactly the layers and their records');
   const info = await virsh(blade.libvirtUri, 'vol-info', '--pool', 'storm', base);
   assert.match(info.stdout, /Capacity:\s+512\.00 MiB/);
-  assert.equal((await tf.plan()).exitCode, 0, 'converged: no changes');
+  const converged = (await tf.plan()).exitCode === 0;
+  assert.ok(converged, 'converged: no changes');
+  assert.equal((await tf.destroy()).exitCode, 0);
+  const leaks = leaked(baseline, await inventory(blade.libvirtUri));
+  recordFault({ fault: 'blade powered off mid-upload of a 512 MiB base', said, namedServer, converged, leaks, overCommitted: '' });
+  assert.ok(namedServer, failed.output);
+  assert.deepEqual(leaks, []);
 });
