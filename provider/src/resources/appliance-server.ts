@@ -8,7 +8,7 @@ import type { ResourceSchema } from '../schema/model.ts';
 import { decodeBlock, defineResource, type Model } from '../schema/typed.ts';
 import { absolutePath, between, matches, nameValidator, oneOf } from '../schema/validators.ts';
 import { LIBVIRT_URI_PATTERN } from '../rules.ts';
-import { LibvirtUnreachableError } from '../drivers/errors.ts';
+import { LibvirtTlsError, LibvirtUnreachableError } from '../drivers/errors.ts';
 import { chassisPower, setChassisPower, type Bmc, type Power } from '../drivers/ipmi.ts';
 import { waitUntilReachable, type HostObservation } from '../drivers/libvirt.ts';
 import { POOL, SERVER_RECORD } from '../host/names.ts';
@@ -122,7 +122,8 @@ async function powerOn(ctx: ResourceContext, s: Server, bmc: Bmc): Promise<void>
     await waitUntilReachable(s.libvirt_uri, s.boot_timeout_seconds * 1000, ctx.signal);
     ctx.session.forget(s.libvirt_uri);
   } catch (err) {
-    if (err instanceof LibvirtUnreachableError) {
+    // A refused certificate means the host is up: the table (diagnose.ts) says which file to fix.
+    if (err instanceof LibvirtUnreachableError && !(err instanceof LibvirtTlsError)) {
       throw new DiagnosticError(
         'The server did not come up',
         `Server "${s.name}" was powered on through its BMC, but libvirt at ${s.libvirt_uri} did not answer within ${s.boot_timeout_seconds} s: ${err.reason}. ` +
@@ -223,7 +224,7 @@ export const applianceServer = defineResource<typeof schema>({
       try {
         host = await ctx.session.observe(state.libvirt_uri);
       } catch (err) {
-        if (err instanceof LibvirtUnreachableError && bmc) {
+        if (err instanceof LibvirtUnreachableError && !(err instanceof LibvirtTlsError) && bmc) {
           ctx.warn(`Server "${state.name}" is powered on but libvirt does not answer yet`, `${err.message}. storm keeps what it knew; it may still be booting.`, attr('libvirt_uri'));
           return withObservation(state, null, 'on');
         }
