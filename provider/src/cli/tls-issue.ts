@@ -5,7 +5,7 @@
 // serves and clientcert.pem when it is itself a client (peer-to-peer migration). No file I/O
 // here: `storm tls` (tls.ts) decides where the PEM texts go.
 import type { KeyObject } from 'node:crypto';
-import { CertificateError, issueCertificate, newKeyPair, privateKeyPem, toPem } from '../x509/certificate.ts';
+import { CertificateError, ipAddressBytes, issueCertificate, newKeyPair, privateKeyPem, toPem } from '../x509/certificate.ts';
 
 export interface IssuedPair {
   certPem: string;
@@ -23,13 +23,22 @@ export const DEFAULT_DAYS = { ca: 3650, leaf: 825 } as const;
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 const DNS_NAME = /^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
+function isIpAddress(text: string): boolean {
+  try {
+    ipAddressBytes(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Splits server names into the SAN's DNS names and IP addresses; throws on anything else. */
 export function sortHosts(hosts: readonly string[]): { dnsNames: string[]; ipAddresses: string[] } {
   const dnsNames: string[] = [];
   const ipAddresses: string[] = [];
   for (const h of hosts) {
-    if (IPV4.test(h) || h.includes(':')) ipAddresses.push(h);
-    else if (DNS_NAME.test(h)) dnsNames.push(h.toLowerCase());
+    if (isIpAddress(h)) ipAddresses.push(h);
+    else if (DNS_NAME.test(h) && !IPV4.test(h)) dnsNames.push(h.toLowerCase());
     else throw new CertificateError(`"${h}" is neither a host name nor an IP address`);
   }
   return { dnsNames, ipAddresses };

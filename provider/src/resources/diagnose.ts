@@ -56,7 +56,7 @@ function tlsReading(err: LibvirtTlsError, c: Context): { summary: string; detail
   const host = hostOf(err.uri);
   const { caCert, clientCert, clientKey, origin } = err.pki;
   const reissueServer =
-    `re-issue the server's certificate from the CA storm trusts: \`storm tls server --ca CA_DIR --host ${host}\`, installed on the host as ` +
+    `re-issue the server's certificate from the CA storm trusts: \`storm tls server --ca CA_DIR --host ${host}\` (a --host for each name and address clients use), installed on the host as ` +
     `${SYSTEM_PKI.serverCert} and ${SYSTEM_PKI.serverKey} (then restart libvirtd)`;
   const newClient = `\`storm tls client --ca CA_DIR --out DIR\` (with the CA that signed the server's certificate) and set ?pkipath=DIR in libvirt_uri`;
   const readings: Record<TlsProblem, () => { summary: string; detail: string }> = {
@@ -66,7 +66,7 @@ function tlsReading(err: LibvirtTlsError, c: Context): { summary: string; detail
     }),
     'server-name': () => ({
       summary: `The TLS certificate of ${server} does not name "${host}"`,
-      detail: `libvirt_uri connects to "${host}", and the certificate ${server} presented is for other names. Use a name or address its certificate lists in libvirt_uri, or ${reissueServer} (one --host for each name and address clients use).`,
+      detail: `libvirt_uri connects to "${host}", and the certificate ${server} presented is for other names. Use a name or address its certificate lists in libvirt_uri, or ${reissueServer}.`,
     }),
     'server-expired': () => ({
       summary: `The TLS certificate of ${server} has expired or is not valid yet`,
@@ -102,7 +102,7 @@ function tlsReading(err: LibvirtTlsError, c: Context): { summary: string; detail
     }),
   };
   const reading = readings[err.problem]();
-  return { summary: reading.summary, detail: `${reading.detail} (libvirt: ${err.reason})` };
+  return { summary: reading.summary, detail: `${reading.detail} (libvirt: ${err.reason.replace(/^failed to connect to the hypervisor; /, '')})` };
 }
 
 // Order matters: subclasses before their base classes.
