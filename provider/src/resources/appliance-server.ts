@@ -37,7 +37,9 @@ const schema = {
             'a libvirt URI for a QEMU host: use `qemu:///system` for this machine, or `qemu+ssh://user@host/system`, `qemu+tls://host/system`, `qemu+tcp://host/system` for another one',
           ),
         ],
-        description: 'How to reach the host\'s libvirt daemon: `qemu:///system`, `qemu+ssh://user@host/system`, `qemu+tls://host/system` or `qemu+tcp://host/system`.',
+        description:
+          'How to reach the host\'s libvirt daemon: `qemu:///system`, `qemu+ssh://user@host/system`, `qemu+tls://host/system` or `qemu+tcp://host/system`. ' +
+          'With TLS, `?pkipath=DIR` names the directory holding storm\'s client certificate (`storm tls client` makes one; default: libvirt\'s system PKI).',
       },
       reserved_memory_mib: {
         type: 'number',
