@@ -105,6 +105,18 @@ describe('refused TLS connections read as what to fix', () => {
     assert.doesNotMatch(r.stderr, /\n\s+at \S+ \(/, 'no stack trace');
   });
 
+  test('a server reached by a name its certificate does not list is refused, naming that name', async () => {
+    // The same listener through an IPv4-mapped IPv6 address: a name the certificate (127.0.0.X, blade1) does not list.
+    const address = /^qemu\+tls:\/\/([^/]+)\//.exec(blade.tlsUri!)![1]!;
+    tf.write(serverHcl(`qemu+tls://[::ffff:${address}]/system?pkipath=${dirs.client}`));
+    const r = await tf.apply();
+    assert.equal(r.exitCode, 1, r.output);
+    const said = flat(r.stderr);
+    assert.match(said, new RegExp(`The TLS certificate of server "blade1" does not name "::ffff:${address.replaceAll('.', '\\.')}"`));
+    assert.match(said, /storm tls server --ca CA_DIR --host ::ffff:/);
+    assert.doesNotMatch(r.stderr, /\n\s+at \S+ \(/, 'no stack trace');
+  });
+
   test('a client without a certificate is refused, naming the missing file and storm tls client', async () => {
     tf.write(serverHcl(uriWith(dirs.noClientCert)));
     const r = await tf.apply();
