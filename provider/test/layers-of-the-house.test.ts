@@ -13,8 +13,9 @@ const SRC = fileURLToPath(new URL('../src', import.meta.url));
 /** What each part may import (besides itself and node/npm packages). */
 const MAY_IMPORT: Record<string, readonly string[]> = {
   'rules.ts': [],
+  x509: [],
   'contract.ts': ['protocol', 'schema', 'host'], // types only (checked below)
-  protocol: ['contract.ts'],
+  protocol: ['contract.ts', 'x509'],
   schema: ['protocol', 'rules.ts', 'contract.ts'],
   channel: ['rules.ts'],
   policy: ['rules.ts'],
@@ -22,7 +23,7 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   host: ['drivers', 'policy', 'protocol', 'rules.ts', 'contract.ts'],
   resources: ['host', 'policy', 'drivers', 'channel', 'schema', 'protocol', 'rules.ts', 'contract.ts'],
   server: ['protocol', 'schema', 'contract.ts'],
-  cli: ['host', 'drivers', 'channel', 'schema', 'protocol', 'rules.ts', 'contract.ts', 'provider.ts'],
+  cli: ['host', 'drivers', 'channel', 'schema', 'protocol', 'x509', 'rules.ts', 'contract.ts', 'provider.ts'],
   controller: ['host', 'policy', 'drivers', 'channel', 'protocol', 'rules.ts', 'contract.ts'],
   'provider.ts': ['resources', 'host', 'schema', 'contract.ts'],
   'main.ts': ['server', 'cli', 'protocol', 'provider.ts', 'controller'],

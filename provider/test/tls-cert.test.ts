@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import * as tls from 'node:tls';
-import { encodeLength, integer, namedBits, oid, utcTime, x509Time } from '../src/protocol/der.ts';
+import { encodeLength, integer, namedBits, oid, utcTime, x509Time } from '../src/x509/der.ts';
 import { createServerCertificate } from '../src/protocol/tls-cert.ts';
 import type { ServerCertificate } from '../src/protocol/tls-cert.ts';
 

@@ -39,7 +39,8 @@ after(async () => {
 
 test('both blades start powered off and their libvirt refuses connections', async () => {
   assert.equal(lab.blades.length, 2);
-  assert.deepEqual(lab.blades.map((b) => b.libvirtUri), ['qemu+tcp://127.0.0.11/system', 'qemu+tcp://127.0.0.12/system']);
+  const base = Number(process.env.STORM_LAB_ADDRESS_BASE ?? 10);
+  assert.deepEqual(lab.blades.map((b) => b.libvirtUri), [`qemu+tcp://127.0.0.${base + 1}/system`, `qemu+tcp://127.0.0.${base + 2}/system`]);
   for (const blade of lab.blades) {
     assert.equal(await lab.power(blade), 'off');
     const r = await virsh(blade.libvirtUri, 'uri');

@@ -1,7 +1,9 @@
 // Simulated hardware for end-to-end tests: N "appliance servers" (blades), each with
 //  - a BMC: OpenIPMI ipmi_sim on UDP 127.0.0.1:<port> (IPMI v2 lanplus, admin/password), and
 //  - a real libvirt host: its own libvirtd listening on qemu+tcp://127.0.0.(10+i)/system,
-//    started by the BMC on chassis power-on and killed on power-off.
+//    started by the BMC on chassis power-on and killed on power-off; with `tls`, also on
+//    qemu+tls://127.0.0.(10+i)/system with a server certificate `storm tls server` issued from
+//    the given CA (build/bin/storm, so npm run build first).
 //
 // How a blade is built (scripts BLADE_POWER_SH and BLADE_INIT_SH below, written into the lab dir):
 //  ipmi_sim --startcmd--> blade-power.sh (the process whose life *is* the chassis power state)
@@ -31,10 +33,17 @@ import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface Bmc { address: string; port: number; username: string; password: string }
-export interface Blade { name: string; libvirtUri: string; bmc: Bmc }
+export interface Blade {
+  name: string;
+  libvirtUri: string;
+  bmc: Bmc;
+  /** qemu+tls://ADDRESS/system, when the lab was started with `tls` (clients add ?pkipath=DIR). */
+  tlsUri?: string;
+}
 export interface Lab {
   dir: string;
   blades: Blade[];
@@ -52,12 +61,20 @@ export interface LabOptions {
   /** First BMC port to try (UDP for IPMI, TCP of the same number for ipmi_sim's VM serial); default 9601. */
   firstPort?: number;
   initialPower?: 'on' | 'off';
+  /**
+   * Blades also listen with TLS, presenting a certificate from the CA in `caDir` (made by
+   * `storm tls ca`), and require client certificates from that CA. The TCP listener stays,
+   * so the lab's own checks and the tcp URI work as without it.
+   */
+  tls?: { caDir: string };
 }
 
 const BMC_ADDRESS = '127.0.0.1';
 const BMC_USER = 'admin';
 const BMC_PASSWORD = 'password';
 const LIBVIRT_PORT = 16509;
+const LIBVIRT_TLS_PORT = 16514;
+const STORM_CLI = fileURLToPath(new URL('../../build/bin/storm', import.meta.url));
 // Blade i listens on 127.0.0.(ADDRESS_BASE+i). STORM_LAB_ADDRESS_BASE moves a lab to other
 // addresses, so two labs (two checkouts testing at once) do not collide.
 const ADDRESS_BASE = Number(process.env.STORM_LAB_ADDRESS_BASE ?? 10);
@@ -236,9 +253,22 @@ while :; do
 done
 `;
 
-function libvirtdConf(listenAddr: string, hostUuid: string): string {
+interface ServerPki { caFile: string; certFile: string; keyFile: string }
+
+function libvirtdConf(listenAddr: string, hostUuid: string, pki: ServerPki | null): string {
+  // Paths on the host's filesystem, which the blade sees (only the libvirt dirs are its own).
+  const tls = pki
+    ? `listen_tls = 1
+tls_port = "${LIBVIRT_TLS_PORT}"
+ca_file = "${pki.caFile}"
+cert_file = "${pki.certFile}"
+key_file = "${pki.keyFile}"
+# libvirt's default, said out loud: a client without a certificate from ca_file is refused
+tls_no_verify_certificate = 0
+auth_tls = "none"`
+    : 'listen_tls = 0';
   return `# written by test/lib/lab.ts
-listen_tls = 0
+${tls}
 listen_tcp = 1
 listen_addr = "${listenAddr}"
 tcp_port = "${LIBVIRT_PORT}"
@@ -309,6 +339,12 @@ async function pickPorts(count: number, firstPort: number, exact: boolean): Prom
   return ports;
 }
 
+/** A blade's server certificate, from `storm tls server` as an operator would make it. */
+async function issueServerPki(caDir: string, out: string, address: string, name: string): Promise<ServerPki> {
+  await run(STORM_CLI, ['tls', 'server', '--ca', caDir, '--host', address, '--host', name, '--out', out, '--force']);
+  return { caFile: join(out, 'cacert.pem'), certFile: join(out, 'servercert.pem'), keyFile: join(out, 'serverkey.pem') };
+}
+
 export async function startLab(options: LabOptions): Promise<Lab> {
   const count = options.blades;
   if (!Number.isInteger(count) || count < 1 || count > MAX_BLADES) throw new Error(`lab: blades must be 1..${MAX_BLADES}`);
@@ -316,8 +352,10 @@ export async function startLab(options: LabOptions): Promise<Lab> {
 
   for (let i = 1; i <= count; i++) {
     const addr = `127.0.0.${ADDRESS_BASE + i}`;
-    if (!(await tcpFree(addr, LIBVIRT_PORT))) {
-      throw new Error(`lab: ${addr}:${LIBVIRT_PORT} is in use — a blade libvirtd of another lab still running? (pgrep -af storm-lab)`);
+    for (const port of options.tls ? [LIBVIRT_PORT, LIBVIRT_TLS_PORT] : [LIBVIRT_PORT]) {
+      if (!(await tcpFree(addr, port))) {
+        throw new Error(`lab: ${addr}:${port} is in use — a blade libvirtd of another lab still running? (pgrep -af storm-lab)`);
+      }
     }
   }
 
@@ -371,13 +409,14 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       let hostUuid = (await readFile(uuidFile, 'utf8').catch(() => '')).trim();
       if (!hostUuid) { hostUuid = randomUUID(); await writeFile(uuidFile, hostUuid + '\n'); }
       const listenAddr = `127.0.0.${ADDRESS_BASE + i}`;
-      await writeFile(join(bdir, 'etc', 'libvirtd.conf'), libvirtdConf(listenAddr, hostUuid));
+      const pki = options.tls ? await issueServerPki(options.tls.caDir, join(bdir, 'pki'), listenAddr, name) : null;
+      await writeFile(join(bdir, 'etc', 'libvirtd.conf'), libvirtdConf(listenAddr, hostUuid, pki));
       await writeFile(join(bdir, 'etc', 'qemu.conf'), QEMU_CONF);
       const port = ports[i - 1]!;
       await writeFile(join(bdir, 'lan.conf'), lanConf(name, port, hostUuid.replaceAll('-', ''), dir, bdir));
       await writeFile(join(bdir, 'bmc.emu'), BMC_EMU);
       const bmc: Bmc = { address: BMC_ADDRESS, port, username: BMC_USER, password: BMC_PASSWORD };
-      const blade: Blade = { name, libvirtUri: `qemu+tcp://${listenAddr}/system`, bmc };
+      const blade: Blade = { name, libvirtUri: `qemu+tcp://${listenAddr}/system`, bmc, ...(pki ? { tlsUri: `qemu+tls://${listenAddr}/system` } : {}) };
 
       const out = openSync(join(bdir, 'ipmi_sim.log'), 'a');
       // pdeathsig: a test process that dies without stop() takes its BMCs (and through

@@ -46,6 +46,15 @@ const commands: Record<string, Command> = {
       return verifyCommand(args);
     },
   },
+  tls: {
+    summary: 'make a CA and the server and client certificates for qemu+tls:// (libvirt\'s PKI layout)',
+    usage: 'storm tls ca|server|client [options]',
+    ownHelp: true,
+    async run(args) {
+      const { tlsCommand } = await import('./tls.ts');
+      return tlsCommand(args);
+    },
+  },
   schema: {
     summary: 'print the provider schema as JSON (the format of `terraform providers schema -json`)',
     usage: 'storm schema',

@@ -1,6 +1,6 @@
 // An appliance server's libvirt: capacity, storm's storage pool, liveness.
 import type { Hypervisor } from '@unraid/libvirt';
-import { LibvirtError, LibvirtUnreachableError } from './errors.ts';
+import { LibvirtError, LibvirtTlsError, LibvirtUnreachableError, unreachable } from './errors.ts';
 import { virsh, virshQuote } from './virsh.ts';
 import { kibToMibFloor } from '../rules.ts';
 
@@ -27,7 +27,7 @@ export async function withConnection<T>(uri: string, use: (h: Hypervisor) => Pro
   try {
     await hypervisor.connectOpen();
   } catch (err) {
-    throw new LibvirtUnreachableError(uri, errorText(err));
+    throw unreachable(uri, errorText(err));
   }
   try {
     return await use(hypervisor);
@@ -134,6 +134,12 @@ export async function waitUntilReachable(uri: string, timeoutMs: number, signal:
       await withConnection(uri, async () => undefined);
       return;
     } catch (err) {
+      // A refused certificate will be refused again: fail now. The binding's message is only
+      // libvirt's summary; virsh also prints the reason (see virsh.ts), so ask it once.
+      if (err instanceof LibvirtTlsError) {
+        await virsh(uri, 'uri');
+        throw err;
+      }
       last = errorText(err instanceof LibvirtUnreachableError ? err.reason : err);
     }
     if (Date.now() >= deadline) throw new LibvirtUnreachableError(uri, `still unreachable after ${Math.round(timeoutMs / 1000)} s (${last})`);

@@ -1,7 +1,7 @@
 // virsh covers what the native binding lacks (storage pools, volumes, networks, versions).
 // Transient refusals are retried here, a bounded number of times with backoff; everything else
 // fails at once with a typed error (drivers/errors.ts).
-import { LibvirtError, LibvirtUnreachableError } from './errors.ts';
+import { LibvirtError, LibvirtUnreachableError, unreachable } from './errors.ts';
 
 const CONNECT_FAILURE = /failed to connect to the hypervisor|unable to connect to server|Cannot recv data|Connection refused|No route to host|Failed to connect socket/i;
 
@@ -25,11 +25,33 @@ function retryable(command: string, message: string): boolean {
   return TRANSIENT.reads.test(message) && READ_ONLY.test(command.trim());
 }
 
+/** libvirt's own log lines on stderr: "2026-11-30 11:40:52.817+0000: 25912: warning : func:1086 : text". */
+const LOG_LINE = /^\d{4}-\d\d-\d\d [\d:.]+[+-]\d{4}: \d+: (\w+) : (?:\w+:\d+ : )?(.*)$/;
+
+/**
+ * virsh's complaint as one line. Its log lines are dropped, except warnings and errors: some
+ * failures say why only there (a refused TLS certificate: "Failed to verify peer's certificate"
+ * is the error, the reason is the warning before it).
+ */
+export function virshMessage(output: string): string {
+  const errors: string[] = [];
+  const logged: string[] = [];
+  for (const line of output.split('\n')) {
+    const log = LOG_LINE.exec(line);
+    if (log) {
+      if (log[1] === 'warning' || log[1] === 'error') logged.push(log[2]!.trim());
+    } else if (line.trim()) {
+      errors.push(line.replace(/^error: /, '').trim());
+    }
+  }
+  return errors.join('; ') + (logged.length ? ` (${logged.join('; ')})` : '');
+}
+
 async function runOnce(uri: string, command: string, timeoutMs: number): Promise<{ ok: true; stdout: string } | { ok: false; message: string; timedOut: boolean }> {
   const { execa } = await import('execa');
   const result = await execa('virsh', ['-q', '-c', uri, command], { reject: false, timeout: timeoutMs, env: { LC_ALL: 'C' } });
   if (result.exitCode === 0 && !result.timedOut) return { ok: true, stdout: result.stdout };
-  const message = String(result.stderr || result.stdout || result.shortMessage || '').replace(/^error: /gm, '').trim().split('\n').filter(Boolean).join('; ');
+  const message = virshMessage(String(result.stderr || result.stdout || result.shortMessage || ''));
   return { ok: false, message, timedOut: Boolean(result.timedOut) };
 }
 
@@ -46,7 +68,7 @@ export async function virsh(uri: string, command: string, timeoutMs = 60_000): P
       await new Promise((resolve) => setTimeout(resolve, RETRY.firstDelayMs * 2 ** (attempt - 1)));
       continue;
     }
-    if (CONNECT_FAILURE.test(r.message)) throw new LibvirtUnreachableError(uri, r.message);
+    if (CONNECT_FAILURE.test(r.message)) throw unreachable(uri, r.message);
     // The connection broke under a command that changes things: the server went away (a crash,
     // a power cut), which is not libvirt refusing the command.
     if (TRANSIENT.reads.test(r.message)) throw new LibvirtUnreachableError(uri, `the connection broke during ${command.split(' ')[0]}: ${r.message}`);

@@ -8,7 +8,7 @@ import type { ResourceSchema } from '../schema/model.ts';
 import { decodeBlock, defineResource, type Model } from '../schema/typed.ts';
 import { absolutePath, between, matches, nameValidator, oneOf } from '../schema/validators.ts';
 import { LIBVIRT_URI_PATTERN } from '../rules.ts';
-import { LibvirtUnreachableError } from '../drivers/errors.ts';
+import { LibvirtTlsError, LibvirtUnreachableError } from '../drivers/errors.ts';
 import { chassisPower, setChassisPower, type Bmc, type Power } from '../drivers/ipmi.ts';
 import { waitUntilReachable, type HostObservation } from '../drivers/libvirt.ts';
 import { POOL, SERVER_RECORD } from '../host/names.ts';
@@ -37,7 +37,9 @@ const schema = {
             'a libvirt URI for a QEMU host: use `qemu:///system` for this machine, or `qemu+ssh://user@host/system`, `qemu+tls://host/system`, `qemu+tcp://host/system` for another one',
           ),
         ],
-        description: 'How to reach the host\'s libvirt daemon: `qemu:///system`, `qemu+ssh://user@host/system`, `qemu+tls://host/system` or `qemu+tcp://host/system`.',
+        description:
+          'How to reach the host\'s libvirt daemon: `qemu:///system`, `qemu+ssh://user@host/system`, `qemu+tls://host/system` or `qemu+tcp://host/system`. ' +
+          'With TLS, `?pkipath=DIR` names the directory holding storm\'s client certificate (`storm tls client` makes one; default: libvirt\'s system PKI).',
       },
       reserved_memory_mib: {
         type: 'number',
@@ -122,7 +124,8 @@ async function powerOn(ctx: ResourceContext, s: Server, bmc: Bmc): Promise<void>
     await waitUntilReachable(s.libvirt_uri, s.boot_timeout_seconds * 1000, ctx.signal);
     ctx.session.forget(s.libvirt_uri);
   } catch (err) {
-    if (err instanceof LibvirtUnreachableError) {
+    // A refused certificate means the host is up: the table (diagnose.ts) says which file to fix.
+    if (err instanceof LibvirtUnreachableError && !(err instanceof LibvirtTlsError)) {
       throw new DiagnosticError(
         'The server did not come up',
         `Server "${s.name}" was powered on through its BMC, but libvirt at ${s.libvirt_uri} did not answer within ${s.boot_timeout_seconds} s: ${err.reason}. ` +
@@ -223,7 +226,7 @@ export const applianceServer = defineResource<typeof schema>({
       try {
         host = await ctx.session.observe(state.libvirt_uri);
       } catch (err) {
-        if (err instanceof LibvirtUnreachableError && bmc) {
+        if (err instanceof LibvirtUnreachableError && !(err instanceof LibvirtTlsError) && bmc) {
           ctx.warn(`Server "${state.name}" is powered on but libvirt does not answer yet`, `${err.message}. storm keeps what it knew; it may still be booting.`, attr('libvirt_uri'));
           return withObservation(state, null, 'on');
         }

@@ -4,7 +4,8 @@
 // the same whichever resource met it.
 import { DiagnosticError, attr, type AttributePath } from '../protocol/diagnostics.ts';
 import { ChannelHttpError, ChannelUnreachableError } from '../drivers/channel.ts';
-import { IpmiAuthError, IpmiUnreachableError, LibvirtError, LibvirtUnreachableError } from '../drivers/errors.ts';
+import { IpmiAuthError, IpmiUnreachableError, LibvirtError, LibvirtTlsError, LibvirtUnreachableError } from '../drivers/errors.ts';
+import { SYSTEM_PKI, type TlsProblem } from '../drivers/libvirt-pki.ts';
 import { ChecksumMismatchError, ImageSourceError } from '../drivers/images/fetch.ts';
 import { LayerFormatError } from '../drivers/layers.ts';
 import { Qcow2Error } from '../drivers/qcow2.ts';
@@ -46,6 +47,64 @@ interface Row {
 const on = (c: Context) => (c.server ? ` for server "${c.server}"` : '');
 const signedFix = (s: string) => `${s} If you trust this channel without signatures, set insecure_skip_verify = true on the data source.`;
 
+/** The host part of a libvirt URI, as the server's certificate must name it. */
+const hostOf = (uri: string) => /^[^:]+:\/\/(?:[^@/]*@)?(\[[^\]]*\]|[^:/?]*)/.exec(uri)?.[1]?.replace(/^\[|\]$/g, '') ?? uri;
+
+/** A refused qemu+tls:// connection: what is wrong, on which side, and the file or command that fixes it. */
+function tlsReading(err: LibvirtTlsError, c: Context): { summary: string; detail: string } {
+  const server = c.server ? `server "${c.server}"` : `the server at ${err.uri}`;
+  const host = hostOf(err.uri);
+  const { caCert, clientCert, clientKey, origin } = err.pki;
+  const reissueServer =
+    `re-issue the server's certificate from the CA storm trusts: \`storm tls server --ca CA_DIR --host ${host}\` (a --host for each name and address clients use), installed on the host as ` +
+    `${SYSTEM_PKI.serverCert} and ${SYSTEM_PKI.serverKey} (then restart libvirtd)`;
+  const newClient = `\`storm tls client --ca CA_DIR --out DIR\` (with the CA that signed the server's certificate) and set ?pkipath=DIR in libvirt_uri`;
+  const readings: Record<TlsProblem, () => { summary: string; detail: string }> = {
+    'server-untrusted': () => ({
+      summary: `The TLS certificate of ${server} is not signed by the CA storm trusts`,
+      detail: `The certificate ${server} presented is not signed by the CA in ${caCert} (${origin}). Put the CA certificate that signed it in ${caCert}, or ${reissueServer}.`,
+    }),
+    'server-name': () => ({
+      summary: `The TLS certificate of ${server} does not name "${host}"`,
+      detail: `libvirt_uri connects to "${host}", and the certificate ${server} presented is for other names. Use a name or address its certificate lists in libvirt_uri, or ${reissueServer}.`,
+    }),
+    'server-expired': () => ({
+      summary: `The TLS certificate of ${server} has expired or is not valid yet`,
+      detail: `Check the host's clock and the certificate's dates, then ${reissueServer}.`,
+    }),
+    'server-rejected': () => ({
+      summary: `storm does not accept the TLS certificate of ${server}`,
+      detail: `It was checked against ${caCert} (${origin}). If the CA is right, ${reissueServer}.`,
+    }),
+    'client-missing': () => ({
+      summary: `storm has no TLS client certificate for ${server}`,
+      detail: `${clientCert} does not exist (${origin}), and the server accepts only clients with a certificate from its CA. Make one with ${newClient}.`,
+    }),
+    'client-refused': () => ({
+      summary: `${server[0]!.toUpperCase()}${server.slice(1)} refused storm's TLS client certificate`,
+      detail: `The server hung up after the TLS handshake: it does not accept ${clientCert} (${origin}), most likely because another CA signed it than the one in the host's ${SYSTEM_PKI.caCert}, or it has expired. Make a new one with ${newClient}.`,
+    }),
+    'client-mismatch': () => ({
+      summary: 'storm\'s TLS client certificate is not signed by its CA',
+      detail: `${clientCert} is not signed by the CA in ${caCert} (${origin}): a pkipath directory holds one CA and the client certificate that CA signed. Make them together with ${newClient}.`,
+    }),
+    'client-unreadable': () => ({
+      summary: 'storm cannot read its TLS client certificate or key',
+      detail: `Check that ${clientCert} and ${clientKey} (${origin}) both exist, belong together and can be read by the user running Terraform; or make new ones with ${newClient}.`,
+    }),
+    'ca-missing': () => ({
+      summary: `storm has no CA certificate to check ${server} with`,
+      detail: `${caCert} does not exist (${origin}). Make a client directory with ${newClient}: it holds the CA certificate, the client certificate and its key.`,
+    }),
+    handshake: () => ({
+      summary: `No TLS conversation with ${server}`,
+      detail: `Nothing at ${host} speaks libvirt's TLS protocol on that port (16514 unless libvirt_uri gives one). Check that libvirtd listens for TLS on the host (libvirtd-tls.socket, or listen_tls = 1).`,
+    }),
+  };
+  const reading = readings[err.problem]();
+  return { summary: reading.summary, detail: `${reading.detail} (libvirt: ${err.reason.replace(/^failed to connect to the hypervisor; /, '')})` };
+}
+
 // Order matters: subclasses before their base classes.
 const TABLE: readonly Row[] = [
   {
@@ -73,6 +132,10 @@ const TABLE: readonly Row[] = [
   {
     errors: [IpmiUnreachableError],
     diagnose: (err, c) => ({ summary: 'The BMC did not answer', detail: `${err.message}. Check ipmi.address and ipmi.port${on(c)}, and that the BMC's LAN channel is enabled.`, path: attr('ipmi', 'address') }),
+  },
+  {
+    errors: [LibvirtTlsError],
+    diagnose: (err, c) => ({ ...tlsReading(err as LibvirtTlsError, c), path: c.libvirt?.path }),
   },
   {
     errors: [LibvirtUnreachableError],

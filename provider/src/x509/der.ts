@@ -1,11 +1,13 @@
 // Minimal DER (X.690) encoder: just the ASN.1 types an X.509 certificate needs.
 // Every function returns a complete TLV so that callers build structures by nesting calls.
+// der-read.ts is the matching reader, for the few fields storm takes out of a CA certificate.
 
 const TAG = {
   boolean: 0x01,
   integer: 0x02,
   bitString: 0x03,
   octetString: 0x04,
+  null: 0x05,
   oid: 0x06,
   utf8String: 0x0c,
   printableString: 0x13,
@@ -61,6 +63,11 @@ export function integer(value: Buffer | number): Buffer {
   if (body.length === 0) body = Buffer.from([0x00]);
   if ((body[0]! & 0x80) !== 0) body = Buffer.concat([Buffer.from([0x00]), body]);
   return tlv(TAG.integer, body);
+}
+
+/** NULL: the parameters of an RSA signature algorithm must be present and empty. */
+export function nullValue(): Buffer {
+  return tlv(TAG.null);
 }
 
 export function oid(dotted: string): Buffer {
