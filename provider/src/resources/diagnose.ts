@@ -94,7 +94,7 @@ const TABLE: readonly Row[] = [
     diagnose: (err, c) => ({
       summary: 'The network collides with another one',
       detail:
-        `${err.message}${on(c)}. Another network on that host holds these addresses or this bridge (where several servers share one kernel, as libvirtds on one machine do, ` +
+        `${c.server ? `libvirt on server "${c.server}" says: ` : ''}${err.message}. Another network on that host holds these addresses or this bridge (where several servers share one kernel, as libvirtds on one machine do, ` +
         'it may be on another server). Choose another cidr, or stop the network that holds them (`virsh net-list --all`, `ip -br addr`), then apply again.',
       path: attr('cidr'),
     }),
