@@ -60,7 +60,8 @@ const schema = {
         default: 'on',
         validators: [oneOf('on', 'off')],
         description:
-          'Desired chassis power, `on` or `off` (needs `ipmi`). storm reads the real power state on every refresh, so a host powered off out of band shows as a change in `terraform plan`. Powering off is refused while the host runs domains.',
+          'Desired chassis power, `on` or `off` (needs `ipmi`). storm reads the real power state on every refresh, so a host powered off out of band shows as a change in `terraform plan`. Powering off is refused while the host runs domains. ' +
+          'When the BMC does not answer, a refresh keeps the last known power (`on` if libvirt answers) with a warning, so the rest plans; an apply that changes power then fails.',
       },
       accelerator: {
         type: 'string',

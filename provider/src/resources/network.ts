@@ -26,7 +26,8 @@ const IPV4 = matches(/^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$/, 'an IPv4 address');
 const schema = {
   typeName: 'storm_network',
   version: 0,
-  description: 'A NAT network with DHCP and DNS on a server. The host gets `.1` of the /24, DHCP hands out `.100`–`.254`, and `host` blocks become DNS records served to the guests.',
+  description: 'A NAT network with DHCP and DNS on a server. The host gets `.1` of the /24, DHCP hands out `.100`–`.254`, and `host` blocks become DNS records served to the guests. ' +
+    'A create that finds a network of this name with storm\'s bridge for it (`bridge`: the leftover of a create that was cut off) takes it over; one with another bridge is somebody else\'s and the create is refused.',
   block: {
     attributes: {
       id: { type: 'string', mode: 'computed', description: '`NAME@SERVER_ID`.' },
