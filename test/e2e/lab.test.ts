@@ -98,7 +98,21 @@ test('a wrong IPMI password is an ipmitool error', async () => {
   });
 });
 
+test('a stopped BMC does not answer while its blade runs on; started again it answers', async (t) => {
+  const [blade1] = lab.blades;
+  assert.equal(await lab.power(blade1!), 'on');
+  await timed(t, 'blade1 stopBmc', () => lab.stopBmc(blade1!));
+  await assert.rejects(ipmitool(blade1!.bmc, '-N', '1', '-R', '1', 'chassis', 'power', 'status'));
+  const host = await virsh(blade1!.libvirtUri, 'hostname');
+  assert.equal(host.stdout.trim(), 'blade1', 'libvirt on the blade still answers');
+  await timed(t, 'blade1 startBmc -> BMC answers', () => lab.startBmc(blade1!));
+  assert.equal(await lab.power(blade1!), 'on', 'the blade kept its power');
+  assert.equal((await virsh(blade1!.libvirtUri, 'hostname')).code, 0);
+});
+
 test('stop() leaves no BMC or blade process behind and can be called twice', async (t) => {
+  // Even with a frozen BMC, which holds SIGTERM until it runs again.
+  await lab.stopBmc(lab.blades[0]!);
   const before = await sh('pgrep', ['-f', lab.dir]);
   assert.equal(before.code, 0, 'expected lab processes while running');
   await timed(t, 'lab.stop()', () => lab.stop());

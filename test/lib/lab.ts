@@ -51,6 +51,19 @@ export interface Lab {
   setPower(blade: Blade, on: boolean): Promise<void>;
   /** SIGKILLs the blade's libvirtd (a daemon crash, the blade stays up); the blade restarts it, and this waits until it answers again. */
   killLibvirtd(blade: Blade): Promise<void>;
+  /**
+   * Makes the blade's BMC stop answering while the blade itself keeps running, as a BMC that
+   * hung or lost its network does: its ipmi_sim is frozen (SIGSTOP), not killed, because a
+   * dead ipmi_sim takes the blade with it (blade-power.sh runs under pdeathsig). Its libvirtd,
+   * guests and networks run on; every IPMI request to it times out, so power() and setPower()
+   * fail until startBmc(). Resolves once the process is stopped.
+   */
+  stopBmc(blade: Blade): Promise<void>;
+  /**
+   * Lets a stopped BMC answer again (SIGCONT) and resolves once it does. It then handles the
+   * requests queued while it was frozen (stale sessions, which it drops). No-op when running.
+   */
+  startBmc(blade: Blade): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -146,15 +159,21 @@ function tcpFree(address: string, port: number): Promise<boolean> {
   });
 }
 
+/** The state letter of /proc/PID/stat (R, S, T stopped, Z zombie, ...), or null when gone. */
+function processState(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.charAt(stat.lastIndexOf(')') + 2);
+  } catch {
+    return null;
+  }
+}
+
 // A zombie still answers kill(pid, 0). This machine's pid 1 reaps orphans only lazily (seen:
 // defunct qemu probes for seconds), so a killed orphan must count as gone once it is a zombie.
 function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
+  const state = processState(pid);
+  return state !== null && state !== 'Z';
 }
 
 function signal(pid: number, sig: NodeJS.Signals): void {
@@ -328,6 +347,25 @@ interface BladeState {
   simExited: Promise<void>;
 }
 
+/** Resolves once the blade's BMC answers a power query; fails if its ipmi_sim exits or stays silent. */
+async function bmcAnswering(s: BladeState): Promise<void> {
+  const deadline = Date.now() + BMC_START_TIMEOUT_MS;
+  for (;;) {
+    if (s.sim?.exitCode !== null) {
+      throw new Error(`lab: ipmi_sim of ${s.blade.name} exited (${s.sim?.exitCode}):\n${await tail(join(s.dir, 'ipmi_sim.log'), 20)}`);
+    }
+    try {
+      // -N 1 -R 1: a short question, so the loop notices an answer soon.
+      await run('ipmitool', ['-I', 'lanplus', '-C', '3', '-N', '1', '-R', '1', '-H', s.blade.bmc.address, '-p', String(s.blade.bmc.port),
+        '-U', s.blade.bmc.username, '-P', s.blade.bmc.password, 'chassis', 'power', 'status'], 5_000);
+      return;
+    } catch (e) {
+      if (Date.now() > deadline) throw new Error(`lab: BMC of ${s.blade.name} not answering after ${BMC_START_TIMEOUT_MS} ms: ${(e as Error).message}`);
+    }
+    await sleep(50);
+  }
+}
+
 async function pickPorts(count: number, firstPort: number, exact: boolean): Promise<number[]> {
   const ports: number[] = [];
   for (let port = firstPort; ports.length < count && port < 65535; port++) {
@@ -383,6 +421,8 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       if (pid > 0) { powerPids.push(pid); signal(pid, 'SIGTERM'); }
     }
     for (const pid of await waitGone(powerPids, 10_000)) signal(pid, 'SIGKILL');
+    // A frozen BMC (stopBmc) would hold SIGTERM pending until it runs again.
+    for (const s of states) if (s.sim?.pid !== undefined && s.sim.exitCode === null) s.sim.kill('SIGCONT');
     for (const s of states) if (s.sim?.pid !== undefined && s.sim.exitCode === null) s.sim.kill('SIGTERM');
     await Promise.race([Promise.all(states.map((s) => s.simExited)), sleep(5_000)]);
     for (const s of states) if (s.sim?.pid !== undefined && s.sim.exitCode === null) s.sim.kill('SIGKILL');
@@ -429,22 +469,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       states.push({ blade, dir: bdir, sim, simExited });
     }
 
-    await Promise.all(states.map(async (s) => {
-      const deadline = Date.now() + BMC_START_TIMEOUT_MS;
-      for (;;) {
-        if (s.sim?.exitCode !== null) {
-          throw new Error(`lab: ipmi_sim of ${s.blade.name} exited (${s.sim?.exitCode}):\n${await tail(join(s.dir, 'ipmi_sim.log'), 20)}`);
-        }
-        try {
-          await run('ipmitool', ['-I', 'lanplus', '-C', '3', '-N', '1', '-R', '1', '-H', s.blade.bmc.address, '-p', String(s.blade.bmc.port),
-            '-U', s.blade.bmc.username, '-P', s.blade.bmc.password, 'chassis', 'power', 'status'], 5_000);
-          return;
-        } catch (e) {
-          if (Date.now() > deadline) throw new Error(`lab: BMC of ${s.blade.name} not answering after ${BMC_START_TIMEOUT_MS} ms: ${(e as Error).message}`);
-        }
-        await sleep(50);
-      }
-    }));
+    await Promise.all(states.map(bmcAnswering));
   } catch (e) {
     await stop().catch(() => undefined);
     throw e;
@@ -510,7 +535,32 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     }
   };
 
-  const lab: Lab = { dir, blades: states.map((s) => s.blade), power, setPower, killLibvirtd, stop };
+
+  const simPid = (s: BladeState): number => {
+    // spawn('setpriv', …) execs ipmi_sim in place, so the child's pid is ipmi_sim's.
+    if (s.sim?.pid === undefined || s.sim.exitCode !== null) throw new Error(`lab: the BMC of ${s.blade.name} is not running (ipmi_sim exited)`);
+    return s.sim.pid;
+  };
+
+  const stopBmc = async (blade: Blade): Promise<void> => {
+    const s = stateOf(blade);
+    const pid = simPid(s);
+    signal(pid, 'SIGSTOP');
+    const deadline = Date.now() + 5_000;
+    // 'T': stopped. The signal is asynchronous; callers rely on the BMC being silent on return.
+    while (processState(pid) !== 'T') {
+      if (Date.now() > deadline) throw new Error(`lab: ipmi_sim of ${blade.name} (pid ${pid}) did not stop: state ${processState(pid)}`);
+      await sleep(10);
+    }
+  };
+
+  const startBmc = async (blade: Blade): Promise<void> => {
+    const s = stateOf(blade);
+    signal(simPid(s), 'SIGCONT');
+    await bmcAnswering(s);
+  };
+
+  const lab: Lab = { dir, blades: states.map((s) => s.blade), power, setPower, killLibvirtd, stopBmc, startBmc, stop };
   if (options.initialPower === 'on') {
     try {
       await Promise.all(lab.blades.map((b) => setPower(b, true)));

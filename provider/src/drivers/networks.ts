@@ -23,7 +23,11 @@ export interface NetworkSpec {
 }
 
 export interface NetworkObservation {
+  uuid: string | null;
   bridge: string | null;
+  /** The first three octets of the host's address, as in NetworkSpec; null if it has none. */
+  prefix: string | null;
+  domain: string | null;
   hosts: DnsHost[];
   active: boolean;
 }
@@ -74,31 +78,99 @@ export async function getNetwork(uri: string, name: string): Promise<NetworkObse
     if (err instanceof LibvirtError && NO_NETWORK.test(err.message)) return null;
     throw err;
   }
-  return { bridge: /<bridge name='([^']+)'/.exec(xml)?.[1] ?? null, hosts: parseDnsHosts(xml), active: /^Active:\s+yes/m.test(info) };
+  return {
+    uuid: /<uuid>([^<]+)<\/uuid>/.exec(xml)?.[1] ?? null,
+    bridge: /<bridge name='([^']+)'/.exec(xml)?.[1] ?? null,
+    prefix: /<ip address='(\d+\.\d+\.\d+)\.\d+'/.exec(xml)?.[1] ?? null,
+    domain: /<domain name='([^']+)'/.exec(xml)?.[1] ?? null,
+    hosts: parseDnsHosts(xml),
+    active: /^Active:\s+yes/m.test(info),
+  };
 }
 
-/** A network that cannot start because its addresses or bridge are taken. */
+/** A network that cannot be defined or started because its addresses or bridge are taken. */
 export class NetworkConflictError extends LibvirtError {}
 
-/** Defines, starts and autostarts a network; a failed step undefines it again. */
-export async function createNetwork(uri: string, spec: NetworkSpec): Promise<void> {
-  await withXmlFile(networkXml(spec), (file) => virsh(uri, `net-define ${q(file)}`));
+// "Network is already in use by interface X" (the addresses), "bridge name 'X' already in use".
+const CONFLICT = /already in use|overlap/i;
+
+async function conflictsNamed<T>(work: () => Promise<T>): Promise<T> {
   try {
-    await virsh(uri, `net-start ${q(spec.name)}`);
-    await virsh(uri, `net-autostart ${q(spec.name)}`);
+    return await work();
   } catch (err) {
-    await virsh(uri, `net-destroy ${q(spec.name)}`).catch(() => {});
-    await virsh(uri, `net-undefine ${q(spec.name)}`).catch(() => {});
-    if (err instanceof LibvirtError && /address already in use|already in use|overlap/i.test(err.message)) throw new NetworkConflictError(err.message);
+    if (err instanceof LibvirtError && !(err instanceof NetworkConflictError) && CONFLICT.test(err.message)) throw new NetworkConflictError(err.message);
     throw err;
   }
 }
 
-/** Changes DNS host records in the running dnsmasq and the stored definition, without a restart. */
-export async function updateDnsHosts(uri: string, name: string, remove: readonly DnsHost[], add: readonly DnsHost[]): Promise<void> {
+/** Starts a defined network (its dnsmasq and bridge); NetworkConflictError when its addresses or bridge are taken. */
+export async function startNetwork(uri: string, name: string): Promise<void> {
+  await conflictsNamed(() => virsh(uri, `net-start ${q(name)}`));
+}
+
+/** Stops a running network; its definition stays. */
+export async function stopNetwork(uri: string, name: string): Promise<void> {
+  await virsh(uri, `net-destroy ${q(name)}`);
+}
+
+/** Whether libvirtd starts the network when it starts (a host boot). */
+export async function setNetworkAutostart(uri: string, name: string, on: boolean): Promise<void> {
+  await virsh(uri, `net-autostart ${q(name)}${on ? '' : ' --disable'}`);
+}
+
+/**
+ * Defines a network and, when `active`, starts and autostarts it; a failed step undefines it
+ * again, so a create leaves nothing or a running network.
+ */
+export async function createNetwork(uri: string, spec: NetworkSpec, active = true): Promise<void> {
+  await conflictsNamed(() => withXmlFile(networkXml(spec), (file) => virsh(uri, `net-define ${q(file)}`)));
+  try {
+    if (active) await startNetwork(uri, spec.name);
+    await setNetworkAutostart(uri, spec.name, active);
+  } catch (err) {
+    await virsh(uri, `net-destroy ${q(spec.name)}`).catch(() => {});
+    await virsh(uri, `net-undefine ${q(spec.name)}`).catch(() => {});
+    throw err;
+  }
+}
+
+const sameHosts = (a: readonly DnsHost[], b: readonly DnsHost[]): boolean => {
+  const key = (h: DnsHost) => `${h.ip} ${h.hostname}`;
+  return a.length === b.length && a.every((h) => b.some((o) => key(o) === key(h)));
+};
+
+/**
+ * Takes over a network found with this spec's name and bridge (see bridgeName: the bridge is
+ * what marks it as made for this server and name, e.g. by a create interrupted between define
+ * and start): a definition that differs from the spec is replaced (stopping it if it runs, as
+ * libvirt applies a new definition only at start), then it is started and autostarted like a
+ * new one. A failed start leaves it defined: it was there before, and the next apply adopts
+ * it again. The caller checks the mark; this trusts it.
+ */
+export async function adoptNetwork(uri: string, spec: NetworkSpec, seen: NetworkObservation, active = true): Promise<void> {
+  const differs = seen.prefix !== spec.prefix || seen.domain !== spec.domain || !sameHosts(seen.hosts, spec.hosts);
+  let running = seen.active;
+  if (differs) {
+    if (running) await stopNetwork(uri, spec.name);
+    running = false;
+    // The same UUID: libvirt refuses a second definition of a name under a new one.
+    const xml = networkXml(spec).replace('</name>', seen.uuid ? `</name><uuid>${escapeXml(seen.uuid)}</uuid>` : '</name>');
+    await conflictsNamed(() => withXmlFile(xml, (file) => virsh(uri, `net-define ${q(file)}`)));
+  }
+  if (active && !running) await startNetwork(uri, spec.name);
+  if (!active && running) await stopNetwork(uri, spec.name);
+  await setNetworkAutostart(uri, spec.name, active);
+}
+
+/**
+ * Changes DNS host records in the stored definition and, when `live` (the network runs: libvirt
+ * refuses --live otherwise), in the running dnsmasq, without a restart.
+ */
+export async function updateDnsHosts(uri: string, name: string, remove: readonly DnsHost[], add: readonly DnsHost[], live = true): Promise<void> {
   const record = (h: DnsHost) => q(`<host ip='${escapeXml(h.ip)}'><hostname>${escapeXml(h.hostname)}</hostname></host>`);
-  for (const h of remove) await virsh(uri, `net-update ${q(name)} delete dns-host ${record(h)} --live --config`);
-  for (const h of add) await virsh(uri, `net-update ${q(name)} add-last dns-host ${record(h)} --live --config`);
+  const where = live ? '--live --config' : '--config';
+  for (const h of remove) await virsh(uri, `net-update ${q(name)} delete dns-host ${record(h)} ${where}`);
+  for (const h of add) await virsh(uri, `net-update ${q(name)} add-last dns-host ${record(h)} ${where}`);
 }
 
 /** Stops and undefines; false when there was nothing to remove. */

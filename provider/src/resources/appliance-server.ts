@@ -8,7 +8,7 @@ import type { ResourceSchema } from '../schema/model.ts';
 import { decodeBlock, defineResource, type Model } from '../schema/typed.ts';
 import { absolutePath, between, matches, nameValidator, oneOf } from '../schema/validators.ts';
 import { LIBVIRT_URI_PATTERN } from '../rules.ts';
-import { LibvirtTlsError, LibvirtUnreachableError } from '../drivers/errors.ts';
+import { IpmiUnreachableError, LibvirtTlsError, LibvirtUnreachableError } from '../drivers/errors.ts';
 import { chassisPower, setChassisPower, type Bmc, type Power } from '../drivers/ipmi.ts';
 import { waitUntilReachable, type HostObservation } from '../drivers/libvirt.ts';
 import { POOL, SERVER_RECORD } from '../host/names.ts';
@@ -62,7 +62,8 @@ const schema = {
         default: 'on',
         validators: [oneOf('on', 'off')],
         description:
-          'Desired chassis power, `on` or `off` (needs `ipmi`). storm reads the real power state on every refresh, so a host powered off out of band shows as a change in `terraform plan`. Powering off is refused while the host runs domains.',
+          'Desired chassis power, `on` or `off` (needs `ipmi`). storm reads the real power state on every refresh, so a host powered off out of band shows as a change in `terraform plan`. Powering off is refused while the host runs domains. ' +
+          'When the BMC does not answer, a refresh keeps the last known power (`on` if libvirt answers) with a warning, so the rest plans; an apply that changes power then fails.',
       },
       accelerator: {
         type: 'string',
@@ -152,6 +153,37 @@ async function powerOff(ctx: ResourceContext, s: Server, bmc: Bmc): Promise<void
   ctx.session.forget(s.libvirt_uri);
 }
 
+/** The server as read when it is on and libvirt answered; null when storm's pool is gone (plan to create it). */
+function withHost(ctx: ResourceContext, state: Server, host: HostObservation): Server | null {
+  if (!host.pools.has(POOL)) {
+    ctx.log.info('storm pool is gone from the server; planning to create it again', { server: state.name, pool: POOL });
+    return null;
+  }
+  return withObservation(state, host, 'on');
+}
+
+/**
+ * Reads a server whose BMC does not answer. Its power is unknown, so the last known one is
+ * kept, unless libvirt answers: a host whose libvirt answers is on. The warning says that a
+ * power change cannot be planned on this, since the real power may differ.
+ */
+async function readWithoutBmc(ctx: ResourceContext, state: Server, bmc: Bmc, err: IpmiUnreachableError): Promise<Server | null> {
+  const host = await ctx.session.observe(state.libvirt_uri).catch((e: unknown) => {
+    if (e instanceof LibvirtUnreachableError) return null;
+    throw e;
+  });
+  const kept = host
+    ? 'Libvirt on the host answers, so storm takes it as powered on and read its capacity'
+    : `Libvirt at ${state.libvirt_uri} does not answer either, so storm kept the last known power ("${state.power}") and capacity`;
+  ctx.warn(
+    `Could not read the power of server "${state.name}": its BMC at ${bmc.address}:${bmc.port} does not answer`,
+    `${err.message}. ${kept}. Resources that need only libvirt plan as usual, but a change of power cannot be planned reliably and an apply that changes power fails until the BMC answers. ` +
+      'Check that the BMC is up and reachable from here (ipmi.address, ipmi.port, its LAN channel enabled).',
+    attr('ipmi', 'address'),
+  );
+  return host ? withHost(ctx, state, host) : withObservation(state, null, power(state));
+}
+
 /**
  * Brings the server to its desired power and, when on, makes sure storm's pool exists.
  * A create that powered a host on and then failed powers it off again: a failed apply
@@ -220,7 +252,16 @@ export const applianceServer = defineResource<typeof schema>({
   async read(ctx, state) {
     const bmc = bmcOf(state);
     try {
-      const now = bmc ? await chassisPower(bmc) : 'on';
+      let now: Power;
+      try {
+        now = bmc ? await chassisPower(bmc) : 'on';
+      } catch (err) {
+        // A BMC that does not answer must not stop the plan of everything on this server:
+        // most of it needs only libvirt. A refused password is no outage (IpmiAuthError stays
+        // an error): it fails every plan until the user fixes it, so it must not be hidden.
+        if (err instanceof IpmiUnreachableError && bmc) return await readWithoutBmc(ctx, state, bmc, err);
+        throw err;
+      }
       if (now === 'off') return withObservation(state, null, 'off');
       let host: HostObservation;
       try {
@@ -232,11 +273,7 @@ export const applianceServer = defineResource<typeof schema>({
         }
         throw err;
       }
-      if (!host.pools.has(POOL)) {
-        ctx.log.info('storm pool is gone from the server; planning to create it again', { server: state.name, pool: POOL });
-        return null;
-      }
-      return withObservation(state, host, 'on');
+      return withHost(ctx, state, host);
     } catch (err) {
       diagnose(err, { ...blame(state), bmcFromState: true });
     }

@@ -8,6 +8,7 @@ import { IpmiAuthError, IpmiUnreachableError, LibvirtError, LibvirtTlsError, Lib
 import { SYSTEM_PKI, type TlsProblem } from '../drivers/libvirt-pki.ts';
 import { ChecksumMismatchError, ImageSourceError } from '../drivers/images/fetch.ts';
 import { LayerFormatError } from '../drivers/layers.ts';
+import { NetworkConflictError } from '../drivers/networks.ts';
 import { Qcow2Error } from '../drivers/qcow2.ts';
 import { SeedFileError } from '../drivers/seed/nocloud.ts';
 import { FeedError } from '../channel/feed.ts';
@@ -150,6 +151,16 @@ const TABLE: readonly Row[] = [
       const which = c.server ? `server "${c.server}"` : `the server at ${(err as LibvirtUnreachableError).uri}`;
       return { summary: 'Cannot reach the server', detail: `${err.message}. Is ${which} powered on?`, path: c.libvirt?.path };
     },
+  },
+  {
+    errors: [NetworkConflictError],
+    diagnose: (err, c) => ({
+      summary: 'The network collides with another one',
+      detail:
+        `${c.server ? `libvirt on server "${c.server}" says: ` : ''}${err.message}. Another network on that host holds these addresses or this bridge (where several servers share one kernel, as libvirtds on one machine do, ` +
+        'it may be on another server). Choose another cidr, or stop the network that holds them (`virsh net-list --all`, `ip -br addr`), then apply again.',
+      path: attr('cidr'),
+    }),
   },
   {
     errors: [LibvirtError],

@@ -4,9 +4,21 @@ import { DiagnosticError, attr, type Diagnostic } from '../protocol/diagnostics.
 import type { ResourceSchema } from '../schema/model.ts';
 import { defineResource, type Model } from '../schema/typed.ts';
 import { matches, nameValidator } from '../schema/validators.ts';
-import { bridgeName, createNetwork, getNetwork, NetworkConflictError, removeNetwork, updateDnsHosts, type DnsHost, type NetworkSpec } from '../drivers/networks.ts';
+import {
+  adoptNetwork,
+  bridgeName,
+  createNetwork,
+  getNetwork,
+  removeNetwork,
+  setNetworkAutostart,
+  startNetwork,
+  stopNetwork,
+  updateDnsHosts,
+  type DnsHost,
+  type NetworkSpec,
+} from '../drivers/networks.ts';
 import { requireServerId, type ServerRef } from '../host/refs.ts';
-import { diagnose, explained, type Context } from './diagnose.ts';
+import { explained, type Context } from './diagnose.ts';
 
 const CIDR24 = matches(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.0\/24$/, 'a /24 IPv4 network like "192.168.150.0/24" (storm gives .1 to the host and .100–.254 to DHCP)');
 const IPV4 = matches(/^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$/, 'an IPv4 address');
@@ -14,7 +26,8 @@ const IPV4 = matches(/^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$/, 'an IPv4 address');
 const schema = {
   typeName: 'storm_network',
   version: 0,
-  description: 'A NAT network with DHCP and DNS on a server. The host gets `.1` of the /24, DHCP hands out `.100`–`.254`, and `host` blocks become DNS records served to the guests.',
+  description: 'A NAT network with DHCP and DNS on a server. The host gets `.1` of the /24, DHCP hands out `.100`–`.254`, and `host` blocks become DNS records served to the guests. ' +
+    'A create that finds a network of this name with storm\'s bridge for it (`bridge`: the leftover of a create that was cut off) takes it over; one with another bridge is somebody else\'s and the create is refused.',
   block: {
     attributes: {
       id: { type: 'string', mode: 'computed', description: '`NAME@SERVER_ID`.' },
@@ -22,6 +35,15 @@ const schema = {
       name: { type: 'string', mode: 'required', forceNew: true, validators: [nameValidator], description: 'Network name; instances name it in `network`.' },
       cidr: { type: 'string', mode: 'required', forceNew: true, validators: [CIDR24], description: 'The /24 the network uses, e.g. `192.168.150.0/24`.' },
       domain: { type: 'string', mode: 'optional', default: 'storm.internal', forceNew: true, description: 'DNS domain of the network.' },
+      active: {
+        type: 'bool',
+        mode: 'optional',
+        default: true,
+        description:
+          'Whether the network runs (and starts when the host\'s libvirtd starts: autostart follows it). storm reads it on every refresh, so a network that is defined but stopped ' +
+          '(its start failed at a host boot, `virsh net-destroy`) shows as `active = false -> true` in `terraform plan`, and apply starts it; a start that fails because another network ' +
+          'on the host holds the addresses or the bridge says so. `false` stops it and turns autostart off; instances attached to it lose their network until it runs again.',
+      },
       bridge: { type: 'string', mode: 'computed', description: 'The Linux bridge it uses: `sbXXXX-NAME` (at most 15 characters), XXXX from the server and the name, so servers that share a kernel (several libvirtds on one machine) never collide.' },
     },
     blocks: {
@@ -58,39 +80,52 @@ export const network = defineResource<typeof schema>({
     return diags;
   },
 
-  async create(_ctx, planned) {
+  async create(ctx, planned) {
     const server = serverOf(planned);
-    try {
-      if (await getNetwork(server.uri, planned.name)) {
-        throw new DiagnosticError('The network already exists', `Server "${server.name}" already has a network named "${planned.name}"; choose another name.`, attr('name'));
+    const spec = specOf(planned);
+    await explained(blame(planned), async () => {
+      const seen = await getNetwork(server.uri, planned.name);
+      if (!seen) return createNetwork(server.uri, spec, planned.active);
+      // Only storm names a bridge this way for this server and name: the network is the
+      // leftover of a create cut off before its state was written. Anything else with the name
+      // is somebody else's and is never touched.
+      if (seen.bridge !== spec.bridge) {
+        throw new DiagnosticError(
+          'The network already exists',
+          `Server "${server.name}" already has a network named "${planned.name}" (bridge ${seen.bridge ?? 'none'}) that storm did not make; storm leaves it alone. Choose another name.`,
+          attr('name'),
+        );
       }
-      await createNetwork(server.uri, specOf(planned));
-    } catch (err) {
-      if (err instanceof NetworkConflictError) {
-        throw new DiagnosticError('The network collides with another one', `${err.message} (server "${server.name}"). Choose another cidr or name.`, attr('cidr'));
-      }
-      diagnose(err, blame(planned));
-    }
-    return { ...planned, id: `${planned.name}@${planned.server}`, bridge: bridgeName(planned.server, planned.name) };
+      ctx.log.info('adopting the network a previous create left behind', { server: server.name, network: planned.name, bridge: spec.bridge, active: seen.active });
+      return adoptNetwork(server.uri, spec, seen, planned.active);
+    });
+    return { ...planned, id: `${planned.name}@${planned.server}`, bridge: spec.bridge };
   },
 
   async read(_ctx, state) {
     const seen = await explained(blame(state), () => getNetwork(serverOf(state).uri, state.name));
     if (!seen) return null;
-    return { ...state, host: seen.hosts, bridge: seen.bridge };
+    return { ...state, host: seen.hosts, bridge: seen.bridge, active: seen.active };
   },
 
   async update(_ctx, prior, planned) {
+    const uri = serverOf(planned).uri;
     const before = new Set(prior.host.map(hostKey));
     const after = new Set(planned.host.map(hostKey));
-    await explained(blame(planned), () =>
-      updateDnsHosts(
-        serverOf(planned).uri,
+    await explained(blame(planned), async () => {
+      // Started first, so the host records below reach its running dnsmasq; a stopped one
+      // takes them in its definition only (libvirt refuses a live change there).
+      if (planned.active && !prior.active) await startNetwork(uri, planned.name);
+      if (!planned.active && prior.active) await stopNetwork(uri, planned.name);
+      if (planned.active !== prior.active) await setNetworkAutostart(uri, planned.name, planned.active);
+      await updateDnsHosts(
+        uri,
         planned.name,
         prior.host.filter((h) => !after.has(hostKey(h))),
         planned.host.filter((h) => !before.has(hostKey(h))),
-      ),
-    );
+        planned.active,
+      );
+    });
     return planned;
   },
 
