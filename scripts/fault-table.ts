@@ -12,7 +12,7 @@ const cell = (s: string) => s.replace(/\|/g, '\\|');
 console.log('\n| fault | what the user saw | names the server | next apply converged | leaks after destroy | over-committed |');
 console.log('|---|---|---|---|---|---|');
 for (const r of rows) {
-  console.log(`| ${cell(r.fault)} | ${cell(r.said || '(no error: the run rode it out)')} | ${r.namedServer ? 'yes' : 'NO'} | ${r.converged ? 'yes' : 'NO'} | ${r.leaks.length ? cell(r.leaks.join(', ')) : 'none'} | ${r.overCommitted ? cell(r.overCommitted) : 'no'} |`);
+  console.log(`| ${cell(r.fault)} | ${cell(r.namedServer === null ? '(nothing: terraform itself was killed)' : r.said || '(no error: the run rode it out)')} | ${r.namedServer === null ? 'n/a' : r.namedServer ? 'yes' : 'NO'} | ${r.converged ? 'yes' : 'NO'} | ${r.leaks.length ? cell(r.leaks.join(', ')) : 'none'} | ${r.overCommitted ? cell(r.overCommitted) : 'no'} |`);
 }
-const bad = rows.filter((r) => !r.namedServer || !r.converged || r.leaks.length || r.overCommitted);
+const bad = rows.filter((r) => r.namedServer === false || !r.converged || r.leaks.length || r.overCommitted);
 console.log(`\n${rows.length} fault(s), ${bad.length} with a bad outcome`);

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { bladeServerHcl, startLab, type Blade, type Lab } from '../lib/lab.ts';
-import { makeTestLayers, type TestLayers } from '../lib/images.ts';
+import { localApplianceHcl, makeTestLayers, type TestLayers } from '../lib/images.ts';
 import { TerraformDir, resources, virsh } from '../lib/terraform.ts';
 
 // Blades share the machine's kernel, so these addresses must be free on the host as well.
@@ -27,21 +27,7 @@ resource "storm_network" "lan" {
 ${network}
 }
 
-resource "storm_appliance" "mail" {
-  server  = storm_appliance_server.blade1.id
-  name    = "mail"
-  version = "1.0"
-  base {
-    name   = "testos"
-    url    = "${layers.base.path}"
-    sha256 = "${layers.base.sha256}"
-  }
-  image {
-    url    = "${layers.appliance.path}"
-    sha256 = "${layers.appliance.sha256}"
-  }
-}
-
+${localApplianceHcl('mail', 'storm_appliance_server.blade1.id', { name: 'mail', version: '1.0', baseName: 'testos', base: layers.base, image: layers.appliance })}
 resource "storm_deployment" "corp" {
   appliance = storm_appliance.mail.id
   name      = "corp"

@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { bladeServerHcl, startLab, type Blade, type Lab } from '../lib/lab.ts';
 import { firstError, inventory, leaked, recordFault, type Inventory } from '../lib/faults.ts';
-import { makeTestLayers, type TestLayers } from '../lib/images.ts';
+import { localApplianceHcl, makeTestLayers, type TestLayers } from '../lib/images.ts';
 import { TerraformDir, resources, virsh } from '../lib/terraform.ts';
 
 let lab: Lab;
@@ -83,22 +83,7 @@ before(async () => {
     // Room for PER_BLADE instances and 100 MiB: whatever the machine has, capacity is the same.
     const reserved = (await nodeMemoryMib(b)) - PER_BLADE * INSTANCE_MIB - 100;
     servers.push(bladeServerHcl(b, `  reserved_memory_mib = ${reserved}\n  accelerator = "tcg"`));
-    servers.push(`
-resource "storm_appliance" "app_${b.name}" {
-  server  = storm_appliance_server.${b.name}.id
-  name    = "faulty"
-  version = "1"
-  base {
-    name   = "faultos"
-    url    = "${layers.base.path}"
-    sha256 = "${layers.base.sha256}"
-  }
-  image {
-    url    = "${layers.appliance.path}"
-    sha256 = "${layers.appliance.sha256}"
-  }
-}
-
+    servers.push(`${localApplianceHcl(`app_${b.name}`, `storm_appliance_server.${b.name}.id`, { name: 'faulty', version: '1', baseName: 'faultos', base: layers.base, image: layers.appliance })}
 resource "storm_deployment" "dep_${b.name}" {
   appliance = storm_appliance.app_${b.name}.id
   name      = "faulty"
@@ -167,7 +152,7 @@ test('terraform killed (SIGKILL) mid-apply: the next apply adopts what it left, 
   assert.deepEqual(names, ['k0', 'k1', 'k2', 'k3', 'k4', 'k5'], `after the re-apply (${atKill.length} existed at the kill)`);
   assert.equal((await tf.destroy()).exitCode, 0);
   const leaks = await leaksSinceBaseline();
-  recordFault({ fault: `terraform SIGKILLed mid-apply (${atKill.length} of 6 domains made)`, said: '', namedServer: true, converged, leaks, overCommitted: await overCommitted() });
+  recordFault({ fault: `terraform SIGKILLed mid-apply (${atKill.length} of 6 domains made)`, said: '', namedServer: null, converged, leaks, overCommitted: await overCommitted() });
   assert.ok(converged);
   assert.deepEqual(leaks, []);
 });

@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test';
 import { applianceFromChannelHcl, publishTestChannel, type TestChannel } from '../lib/channel.ts';
 import { firstError, inventory, leaked, recordFault } from '../lib/faults.ts';
 import { bladeServerHcl, startLab, type Blade, type Lab } from '../lib/lab.ts';
-import { makeTestLayers, sha256File, type TestLayers } from '../lib/images.ts';
+import { localApplianceHcl, makeFilledImage, makeTestLayers, type TestLayers } from '../lib/images.ts';
 import { TerraformDir } from '../lib/terraform.ts';
 
 let lab: Lab;
@@ -44,27 +44,11 @@ after(async () => {
 
 test('the pool\'s disk fills up during an upload: refused naming the server and the fix; converges once there is room', async () => {
   // 64 MiB of real data in the base; a filler leaves less than that free.
-  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', 'big.qcow2', '64M'], { cwd: images });
-  execFileSync('qemu-io', ['-c', 'write -P 0x5a 0 64M', 'big.qcow2'], { cwd: images, stdio: 'ignore' });
-  const big = { path: join(images, 'big.qcow2'), sha256: sha256File(join(images, 'big.qcow2')) };
+  const big = makeFilledImage(images, 'big.qcow2', 64);
   const tf = new TerraformDir();
   scratch.push(tf);
   tf.write(`${bladeServerHcl(blade, `  pool_path = "${smallDisk}/pool"\n  accelerator = "tcg"`)}
-resource "storm_appliance" "big" {
-  server  = storm_appliance_server.blade1.id
-  name    = "big"
-  version = "1"
-  base {
-    name   = "bigos"
-    url    = "${big.path}"
-    sha256 = "${big.sha256}"
-  }
-  image {
-    url    = "${layers.appliance.path}"
-    sha256 = "${layers.appliance.sha256}"
-  }
-}
-`);
+${localApplianceHcl('big', 'storm_appliance_server.blade1.id', { name: 'big', version: '1', baseName: 'bigos', base: big, image: layers.appliance })}`);
   await tf.init();
   assert.equal((await tf.apply('-target=storm_appliance_server.blade1')).exitCode, 0);
   const baseline = await inventory(blade.libvirtUri);

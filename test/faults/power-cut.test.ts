@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { bladeServerHcl, startLab, type Blade, type Lab } from '../lib/lab.ts';
-import { sha256File } from '../lib/images.ts';
+import { localApplianceHcl, makeFilledImage, sha256File, type ImageFile } from '../lib/images.ts';
 import { firstError, inventory, leaked, recordFault, type Inventory } from '../lib/faults.ts';
 import { TerraformDir, virsh } from '../lib/terraform.ts';
 
@@ -18,23 +18,9 @@ let dir: string;
 let baseline: Inventory;
 const tf = new TerraformDir();
 
-function hcl(base: { path: string; sha256: string }, app: { path: string; sha256: string }): string {
+function hcl(base: ImageFile, app: ImageFile): string {
   return `${bladeServerHcl(blade)}
-resource "storm_appliance" "big" {
-  server  = storm_appliance_server.blade1.id
-  name    = "big"
-  version = "1"
-  base {
-    name   = "bigos"
-    url    = "${base.path}"
-    sha256 = "${base.sha256}"
-  }
-  image {
-    url    = "${app.path}"
-    sha256 = "${app.sha256}"
-  }
-}
-
+${localApplianceHcl('big', 'storm_appliance_server.blade1.id', { name: 'big', version: '1', baseName: 'bigos', base, image: app })}
 resource "storm_deployment" "d" {
   appliance = storm_appliance.big.id
   name      = "d"
@@ -52,10 +38,9 @@ before(async () => {
   blade = lab.blades[0]!;
   dir = mkdtempSync(join(tmpdir(), 'storm-fault-'));
   // A base with 512 MiB of real data: its upload takes long enough to be interrupted.
-  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', 'base.qcow2', '512M'], { cwd: dir });
-  execFileSync('qemu-io', ['-c', 'write -P 0x77 0 512M', 'base.qcow2'], { cwd: dir, stdio: 'ignore' });
+  const base = makeFilledImage(dir, 'base.qcow2', 512);
   execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', 'base.qcow2', '-F', 'qcow2', 'app.qcow2'], { cwd: dir });
-  tf.write(hcl({ path: join(dir, 'base.qcow2'), sha256: sha256File(join(dir, 'base.qcow2')) }, { path: join(dir, 'app.qcow2'), sha256: sha256File(join(dir, 'app.qcow2')) }));
+  tf.write(hcl(base, { path: join(dir, 'app.qcow2'), sha256: sha256File(join(dir, 'app.qcow2')) }));
   await tf.init();
   // The server first, so that the fault hits the layer upload.
   const r = await tf.run(['apply', '-auto-approve', '-no-color', '-target=storm_appliance_server.blade1']);

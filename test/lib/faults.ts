@@ -39,8 +39,8 @@ export interface FaultOutcome {
   fault: string;
   /** The first error line the user saw from the interrupted run ('' when none: the run survived the fault). */
   said: string;
-  /** The diagnostic named the server (or there was none to read). */
-  namedServer: boolean;
+  /** The diagnostic named the server (or the channel); null when the user was told nothing (terraform itself was killed). */
+  namedServer: boolean | null;
   /** The next apply succeeded and a plan after it showed no changes. */
   converged: boolean;
   /** Objects left over after everything was destroyed (should be none). */
@@ -54,11 +54,19 @@ export function recordFault(outcome: FaultOutcome): void {
   appendFileSync(OUTCOMES_FILE, JSON.stringify(outcome) + '\n');
 }
 
-/** The first "Error: ..." summary in terraform's output and its detail (without the "with"/"on" lines). */
+/** The first "Error: ..." summary in terraform's output and its detail (without the "with"/"on" lines), unwrapped. */
 export function firstError(output: string): string {
-  const lines = output.split('\n').map((l) => l.replace(/^[│╷╵ ]+/, '').trim()).filter(Boolean);
+  const lines = output.split('\n').map((l) => l.replace(/^[│╷╵ ]+/, '').trim());
   const i = lines.findIndex((l) => l.startsWith('Error:'));
   if (i < 0) return '';
-  const detail = lines.slice(i + 1).filter((l) => !/^(with |on \S+ line \d+|\d+:)/.test(l))[0] ?? '';
-  return `${lines[i]} — ${detail}`.slice(0, 300);
+  const detail: string[] = [];
+  for (const l of lines.slice(i + 1)) {
+    if (/^(Error|Warning):/.test(l)) break;
+    if (!l || /^(with |on \S+ line \d+|\d+:)/.test(l)) {
+      if (detail.length) break;
+      continue;
+    }
+    detail.push(l);
+  }
+  return `${lines[i]} — ${detail.join(' ')}`.slice(0, 400);
 }

@@ -44,3 +44,30 @@ export function makeTestLayers(sizeMib = 64): TestLayers {
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
+
+/** A qcow2 base of `sizeMib` whose every byte is written: its upload takes real time and space. */
+export function makeFilledImage(dir: string, fileName: string, sizeMib: number): ImageFile {
+  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', fileName, `${sizeMib}M`], { cwd: dir });
+  execFileSync('qemu-io', ['-c', `write -P 0x5a 0 ${sizeMib}M`, fileName], { cwd: dir, stdio: 'ignore' });
+  return file(join(dir, fileName));
+}
+
+/** HCL of a `storm_appliance` labelled `label` from local image files, on `server` (an HCL expression). */
+export function localApplianceHcl(label: string, server: string, o: { name: string; version: string; baseName: string; base: ImageFile; image: ImageFile }): string {
+  return `
+resource "storm_appliance" "${label}" {
+  server  = ${server}
+  name    = "${o.name}"
+  version = "${o.version}"
+  base {
+    name   = "${o.baseName}"
+    url    = "${o.base.path}"
+    sha256 = "${o.base.sha256}"
+  }
+  image {
+    url    = "${o.image.path}"
+    sha256 = "${o.image.sha256}"
+  }
+}
+`;
+}
