@@ -295,6 +295,19 @@ resource "storm_appliance" "broken" {
     assert.equal((await tf.plan()).exitCode, 0);
   });
 
+  test('more memory than the server has room for is refused; the instance keeps what it had', async () => {
+    const mx2 = resources(await tf.state()).find((x) => x.address === 'storm_instance.mx2')!.values;
+    const home = lab.blades.find((b) => String(mx2.server).startsWith(`${b.name}@`))!;
+    const server = resources(await tf.state()).find((x) => x.type === 'storm_appliance_server' && x.values.name === home.name)!.values;
+    tf.write(stackHcl(instanceHcl('mx1', M, '  disk_size_mib = 128') + instanceHcl('mx2', Number(server.available_memory_mib) + 1)));
+    const r = await tf.apply();
+    assert.equal(r.exitCode, 1, r.output);
+    assert.match(r.output, new RegExp(`The server has no room for this much memory[\\s\\S]*Server "${home.name}"[\\s\\S]*keeps 2048 MiB`));
+    assert.match((await virsh(home.libvirtUri, 'dominfo', 'mx2')).stdout, /Max memory:\s+2097152 KiB/);
+    tf.write(stackHcl(instanceHcl('mx1', M, '  disk_size_mib = 128') + instanceHcl('mx2', 2048)));
+    assert.equal((await tf.plan()).exitCode, 0, 'nothing changed');
+  });
+
   test('import by NAME@SERVER_ID reads an instance back with nothing to change', async () => {
     const [mx1] = resources(await tf.state()).filter((x) => x.name === 'mx1');
     const serverId = String(mx1!.values.server);

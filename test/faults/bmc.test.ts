@@ -46,7 +46,7 @@ test('the BMC stops answering during power-on: the run rides it out or names the
   const interrupted = await run;
   const output = interrupted.all ?? '';
   const said = interrupted.exitCode === 0 ? '' : firstError(output);
-  const namedServer = interrupted.exitCode === 0 || output.includes(`"${blade.name}"`);
+  const namedServer = interrupted.exitCode === 0 || said.includes(`"${blade.name}"`);
   await lab.startBmc(blade);
   const converged = (await tf.apply()).exitCode === 0 && (await tf.plan()).exitCode === 0;
   // With the server in state, a plan while the BMC is silent still works, with a warning.

@@ -56,7 +56,7 @@ ${localApplianceHcl('big', 'storm_appliance_server.blade1.id', { name: 'big', ve
   const failed = await tf.apply();
   assert.equal(failed.exitCode, 1, failed.output);
   const said = firstError(failed.output);
-  const namedServer = failed.output.includes(`"${blade.name}"`);
+  const namedServer = said.includes(`"${blade.name}"`);
   const halfMade = leaked(baseline, await inventory(blade.libvirtUri));
   rmSync(join(smallDisk, 'filler'));
   const converged = (await tf.apply()).exitCode === 0 && (await tf.plan()).exitCode === 0;
@@ -92,7 +92,7 @@ ${applianceFromChannelHcl(channel.feedUrl, 'mail', 'storm_appliance_server.blade
     const failed = await tf.run(['apply', '-no-color', 'tfplan'], env);
     assert.equal(failed.exitCode, 1, failed.output);
     const said = firstError(failed.output);
-    const namedServer = failed.output.includes(`"${blade.name}"`) || failed.output.includes(new URL(channel.feedUrl).host);
+    const namedServer = said.includes(`"${blade.name}"`) && said.includes(new URL(channel.feedUrl).host);
     const halfMade = leaked(baseline, await inventory(blade.libvirtUri));
     await channel.reopen();
     const converged = (await tf.run(['apply', '-auto-approve', '-no-color'], env)).exitCode === 0 && (await tf.run(['plan', '-no-color', '-detailed-exitcode'], env)).exitCode === 0;

@@ -67,7 +67,7 @@ test('libvirtd dies during a layer upload; after it is back the apply converges 
   assert.equal(failed.exitCode, 1, failed.output);
   t.diagnostic(`interrupted apply said: ${failed.stderr.split('\n').filter((l) => l.trim()).slice(0, 3).join(' | ')}`);
   const said = firstError(failed.output);
-  const namedServer = failed.output.includes(`"${blade.name}"`);
+  const namedServer = said.includes(`"${blade.name}"`);
 
   await lab.setPower(blade, true);
   const leftovers = await volumes();

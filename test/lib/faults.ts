@@ -39,7 +39,7 @@ export interface FaultOutcome {
   fault: string;
   /** The first error line the user saw from the interrupted run ('' when none: the run survived the fault). */
   said: string;
-  /** The diagnostic named the server (or the channel); null when the user was told nothing (terraform itself was killed). */
+  /** The first error the user read (summary and detail) named the server; null when the user was told nothing (terraform itself was killed). */
   namedServer: boolean | null;
   /** The next apply succeeded and a plan after it showed no changes. */
   converged: boolean;

@@ -114,7 +114,12 @@ const TABLE: readonly Row[] = [
   },
   {
     errors: [ImageSourceError],
-    diagnose: (err, c) => c.image && { summary: `Could not fetch the ${c.image.what} image`, detail: `${err.message}. Nothing was installed.`, path: c.image.path },
+    diagnose: (err, c) =>
+      c.image && {
+        summary: `Could not fetch the ${c.image.what} image`,
+        detail: `${err.message}. Nothing was installed${c.server ? ` on server "${c.server}"` : ''}. Check that the URL answers from this machine (a channel or file server that is down: apply again once it is back).`,
+        path: c.image.path,
+      },
   },
   {
     errors: [LayerFormatError, Qcow2Error],

@@ -139,10 +139,9 @@ async function placeAndDefine(ctx: ResourceContext, i: Instance, hw: Hardware): 
   const reserve = (dep: LayerRef): Promise<Reservation> => explained(blame(dep.server.name), async () => {
     const uri = dep.server.uri;
     // A domain storm defined for this instance on this deployment is what an interrupted
-    // create (or a lost state) left: it is adopted, keeping its identity. Anything else with
-    // the name is somebody else's, and is never touched.
-    // Another run making this very instance right now (two workspaces with one name, or a run
-    // killed a moment ago) is waited out: it completes (adopted below) or its lease ends.
+    // create (or a lost state) left: it is adopted, keeping its identity; if another run's
+    // reservation (a run killed a moment ago, or making it right now) it is waited out first.
+    // Anything else with the name is somebody else's, and is never touched.
     const existing = await outwaitReservation(ctx.session, uri, i.name, ctx.signal);
     const deploymentId = layerId(dep.volume, dep.serverId);
     if (existing && !(existing.storm && existing.metadata.deployment === deploymentId)) {
@@ -172,7 +171,9 @@ async function placeAndDefine(ctx: ResourceContext, i: Instance, hw: Hardware): 
       },
     };
   });
-  const decision = await explained(blame(undefined), () => placeAndReserve(ctx.session, i.name, hw, deployments, reserve));
+  // With one candidate, a failure to reach it is about that server: say its name.
+  const only = deployments.length === 1 ? deployments[0]!.server.name : undefined;
+  const decision = await explained(blame(only), () => placeAndReserve(ctx.session, i.name, hw, deployments, reserve));
   if ('error' in decision.placement || !decision.chosen || !reserved) {
     const why = 'error' in decision.placement ? decision.placement.error : 'no candidate answered.';
     const unanswered = decision.unreachable.length ? ` (${decision.unreachable.join(', ')} did not answer and were left out)` : '';
@@ -373,6 +374,16 @@ export const instance = defineResource<typeof schema>({
         if (d.state !== 'shutoff') await setDomainState(uri, planned.name, 'shutoff');
         const spec = await domainSpec(planned, dep, record, hw, { diskPath: disk.path, seedPath: seed.path }, d.mac ?? undefined, d.consoleLog ?? newConsoleLogPath(planned.name));
         await defineDomain(uri, domainXml({ ...spec, uuid: d.uuid ?? undefined }));
+        // More memory is a placement like any other: recorded, then checked with every domain on
+        // the server (other runs' included); too much, and the old size is put back.
+        if (hw.memoryMib > d.memoryMib) {
+          const { overMib, load } = await overCommitment(ctx.session, dep);
+          if (overMib > 0) {
+            await defineDomain(uri, domainXml({ ...spec, memoryMib: d.memoryMib, vcpus: d.vcpus, uuid: d.uuid ?? undefined }));
+            await setDomainState(uri, planned.name, prior.state as DomainState);
+            throw new DiagnosticError('The server has no room for this much memory', `Server "${dep.server.name}" would be ${overMib} MiB over what it may give (${load.committedMemoryMib} MiB committed of ${load.memoryMib - load.reservedMemoryMib} usable); instance "${planned.name}" keeps ${d.memoryMib} MiB. Lower memory_mib, or make room on the server.`, attr('memory_mib'));
+          }
+        }
       }
       const wantBytes = planned.disk_size_mib ? planned.disk_size_mib * MIB : null;
       if (wantBytes && prior.disk_size_mib !== null && wantBytes !== prior.disk_size_mib * MIB) {
