@@ -29,12 +29,19 @@ export function overCommittedMib(s: ServerLoad): number {
 }
 
 /**
+ * `spread`: the paper's rule, the least-loaded server (guests get the most room). `consolidate`:
+ * the most-loaded server that fits (fills the fewest servers, so the rest can be powered off).
+ */
+export type PlacementMode = 'spread' | 'consolidate';
+
+/**
  * Memory is the hard constraint (the paper's rule: never touch the host's reserve); a guest
  * may not have more vCPUs than the host has CPUs, but vCPUs are shared between guests. Among
- * the servers that fit, the one with the smallest share of its usable memory committed wins;
- * ties go to fewer committed vCPUs, then to the name, so plans are repeatable.
+ * the servers that fit, the one with the smallest share of its usable memory committed wins
+ * (the largest, to consolidate); ties go to fewer committed vCPUs (more), then to the name, so
+ * plans are repeatable.
  */
-export function place(needs: InstanceNeeds, servers: readonly ServerLoad[]): Placement {
+export function place(needs: InstanceNeeds, servers: readonly ServerLoad[], mode: PlacementMode = 'spread'): Placement {
   if (!servers.length) return { error: 'no candidate servers were given.' };
   const reasons: string[] = [];
   const fitting = servers.filter((s) => {
@@ -53,6 +60,7 @@ export function place(needs: InstanceNeeds, servers: readonly ServerLoad[]): Pla
     return { error: `no server fits ${needs.memoryMib} MiB and ${needs.vcpus} vCPU(s): ${reasons.join('; ')}.` };
   }
   const load = (s: ServerLoad) => (s.committedMemoryMib + needs.memoryMib) / Math.max(1, s.memoryMib - s.reservedMemoryMib);
-  const [best] = [...fitting].sort((a, b) => load(a) - load(b) || a.committedVcpus - b.committedVcpus || a.server.localeCompare(b.server));
+  const sign = mode === 'spread' ? 1 : -1;
+  const [best] = [...fitting].sort((a, b) => sign * (load(a) - load(b)) || sign * (a.committedVcpus - b.committedVcpus) || a.server.localeCompare(b.server));
   return { server: best!.server };
 }

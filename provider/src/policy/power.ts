@@ -1,0 +1,101 @@
+// When a server is powered on or off: the paper's rule (the powered hosts at 90 % of their CPU
+// → power on another blade over IPMI) and its energy goal (idle blades off), with the guards
+// operators of DPM and ProxLB rely on: a minimum of servers kept on, a hold time before an empty
+// server goes off, a bound on power changes at once, and never switching off a server storm
+// could not switch on again. Pure: the controller and the simulator call it alike.
+
+export interface PowerPolicy {
+  /** Power on another server when every powered one is at least this busy (the paper's 0.9). */
+  hostCpuHigh: number;
+  /** Servers kept on whatever the load. */
+  minServersOn: number;
+  /** How long (s) a server must have been empty before it is switched off. */
+  emptyHoldSeconds: number;
+  /** Power changes in flight at once (booting or stopping servers count). */
+  maxConcurrentChanges: number;
+  /** Boot lead time assumed (s) for a server with no power-on history. */
+  defaultBootSeconds: number;
+}
+
+export const DEFAULT_POWER: PowerPolicy = {
+  hostCpuHigh: 0.9,
+  minServersOn: 1,
+  emptyHoldSeconds: 600,
+  maxConcurrentChanges: 1,
+  defaultBootSeconds: 120,
+};
+
+export interface ServerPowerView {
+  server: string;
+  power: 'on' | 'off' | 'booting' | 'stopping';
+  /** storm can change its power: it has a BMC that answers. */
+  canPower: boolean;
+  /** Host CPU utilization 0..1 (null when not measured, e.g. off). */
+  cpu: number | null;
+  /** Epoch ms since which it holds no domain; null when it holds some. */
+  emptySince: number | null;
+  /** Seconds its past power-ons took until libvirt answered, oldest first. */
+  bootHistorySeconds: readonly number[];
+}
+
+export interface PowerObservation {
+  servers: readonly ServerPowerView[];
+  /** An instance waiting for room that no powered server has (a scale-out that found none). */
+  unplaced: string | null;
+  now: number;
+}
+
+export type PowerDecision =
+  | { action: 'none'; reason: string }
+  | { action: 'on' | 'off'; server: string; reason: string };
+
+const pct = (x: number) => `${Math.round(x * 100)} %`;
+
+/** A server's boot lead time: the median of its recent power-ons (the last 5), else the default. */
+export function bootLeadSeconds(history: readonly number[], fallback: number): number {
+  const recent = [...history.slice(-5)].sort((a, b) => a - b);
+  if (!recent.length) return fallback;
+  const mid = Math.floor(recent.length / 2);
+  return recent.length % 2 ? recent[mid]! : (recent[mid - 1]! + recent[mid]!) / 2;
+}
+
+export function decidePower(p: PowerPolicy, o: PowerObservation): PowerDecision {
+  const inFlight = o.servers.filter((s) => s.power === 'booting' || s.power === 'stopping');
+  const on = o.servers.filter((s) => s.power === 'on' || s.power === 'booting');
+  const off = o.servers.filter((s) => s.power === 'off' && s.canPower);
+  if (inFlight.length >= p.maxConcurrentChanges) {
+    return { action: 'none', reason: `${inFlight.map((s) => `${s.server} ${s.power}`).join(', ')}: at most ${p.maxConcurrentChanges} power change(s) at once` };
+  }
+  // The fastest to boot first: it relieves the load soonest.
+  const nextOn = () => [...off].sort((a, b) => bootLeadSeconds(a.bootHistorySeconds, p.defaultBootSeconds) - bootLeadSeconds(b.bootHistorySeconds, p.defaultBootSeconds) || a.server.localeCompare(b.server))[0];
+  const powerOn = (why: string): PowerDecision => {
+    const s = nextOn();
+    if (!s) {
+      const silent = o.servers.filter((x) => x.power === 'off' && !x.canPower).map((x) => x.server);
+      return { action: 'none', reason: `${why}, but no server is left to power on${silent.length ? ` (${silent.join(', ')}: BMC not answering)` : ''}` };
+    }
+    return { action: 'on', server: s.server, reason: `${why} → power on ${s.server} (boots in ~${Math.round(bootLeadSeconds(s.bootHistorySeconds, p.defaultBootSeconds))} s)` };
+  };
+  if (on.length < p.minServersOn) return powerOn(`${on.length} server(s) on < min ${p.minServersOn}`);
+  if (o.unplaced) return powerOn(`${o.unplaced} fits on no powered server`);
+  const powered = o.servers.filter((s) => s.power === 'on');
+  const busy = powered.filter((s) => s.cpu !== null && s.cpu >= p.hostCpuHigh);
+  // Booting servers will take load soon: they count as room, so no second power-on follows.
+  if (powered.length && busy.length === powered.length && !on.some((s) => s.power === 'booting')) {
+    return powerOn(`every powered server ≥ ${pct(p.hostCpuHigh)} (${busy.map((s) => `${s.server} ${pct(s.cpu!)}`).join(', ')})`);
+  }
+  // Off only what storm can power on again, only beyond the minimum, only after the hold, and
+  // never while the others are busy (it would be needed again at once).
+  const holdMs = p.emptyHoldSeconds * 1000;
+  const idle = powered
+    .filter((s) => s.canPower && s.emptySince !== null && o.now - s.emptySince >= holdMs)
+    .sort((a, b) => a.emptySince! - b.emptySince! || a.server.localeCompare(b.server));
+  if (idle.length && powered.length > p.minServersOn) {
+    const rest = powered.filter((s) => s !== idle[0]);
+    if (rest.some((s) => s.cpu === null || s.cpu < p.hostCpuHigh)) {
+      const s = idle[0]!;
+      return { action: 'off', server: s.server, reason: `${s.server} empty for ${Math.round((o.now - s.emptySince!) / 1000)} s ≥ ${p.emptyHoldSeconds} s → power off` };
+    }
+  }
+  return { action: 'none', reason: 'power as it should be' };
+}

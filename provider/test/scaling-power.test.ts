@@ -1,0 +1,121 @@
+// The controller's decisions are pure policy, like placement: when a group grows or shrinks,
+// when a server is powered on or off, how busy a guest is. Tested here without any daemon,
+// with the paper's thresholds and the guards against churn.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { guestUtilization, serverUtilization } from '../src/policy/cpu.ts';
+import { place, type ServerLoad } from '../src/policy/placement.ts';
+import { bootLeadSeconds, decidePower, DEFAULT_POWER, type ServerPowerView } from '../src/policy/power.ts';
+import { decideScaling, DEFAULT_SCALING, type GroupLoadSample, type GroupMember, type ScalingPolicy } from '../src/policy/scaling.ts';
+
+const S = 1000;
+const policy: ScalingPolicy = { ...DEFAULT_SCALING, min: 1, max: 4 };
+const member = (name: string, createdAt = 0, ready = true): GroupMember => ({ name, createdAt, ready });
+/** One sample every 5 s from `from` to `to` (s), at `utilization`. */
+const samples = (from: number, to: number, utilization: number): GroupLoadSample[] =>
+  Array.from({ length: Math.floor((to - from) / 5) + 1 }, (_, i) => ({ at: (from + i * 5) * S, utilization }));
+
+test('cpu: a guest\'s utilization is its CPU time over elapsed time and vCPUs; a restart gives no reading', () => {
+  assert.equal(guestUtilization({ at: 0, cpuTimeNs: 0 }, { at: 1000, cpuTimeNs: 1.8e9 }, 2), 0.9);
+  assert.equal(guestUtilization({ at: 0, cpuTimeNs: 0 }, { at: 1000, cpuTimeNs: 5e9 }, 2), 1, 'clamped');
+  assert.equal(guestUtilization({ at: 0, cpuTimeNs: 9e9 }, { at: 1000, cpuTimeNs: 1e9 }, 2), null, 'counter went back');
+  assert.equal(guestUtilization({ at: 1000, cpuTimeNs: 0 }, { at: 1000, cpuTimeNs: 1 }, 2), null, 'no time passed');
+  assert.equal(serverUtilization([0.9 * 2, 0.5 * 1], 4), 0.575);
+});
+
+test('scaling: the paper\'s rule: load ≥ 90 % held for the window adds a member, with its numbers', () => {
+  const d = decideScaling(policy, { members: [member('mx1')], load: [...samples(0, 30, 0.2), ...samples(35, 100, 0.94)], lastScaleOutAt: null, lastScaleInAt: null, now: 100 * S });
+  assert.equal(d.action, 'out');
+  assert.match(d.reason, /cpu 94 %–94 % ≥ 90 % for 60 s/);
+});
+
+test('scaling: a spike shorter than the window, or a dip inside it, adds nothing', () => {
+  const short = decideScaling(policy, { members: [member('mx1')], load: [...samples(0, 60, 0.2), ...samples(65, 100, 0.99)], lastScaleOutAt: null, lastScaleInAt: null, now: 100 * S });
+  assert.equal(short.action, 'none');
+  const dip = decideScaling(policy, { members: [member('mx1')], load: [...samples(0, 50, 0.95), { at: 55 * S, utilization: 0.5 }, ...samples(60, 100, 0.95)], lastScaleOutAt: null, lastScaleInAt: null, now: 100 * S });
+  assert.equal(dip.action, 'none');
+});
+
+test('scaling: stale samples decide nothing', () => {
+  const d = decideScaling(policy, { members: [member('mx1')], load: samples(0, 100, 0.99), lastScaleOutAt: null, lastScaleInAt: null, now: 500 * S });
+  assert.equal(d.action, 'none');
+});
+
+test('scaling: a booting member, the out cooldown and max hold a scale-out back, and say why', () => {
+  const hot = samples(0, 100, 0.95);
+  const booting = decideScaling(policy, { members: [member('mx1'), member('mx2', 90 * S, false)], load: hot, lastScaleOutAt: 90 * S, lastScaleInAt: null, now: 100 * S });
+  assert.deepEqual([booting.action, /waiting for mx2 to boot/.test(booting.reason)], ['none', true]);
+  const cooling = decideScaling(policy, { members: [member('mx1'), member('mx2', 70 * S)], load: hot, lastScaleOutAt: 70 * S, lastScaleInAt: null, now: 100 * S });
+  assert.deepEqual([cooling.action, /cooldown \(30 s left\)/.test(cooling.reason)], ['none', true]);
+  const full = decideScaling(policy, { members: ['a', 'b', 'c', 'd'].map((n) => member(n)), load: hot, lastScaleOutAt: null, lastScaleInAt: null, now: 100 * S });
+  assert.deepEqual([full.action, /already at max 4/.test(full.reason)], ['none', true]);
+});
+
+test('scaling: quiet for the window removes the newest member, after the longer in-cooldown, never below min', () => {
+  const quiet = samples(0, 400, 0.05);
+  const members = [member('mx1', 0), member('mx3', 20 * S), member('mx2', 10 * S)];
+  const early = decideScaling(policy, { members, load: quiet, lastScaleOutAt: 200 * S, lastScaleInAt: null, now: 400 * S });
+  assert.deepEqual([early.action, /scale-in cooldown \(100 s left\)/.test(early.reason)], ['none', true]);
+  const d = decideScaling(policy, { members, load: quiet, lastScaleOutAt: 50 * S, lastScaleInAt: null, now: 400 * S });
+  assert.deepEqual(d, { action: 'in', members: ['mx3'], reason: 'cpu 5 % < 30 % for 60 s' });
+  const atMin = decideScaling(policy, { members: [member('mx1')], load: quiet, lastScaleOutAt: null, lastScaleInAt: null, now: 400 * S });
+  assert.equal(atMin.action, 'none');
+});
+
+test('scaling: min and max hold whatever the load', () => {
+  assert.deepEqual(decideScaling({ ...policy, min: 2 }, { members: [], load: [], lastScaleOutAt: null, lastScaleInAt: null, now: 0 }), { action: 'out', count: 2, reason: '0 member(s) < min 2' });
+  const over = decideScaling({ ...policy, max: 1 }, { members: [member('a', 1), member('b', 2)], load: [], lastScaleOutAt: null, lastScaleInAt: null, now: 0 });
+  assert.deepEqual(over, { action: 'in', members: ['b'], reason: '2 member(s) > max 1' });
+});
+
+const server = (name: string, power: ServerPowerView['power'], cpu: number | null, extra: Partial<ServerPowerView> = {}): ServerPowerView => ({
+  server: name, power, canPower: true, cpu, emptySince: null, bootHistorySeconds: [], ...extra,
+});
+
+test('power: every powered server ≥ 90 % powers on the one that boots fastest, with the numbers', () => {
+  const d = decidePower(DEFAULT_POWER, { servers: [server('blade1', 'on', 0.95), server('blade2', 'off', null, { bootHistorySeconds: [80, 90, 85] }), server('blade3', 'off', null, { bootHistorySeconds: [30] })], unplaced: null, now: 0 });
+  assert.deepEqual(d, { action: 'on', server: 'blade3', reason: 'every powered server ≥ 90 % (blade1 95 %) → power on blade3 (boots in ~30 s)' });
+});
+
+test('power: one busy server among calm ones powers nothing on; a booting one counts as room', () => {
+  assert.equal(decidePower(DEFAULT_POWER, { servers: [server('a', 'on', 0.95), server('b', 'on', 0.4), server('c', 'off', null)], unplaced: null, now: 0 }).action, 'none');
+  const booting = decidePower({ ...DEFAULT_POWER, maxConcurrentChanges: 2 }, { servers: [server('a', 'on', 0.95), server('b', 'booting', null), server('c', 'off', null)], unplaced: null, now: 0 });
+  assert.equal(booting.action, 'none');
+});
+
+test('power: an instance that fits nowhere powers a server on; a silent BMC is said', () => {
+  assert.equal(decidePower(DEFAULT_POWER, { servers: [server('a', 'on', 0.2), server('b', 'off', null)], unplaced: 'mx3', now: 0 }).action, 'on');
+  const none = decidePower(DEFAULT_POWER, { servers: [server('a', 'on', 0.2), server('b', 'off', null, { canPower: false })], unplaced: 'mx3', now: 0 });
+  assert.deepEqual(none, { action: 'none', reason: 'mx3 fits on no powered server, but no server is left to power on (b: BMC not answering)' });
+});
+
+test('power: an empty server goes off after the hold, beyond the minimum, only if storm can power it on again', () => {
+  const now = 1000 * S;
+  const servers = [server('a', 'on', 0.3), server('b', 'on', 0, { emptySince: now - 700 * S })];
+  assert.deepEqual(decidePower(DEFAULT_POWER, { servers, unplaced: null, now }), { action: 'off', server: 'b', reason: 'b empty for 700 s ≥ 600 s → power off' });
+  assert.equal(decidePower(DEFAULT_POWER, { servers: [servers[0]!, { ...servers[1]!, emptySince: now - 100 * S }], unplaced: null, now }).action, 'none', 'not held long enough');
+  assert.equal(decidePower(DEFAULT_POWER, { servers: [servers[0]!, { ...servers[1]!, canPower: false }], unplaced: null, now }).action, 'none', 'could not power it on again');
+  assert.equal(decidePower({ ...DEFAULT_POWER, minServersOn: 2 }, { servers, unplaced: null, now }).action, 'none', 'minimum');
+  assert.equal(decidePower(DEFAULT_POWER, { servers: [server('a', 'on', 0.95), servers[1]!], unplaced: null, now }).action, 'none', 'the other is busy: it would be needed at once');
+});
+
+test('power: at most N changes at once; below the minimum powers on', () => {
+  const d = decidePower(DEFAULT_POWER, { servers: [server('a', 'booting', null), server('b', 'off', null)], unplaced: 'x', now: 0 });
+  assert.match(d.reason, /a booting: at most 1 power change/);
+  assert.equal(decidePower({ ...DEFAULT_POWER, minServersOn: 1 }, { servers: [server('a', 'off', null)], unplaced: null, now: 0 }).action, 'on');
+});
+
+test('power: boot lead time is the median of the last five power-ons', () => {
+  assert.equal(bootLeadSeconds([], 120), 120);
+  assert.equal(bootLeadSeconds([500, 10, 20, 30, 40, 1000], 120), 30, "the oldest (500) is forgotten; one slow boot (1000) does not move it");
+  assert.equal(bootLeadSeconds([10, 30], 120), 20);
+});
+
+const load = (name: string, committed: number): ServerLoad => ({ server: name, cpus: 8, memoryMib: 4096 + 128, reservedMemoryMib: 128, committedMemoryMib: committed, committedVcpus: 0 });
+
+test('placement: spread picks the least-loaded server, consolidate the fullest that fits', () => {
+  const servers = [load('a', 1024), load('b', 3072), load('c', 3584)];
+  assert.deepEqual(place({ memoryMib: 512, vcpus: 1 }, servers), { server: 'a' });
+  assert.deepEqual(place({ memoryMib: 512, vcpus: 1 }, servers, 'consolidate'), { server: 'c' });
+  assert.deepEqual(place({ memoryMib: 1024, vcpus: 1 }, servers, 'consolidate'), { server: 'b' }, 'c has no room');
+});
