@@ -1,0 +1,174 @@
+// The controller's store in an embedded SQLite file (node:sqlite): nothing to install or run
+// beside the controller. Writes are single statements or one transaction, so a controller
+// killed at any point leaves the file consistent (SQLite's journal sees to that).
+import type { DatabaseSync, SQLInputValue } from 'node:sqlite';
+import type { ControllerStore, DecisionRecord, GroupRecord, MemberRecord, PowerOnRecord, SampleRecord } from './store.ts';
+
+const SCHEMA = `
+create table if not exists groups (
+  name text primary key,
+  policy text not null,
+  shape text not null,
+  dns_name text,
+  last_scale_out_at integer,
+  last_scale_in_at integer
+);
+create table if not exists members (
+  group_name text not null references groups(name) on delete cascade,
+  name text not null,
+  server text not null,
+  idx integer not null,
+  created_at integer not null,
+  primary key (group_name, name)
+);
+create table if not exists decisions (
+  id integer primary key autoincrement,
+  at integer not null,
+  kind text not null,
+  subject text not null,
+  action text not null,
+  reason text not null
+);
+create index if not exists decisions_subject on decisions(subject, id);
+create table if not exists samples (
+  subject text not null,
+  metric text not null,
+  at integer not null,
+  value real not null
+);
+create index if not exists samples_by_subject on samples(subject, metric, at);
+create table if not exists power_ons (
+  server text not null,
+  at integer not null,
+  boot_seconds real,
+  primary key (server, at)
+);
+`;
+
+type Row = Record<string, SQLInputValue>;
+
+export async function openSqliteStore(path: string): Promise<ControllerStore> {
+  // Loaded here: node:sqlite prints an experimental warning when loaded, which only the
+  // controller should cause.
+  const { DatabaseSync } = await import('node:sqlite');
+  const db = new DatabaseSync(path);
+  db.exec('pragma journal_mode = wal; pragma foreign_keys = on; pragma busy_timeout = 5000;');
+  db.exec(SCHEMA);
+  return new SqliteStore(db);
+}
+
+const groupOf = (r: Row): GroupRecord => ({
+  name: String(r.name),
+  policy: JSON.parse(String(r.policy)) as GroupRecord['policy'],
+  shape: JSON.parse(String(r.shape)) as GroupRecord['shape'],
+  dnsName: r.dns_name === null ? null : String(r.dns_name),
+  lastScaleOutAt: r.last_scale_out_at === null ? null : Number(r.last_scale_out_at),
+  lastScaleInAt: r.last_scale_in_at === null ? null : Number(r.last_scale_in_at),
+});
+
+class SqliteStore implements ControllerStore {
+  constructor(private readonly db: DatabaseSync) {}
+
+  private all(sql: string, ...params: SQLInputValue[]): Row[] {
+    return this.db.prepare(sql).all(...params) as Row[];
+  }
+
+  private run(sql: string, ...params: SQLInputValue[]): number {
+    return Number(this.db.prepare(sql).run(...params).changes);
+  }
+
+  async putGroup(g: GroupRecord): Promise<void> {
+    // The policy and shape come from Terraform; when it last scaled is the controller's own.
+    this.run(
+      `insert into groups (name, policy, shape, dns_name, last_scale_out_at, last_scale_in_at) values (?, ?, ?, ?, ?, ?)
+       on conflict(name) do update set policy = excluded.policy, shape = excluded.shape, dns_name = excluded.dns_name`,
+      g.name, JSON.stringify(g.policy), JSON.stringify(g.shape), g.dnsName, g.lastScaleOutAt, g.lastScaleInAt,
+    );
+  }
+
+  async group(name: string): Promise<GroupRecord | null> {
+    const [r] = this.all('select * from groups where name = ?', name);
+    return r ? groupOf(r) : null;
+  }
+
+  async groups(): Promise<GroupRecord[]> {
+    return this.all('select * from groups order by name').map(groupOf);
+  }
+
+  async deleteGroup(name: string): Promise<void> {
+    this.run('delete from groups where name = ?', name);
+  }
+
+  async markScaled(group: string, direction: 'out' | 'in', at: number): Promise<void> {
+    this.run(`update groups set ${direction === 'out' ? 'last_scale_out_at' : 'last_scale_in_at'} = ? where name = ?`, at, group);
+  }
+
+  async putMember(m: MemberRecord): Promise<void> {
+    this.run(
+      `insert into members (group_name, name, server, idx, created_at) values (?, ?, ?, ?, ?)
+       on conflict(group_name, name) do update set server = excluded.server, idx = excluded.idx, created_at = excluded.created_at`,
+      m.group, m.name, m.server, m.index, m.createdAt,
+    );
+  }
+
+  async members(group: string): Promise<MemberRecord[]> {
+    return this.all('select * from members where group_name = ? order by idx', group).map((r) => ({
+      group: String(r.group_name), name: String(r.name), server: String(r.server), index: Number(r.idx), createdAt: Number(r.created_at),
+    }));
+  }
+
+  async removeMember(group: string, name: string): Promise<void> {
+    this.run('delete from members where group_name = ? and name = ?', group, name);
+  }
+
+  async recordDecision(d: DecisionRecord): Promise<void> {
+    this.run('insert into decisions (at, kind, subject, action, reason) values (?, ?, ?, ?, ?)', d.at, d.kind, d.subject, d.action, d.reason);
+  }
+
+  async decisions(options: { subject?: string; limit?: number } = {}): Promise<DecisionRecord[]> {
+    const limit = options.limit ?? 100;
+    const rows = options.subject === undefined
+      ? this.all('select * from decisions order by id desc limit ?', limit)
+      : this.all('select * from decisions where subject = ? order by id desc limit ?', options.subject, limit);
+    return rows.map((r) => ({ at: Number(r.at), kind: String(r.kind) as DecisionRecord['kind'], subject: String(r.subject), action: String(r.action), reason: String(r.reason) }));
+  }
+
+  async recordSamples(samples: readonly SampleRecord[]): Promise<void> {
+    if (!samples.length) return;
+    // One transaction per round: a round of samples is kept whole or not at all.
+    const insert = this.db.prepare('insert into samples (subject, metric, at, value) values (?, ?, ?, ?)');
+    this.db.exec('begin');
+    try {
+      for (const s of samples) insert.run(s.subject, s.metric, s.at, s.value);
+      this.db.exec('commit');
+    } catch (err) {
+      this.db.exec('rollback');
+      throw err;
+    }
+  }
+
+  async samples(subject: string, metric: string, from: number, to: number): Promise<SampleRecord[]> {
+    return this.all('select * from samples where subject = ? and metric = ? and at between ? and ? order by at', subject, metric, from, to).map((r) => ({
+      subject: String(r.subject), metric: String(r.metric), at: Number(r.at), value: Number(r.value),
+    }));
+  }
+
+  async pruneSamples(before: number): Promise<number> {
+    return this.run('delete from samples where at < ?', before);
+  }
+
+  async recordPowerOn(p: PowerOnRecord): Promise<void> {
+    this.run(
+      'insert into power_ons (server, at, boot_seconds) values (?, ?, ?) on conflict(server, at) do update set boot_seconds = excluded.boot_seconds',
+      p.server, p.at, p.bootSeconds,
+    );
+  }
+
+  async bootHistory(server: string): Promise<number[]> {
+    return this.all('select boot_seconds from power_ons where server = ? and boot_seconds is not null order by at', server).map((r) => Number(r.boot_seconds));
+  }
+
+  async close(): Promise<void> {
+    this.db.close();
+  }
+}

@@ -1,0 +1,94 @@
+// What the controller remembers between passes and across restarts. The hosts say what exists
+// (domains, power); the store holds what they cannot: each group's policy and shape, when it
+// last scaled, the decisions taken and why, the load and power samples behind them, and each
+// server's power-on history (its learned boot lead time). One interface, so the embedded
+// SQLite store and a shared PostgreSQL one pass the same contract tests.
+import type { ScalingPolicy } from '../policy/scaling.ts';
+
+/** What each member of a group is made of (as a storm_instance would be). */
+export interface MemberShape {
+  /** The deployments (`dep-NAME@SERVER_ID`) members may be placed on. */
+  deployments: string[];
+  memoryMib: number;
+  vcpus: number;
+  network: string;
+  /** Template variables; `${member}` and `${index}` are the member's own. */
+  variables: Record<string, string>;
+  files: { path: string; content: string; permissions: string }[];
+}
+
+export interface GroupRecord {
+  name: string;
+  policy: ScalingPolicy;
+  shape: MemberShape;
+  /** The DNS name that resolves to every running member. */
+  dnsName: string | null;
+  lastScaleOutAt: number | null;
+  lastScaleInAt: number | null;
+}
+
+export interface MemberRecord {
+  group: string;
+  name: string;
+  /** The server (NAME@URI) it was placed on. */
+  server: string;
+  /** Its index in the group (the `${index}` of its templates); freed indexes are reused. */
+  index: number;
+  createdAt: number;
+}
+
+export interface DecisionRecord {
+  at: number;
+  /** 'scale' (a group) or 'power' (a server). */
+  kind: 'scale' | 'power';
+  /** The group or server it is about. */
+  subject: string;
+  /** e.g. 'out', 'in', 'on', 'off', 'none'. */
+  action: string;
+  reason: string;
+}
+
+export interface SampleRecord {
+  at: number;
+  /** An instance, a group or a server. */
+  subject: string;
+  /** e.g. 'cpu' (0..1), 'watts', 'queue'. */
+  metric: string;
+  value: number;
+}
+
+export interface PowerOnRecord {
+  server: string;
+  at: number;
+  /** Seconds until libvirt answered; null while it boots (or if it never did). */
+  bootSeconds: number | null;
+}
+
+export interface ControllerStore {
+  putGroup(group: GroupRecord): Promise<void>;
+  group(name: string): Promise<GroupRecord | null>;
+  groups(): Promise<GroupRecord[]>;
+  /** Removes the group and its members' records. */
+  deleteGroup(name: string): Promise<void>;
+  markScaled(group: string, direction: 'out' | 'in', at: number): Promise<void>;
+
+  putMember(member: MemberRecord): Promise<void>;
+  members(group: string): Promise<MemberRecord[]>;
+  removeMember(group: string, name: string): Promise<void>;
+
+  recordDecision(decision: DecisionRecord): Promise<void>;
+  /** The newest first. */
+  decisions(options?: { subject?: string; limit?: number }): Promise<DecisionRecord[]>;
+
+  recordSamples(samples: readonly SampleRecord[]): Promise<void>;
+  /** Oldest first, within [from, to]. */
+  samples(subject: string, metric: string, from: number, to: number): Promise<SampleRecord[]>;
+  /** Drops samples older than `before` (the store keeps a bounded history). */
+  pruneSamples(before: number): Promise<number>;
+
+  recordPowerOn(record: PowerOnRecord): Promise<void>;
+  /** Boot times of the server's completed power-ons, oldest first. */
+  bootHistory(server: string): Promise<number[]>;
+
+  close(): Promise<void>;
+}
