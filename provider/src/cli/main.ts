@@ -76,7 +76,7 @@ const commands: Record<string, Command> = {
 };
 
 function help(): string {
-  const width = Math.max(...Object.keys(commands).map((c) => c.length));
+  const width = Math.max('controller'.length, ...Object.keys(commands).map((c) => c.length));
   return [
     'storm — virtual appliances on your own hardware',
     '',
@@ -87,6 +87,8 @@ function help(): string {
     '',
     'Commands:',
     ...Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
+    // Its own entry point (main.ts), not a CLI command: listed so that people find it.
+    `  ${'controller'.padEnd(width)}  run the controller: scaling groups, host power (storm controller --help)`,
     '',
     'Run `storm <command> --help` for a command\'s options.',
   ].join('\n');

@@ -3,9 +3,7 @@
 // configuration a NoCloud seed with the deployment's and the instance's files, templates
 // expanded with the instance's variables, and it runs as a libvirt domain on a network.
 // Its hardware is its own, or else its appliance's.
-import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+// Making it (placement, reservation, disks, seed, domain) is host/instances.ts, shared with the controller.
 import { DiagnosticError, attr, type AttributePath, type Diagnostic } from '../protocol/diagnostics.ts';
 import { UNKNOWN } from '../protocol/cty/index.ts';
 import type { ObjectValue, ResourceContext } from '../contract.ts';
@@ -13,16 +11,13 @@ import type { ResourceSchema } from '../schema/model.ts';
 import { decodeBlock, defineResource, type Model } from '../schema/typed.ts';
 import { between, nameValidator, oneOf } from '../schema/validators.ts';
 import { DEFAULT_MEMORY_MIB, DEFAULT_VCPUS, bytesToMib, MIB } from '../rules.ts';
-import { domainXml, type DomainSpec } from '../drivers/domain-xml.ts';
-import { defineDomain, getDomain, growRunningDisk, leaseIp, removeDomain, setDomainState, waitForLease, type DomainObservation, type DomainState } from '../drivers/domains.ts';
-import { offersKvm } from '../drivers/libvirt.ts';
-import { createOverlay, deleteVolume, getVolume, resizeVolume, uploadVolume, type Volume } from '../drivers/volumes.ts';
-import { withTempDir } from '../drivers/tempdir.ts';
-import { expandTemplate } from '../drivers/seed/template.ts';
-import { nocloudSeed } from '../drivers/seed/nocloud.ts';
+import { domainXml } from '../drivers/domain-xml.ts';
+import { defineDomain, getDomain, growRunningDisk, leaseIp, setDomainState, waitForLease, type DomainState } from '../drivers/domains.ts';
+import { getVolume, resizeVolume } from '../drivers/volumes.ts';
 import { instanceVolumeName, seedVolumeName } from '../host/names.ts';
-import { outwaitReservation, overCommitment, placeAndReserve, releasePlacement, reservationMetadata, RESERVATION_LEASE_MS, type Reservation } from '../host/placement.ts';
-import { readLayerRecord, readServerRecord, type ApplianceRecord, type DeploymentFile, type DeploymentRecord } from '../host/records.ts';
+import { instanceDomainSpec, makeInstance, newConsoleLogPath, removeInstance, type Hardware, type InstanceSpec } from '../host/instances.ts';
+import { overCommitment } from '../host/placement.ts';
+import { readLayerRecord, type ApplianceRecord, type DeploymentRecord } from '../host/records.ts';
 import { layerId, parseImportId, parseLayerId, type LayerRef } from '../host/refs.ts';
 import { diagnose, explained, type Context } from './diagnose.ts';
 import { fileBlock } from './file-block.ts';
@@ -75,11 +70,6 @@ const schema = {
 
 type Instance = Model<typeof schema>;
 
-interface Hardware {
-  memoryMib: number;
-  vcpus: number;
-}
-
 const deploymentsOf = (i: Instance): LayerRef[] => i.deployments.map((d, index) => parseLayerId(d, 'dep', [{ attribute: 'deployments' }, { index }]));
 const blame = (server: string | undefined, path: AttributePath = attr('deployments')): Context => ({ server, libvirt: { path, via: 'reference' }, files: attr('file') });
 
@@ -109,145 +99,9 @@ async function hardwareOf(i: Instance): Promise<Hardware> {
   return { memoryMib: i.memory_mib ?? fromAppliance?.memoryMib ?? DEFAULT_MEMORY_MIB, vcpus: i.vcpus ?? fromAppliance?.vcpus ?? DEFAULT_VCPUS };
 }
 
-/** Where the reservation stands: what create goes on from once placement has been decided. */
-interface Reserved {
-  dep: LayerRef;
-  record: DeploymentRecord;
-  below: Volume;
-  seed: Uint8Array;
-  /** Adopted: an interrupted create's domain, kept with its identity. */
-  existing: DomainObservation | null;
-  /** This create defined the domain (so a failure undefines it). */
-  defined: boolean;
-  /** When others stop counting the reservation (epoch ms); null when adopting. */
-  leaseEnd: number | null;
-}
-
-/**
- * Places the instance and reserves the place on the host: its domain is defined at once (the
- * disks come after), marked with a lease, so concurrent applies and the controller count it.
- */
-async function placeAndDefine(ctx: ResourceContext, i: Instance, hw: Hardware): Promise<Reserved> {
-  let deployments = deploymentsOf(i);
-  if (i.server) {
-    deployments = deployments.filter((d) => d.serverId === i.server);
-    if (!deployments.length) {
-      throw new DiagnosticError('The server has none of these deployments', `server = "${i.server}" is not among the servers of deployments (${deploymentsOf(i).map((d) => d.serverId).join(', ')}). Pin one of those, or leave server unset.`, attr('server'));
-    }
-  }
-  let reserved: Reserved | undefined;
-  const reserve = (dep: LayerRef): Promise<Reservation> => explained(blame(dep.server.name), async () => {
-    const uri = dep.server.uri;
-    // A domain storm defined for this instance on this deployment is what an interrupted
-    // create (or a lost state) left: it is adopted, keeping its identity; if another run's
-    // reservation (a run killed a moment ago, or making it right now) it is waited out first.
-    // Anything else with the name is somebody else's, and is never touched.
-    const existing = await outwaitReservation(ctx.session, uri, i.name, ctx.signal);
-    const deploymentId = layerId(dep.volume, dep.serverId);
-    if (existing && !(existing.storm && existing.metadata.deployment === deploymentId)) {
-      const whose = existing.storm ? `storm made it for ${existing.metadata.deployment ?? 'another deployment'}` : 'storm did not make it';
-      throw new DiagnosticError('The instance already exists', `Server "${dep.server.name}" already has a domain named "${i.name}" (${whose}). Import it (terraform import) or choose another name.`, attr('name'));
-    }
-    const [record, below] = await Promise.all([readLayerRecord<DeploymentRecord>(uri, dep.volume), getVolume(uri, dep.volume)]);
-    if (!record || !below) throw new DiagnosticError('The deployment is not there', `Server "${dep.server.name}" has no ${dep.volume}.`, attr('deployments'));
-    // Rendered before anything is defined: a template error must leave nothing behind.
-    const seed = nocloudSeed({ instanceId: i.name, hostname: i.name, files: renderFiles(i, record) }).iso;
-    reserved = { dep, record, below, seed, existing, defined: false, leaseEnd: null };
-    if (existing) {
-      ctx.log.warn('adopting the domain an interrupted create left', { instance: i.name, server: dep.server.name, state: existing.state });
-      return { undo: async () => {} };
-    }
-    // Volumes of a dir pool are files named after them next to each other: the disks' paths are known before they exist.
-    const dir = dirname(below.path);
-    const spec = await domainSpec(i, dep, record, hw, { diskPath: join(dir, instanceVolumeName(i.name)), seedPath: join(dir, seedVolumeName(i.name)) }, undefined, newConsoleLogPath(i.name));
-    const now = Date.now();
-    await defineDomain(uri, domainXml({ ...spec, metadata: { ...spec.metadata, ...reservationMetadata(ctx.session, now) } }));
-    reserved.defined = true;
-    reserved.leaseEnd = now + RESERVATION_LEASE_MS;
-    return {
-      undo: async () => {
-        await removeDomain(uri, i.name);
-        reserved = undefined;
-      },
-    };
-  });
-  // With one candidate, a failure to reach it is about that server: say its name.
-  const only = deployments.length === 1 ? deployments[0]!.server.name : undefined;
-  const decision = await explained(blame(only), () => placeAndReserve(ctx.session, i.name, hw, deployments, reserve));
-  if ('error' in decision.placement || !decision.chosen || !reserved) {
-    const why = 'error' in decision.placement ? decision.placement.error : 'no candidate answered.';
-    const unanswered = decision.unreachable.length ? ` (${decision.unreachable.join(', ')} did not answer and were left out)` : '';
-    throw new DiagnosticError('No server fits this instance', `${why}${unanswered} Lower memory_mib or vcpus, raise a server's capacity, or add a deployment on another server.`, attr('memory_mib'));
-  }
-  if (decision.unreachable.length) ctx.warn(`Placed instance "${i.name}" without ${decision.unreachable.join(', ')}`, 'Those servers did not answer, so placement left them out.', attr('deployments'));
-  ctx.log.info('placed instance', { instance: i.name, server: decision.chosen.serverId, rounds: decision.rounds, loads: JSON.stringify(decision.loads) });
-  return reserved;
-}
-
-function renderFiles(i: Instance, record: DeploymentRecord): DeploymentFile[] {
-  const variables = { ...record.variables, ...(i.variables ?? {}) };
-  const byPath = new Map<string, DeploymentFile>();
-  for (const f of [...record.files, ...i.file]) byPath.set(f.path, f);
-  const problems: string[] = [];
-  const out: DeploymentFile[] = [];
-  for (const f of byPath.values()) {
-    const r = expandTemplate(f.content, variables);
-    if ('missing' in r) problems.push(`${f.path} uses ${r.missing.map((m) => '${' + m + '}').join(', ')}`);
-    else out.push({ ...f, content: r.text });
-  }
-  if (problems.length) {
-    throw new DiagnosticError(
-      'Undefined template variable',
-      `${problems.join('; ')}, which neither this instance's variables nor deployment ${record.volume}'s define. Add them to variables (known: ${Object.keys(variables).join(', ') || 'none'}).`,
-      attr('variables'),
-    );
-  }
-  return out;
-}
-
-async function domainType(uri: string): Promise<'kvm' | 'qemu'> {
-  const accelerator = (await readServerRecord(uri))?.accelerator ?? 'auto';
-  if (accelerator !== 'auto') return accelerator === 'kvm' ? 'kvm' : 'qemu';
-  return (await offersKvm(uri).catch(() => false)) ? 'kvm' : 'qemu';
-}
-
-/** One log per incarnation: a re-created instance must not show its predecessor's boots. */
-function newConsoleLogPath(name: string): string {
-  return `/var/log/libvirt/qemu/${name}-${randomBytes(4).toString('hex')}-console.log`;
-}
-
-interface Disks {
-  diskPath: string;
-  seedPath: string;
-}
-
-async function domainSpec(i: Instance, dep: LayerRef, depRecord: DeploymentRecord | null, hw: Hardware, disks: Disks, mac: string | undefined, consoleLog: string): Promise<DomainSpec> {
-  const uri = dep.server.uri;
-  const app = depRecord ? await readLayerRecord<ApplianceRecord>(uri, depRecord.appliance) : null;
-  let kernel: DomainSpec['kernel'];
-  if (app?.boot) {
-    const [k, r] = await Promise.all([getVolume(uri, app.boot.kernel), getVolume(uri, app.boot.initrd)]);
-    if (k && r) kernel = { kernelPath: k.path, initrdPath: r.path, cmdline: app.boot.cmdline };
-  }
-  return {
-    name: i.name,
-    type: await domainType(uri),
-    memoryMib: hw.memoryMib,
-    vcpus: hw.vcpus,
-    ...disks,
-    network: i.network,
-    mac,
-    consoleLog,
-    kernel,
-    metadata: { deployment: layerId(dep.volume, dep.serverId), variables: JSON.stringify(i.variables ?? {}), files: JSON.stringify(i.file) },
-  };
-}
-
-async function uploadSeed(uri: string, volume: string, iso: Uint8Array): Promise<string> {
-  return withTempDir(async (dir) => {
-    await writeFile(join(dir, 'seed.iso'), iso);
-    return (await uploadVolume(uri, volume, join(dir, 'seed.iso'))).path;
-  });
+/** What the host model makes, from the resource's model. */
+function specOf(i: Instance, deployments: readonly LayerRef[], hardware: Hardware): InstanceSpec {
+  return { name: i.name, deployments, hardware, network: i.network, variables: i.variables ?? {}, files: i.file, diskSizeMib: i.disk_size_mib, state: i.state as DomainState };
 }
 
 /** The instance as the host shows it; null when its domain or disk is gone. */
@@ -302,57 +156,22 @@ export const instance = defineResource<typeof schema>({
 
   async create(ctx, planned) {
     const hw = await explained(blame(undefined), () => hardwareOf(planned));
-    let reserved: Reserved | undefined;
-    const made: string[] = [];
+    let deployments = deploymentsOf(planned);
+    if (planned.server) {
+      deployments = deployments.filter((d) => d.serverId === planned.server);
+      if (!deployments.length) {
+        throw new DiagnosticError('The server has none of these deployments', `server = "${planned.server}" is not among the servers of deployments (${deploymentsOf(planned).map((d) => d.serverId).join(', ')}). Pin one of those, or leave server unset.`, attr('server'));
+      }
+    }
+    // Until placed, a failure to reach the only candidate is about that server: say its name.
+    const progress: { on?: LayerRef } = { on: deployments.length === 1 ? deployments[0] : undefined };
     try {
-      reserved = await placeAndDefine(ctx, planned, hw);
-      const { dep, below, existing } = reserved;
-      const uri = dep.server.uri;
-      const names = { disk: instanceVolumeName(planned.name), seed: seedVolumeName(planned.name) };
-      // A disk whose domain was removed out of band is adopted, not lost: the instance converges.
-      const leftover = await getVolume(uri, names.disk);
-      if (leftover && leftover.backingPath !== below.path) {
-        throw new DiagnosticError('A different disk has this name', `${names.disk} exists on server "${dep.server.name}" but stands on ${leftover.backingPath ?? 'nothing'}, not ${below.path}. Remove it or choose another name.`, attr('name'));
-      }
-      if (leftover) ctx.log.info('adopting the existing instance layer', { instance: planned.name, volume: names.disk });
-      const wantBytes = planned.disk_size_mib ? planned.disk_size_mib * MIB : undefined;
-      const disk = leftover ?? (await createOverlay(uri, names.disk, below, wantBytes));
-      if (!leftover) made.push(names.disk);
-      else if (wantBytes && leftover.capacity < wantBytes) await resizeVolume(uri, names.disk, wantBytes);
-      // An adopted guest that runs keeps its seed (it may be reading it); otherwise it is written afresh.
-      const keptSeed = existing && existing.state !== 'shutoff' ? await getVolume(uri, names.seed) : null;
-      let seedPath = keptSeed?.path;
-      if (!seedPath) {
-        await deleteVolume(uri, names.seed);
-        seedPath = await uploadSeed(uri, names.seed, reserved.seed);
-        made.push(names.seed);
-      }
-      // New hardware takes effect only on a fresh start.
-      if (existing && existing.state !== 'shutoff' && (existing.memoryMib !== hw.memoryMib || existing.vcpus !== hw.vcpus)) await setDomainState(uri, planned.name, 'shutoff');
-      // The complete definition replaces the reservation (same UUID, MAC and console log): the lease ends here.
-      const current = await getDomain(uri, planned.name);
-      if (!current) throw new DiagnosticError('The instance\'s domain vanished', `Domain "${planned.name}" was removed from server "${dep.server.name}" while storm was making it. Run terraform apply again.`);
-      const spec = await domainSpec(planned, dep, reserved.record, hw, { diskPath: disk.path, seedPath }, current.mac ?? undefined, current.consoleLog ?? newConsoleLogPath(planned.name));
-      await defineDomain(uri, domainXml({ ...spec, uuid: current.uuid ?? undefined }));
-      // Past its lease, others stopped counting the reservation and may have filled the server.
-      if (reserved.leaseEnd !== null && Date.now() >= reserved.leaseEnd) {
-        const { overMib, load } = await overCommitment(ctx.session, dep);
-        if (overMib > 0) {
-          throw new DiagnosticError('The server filled up while this instance was being made', `Making instance "${planned.name}" took longer than its ${RESERVATION_LEASE_MS / 1000} s reservation, and server "${dep.server.name}" is now ${overMib} MiB over (${load.committedMemoryMib} MiB committed). Nothing was kept; run terraform apply again to place it anew.`, attr('memory_mib'));
-        }
-      }
-      await setDomainState(uri, planned.name, planned.state as DomainState);
-      ctx.log.info('instance created', { instance: planned.name, server: dep.server.name, state: planned.state, memory_mib: hw.memoryMib, vcpus: hw.vcpus });
-      const state = await observed(ctx, { ...planned, server: dep.serverId, id: layerId(names.disk, dep.serverId) }, uri, true);
+      const { dep, disk } = await makeInstance(ctx, specOf(planned, deployments, hw), progress);
+      const state = await observed(ctx, { ...planned, server: dep.serverId, id: layerId(disk.name, dep.serverId) }, dep.server.uri, true);
       if (!state) throw new Error(`instance ${planned.name} vanished right after it was created`);
       return state;
     } catch (err) {
-      const uri = reserved?.dep.server.uri;
-      if (uri && reserved?.defined) await removeDomain(uri, planned.name).catch(() => {});
-      if (uri) for (const v of made.reverse()) await deleteVolume(uri, v).catch(() => {});
-      diagnose(err, blame(reserved?.dep.server.name));
-    } finally {
-      releasePlacement(ctx.session, planned.name);
+      diagnose(err, blame(progress.on?.server.name));
     }
   },
 
@@ -372,7 +191,7 @@ export const instance = defineResource<typeof schema>({
         const [disk, seed, record] = await Promise.all([getVolume(uri, instanceVolumeName(planned.name)), getVolume(uri, seedVolumeName(planned.name)), readLayerRecord<DeploymentRecord>(uri, dep.volume)]);
         if (!disk || !seed) throw new DiagnosticError('The instance\'s volumes are gone', `${instanceVolumeName(planned.name)} or ${seedVolumeName(planned.name)} no longer exists on server "${dep.server.name}".`);
         if (d.state !== 'shutoff') await setDomainState(uri, planned.name, 'shutoff');
-        const spec = await domainSpec(planned, dep, record, hw, { diskPath: disk.path, seedPath: seed.path }, d.mac ?? undefined, d.consoleLog ?? newConsoleLogPath(planned.name));
+        const spec = await instanceDomainSpec(specOf(planned, [dep], hw), dep, record, { diskPath: disk.path, seedPath: seed.path }, d.mac ?? undefined, d.consoleLog ?? newConsoleLogPath(planned.name));
         await defineDomain(uri, domainXml({ ...spec, uuid: d.uuid ?? undefined }));
         // More memory is a placement like any other: recorded, then checked with every domain on
         // the server (other runs' included); too much, and the old size is put back.
@@ -402,9 +221,7 @@ export const instance = defineResource<typeof schema>({
     const dep = placedOn(prior);
     const uri = dep.server.uri;
     await explained(blame(dep.server.name), async () => {
-      await removeDomain(uri, prior.name);
-      await deleteVolume(uri, instanceVolumeName(prior.name));
-      await deleteVolume(uri, seedVolumeName(prior.name));
+      await removeInstance(uri, prior.name);
     });
   },
 

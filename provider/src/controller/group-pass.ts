@@ -1,0 +1,146 @@
+// One pass over one scaling group: find its members on the hosts (libvirt is the truth),
+// bring the store in step with them, read the group's load, decide (pure policy) and act,
+// logging every decision with its reason and numbers. A pass interrupted anywhere leaves
+// either a member on a host the next pass adopts, or nothing: never a duplicate, never a
+// member the controller forgets.
+import type { Logger } from '../contract.ts';
+import { listDomains, type DomainObservation } from '../drivers/domains.ts';
+import { makeInstance, removeInstance, type Maker } from '../host/instances.ts';
+import { parseLayerId, type LayerRef } from '../host/refs.ts';
+import { decideScaling, type GroupMember, type ScalingDecision } from '../policy/scaling.ts';
+import type { ControllerStore, GroupRecord, MemberRecord } from './store.ts';
+
+/** storm's metadata that marks a domain as a member of a group, and which one. */
+export const MEMBER_LABELS = { group: 'group', index: 'member_index' } as const;
+
+/** The metric a group scales on: its members' mean CPU, as the sampler records it. */
+export const GROUP_CPU = 'cpu';
+
+export const memberName = (group: string, index: number) => `${group}-${index}`;
+
+export interface PassContext extends Maker {
+  readonly store: ControllerStore;
+  readonly now: () => number;
+}
+
+interface HostMember {
+  name: string;
+  index: number;
+  dep: LayerRef;
+  domain: DomainObservation;
+}
+
+function deploymentsOf(group: GroupRecord): LayerRef[] {
+  return group.shape.deployments.map((d, index) => parseLayerId(d, 'dep', [{ attribute: 'deployments' }, { index }]));
+}
+
+/** The group's members as the hosts show them; servers that do not answer are named. */
+async function membersOnHosts(group: GroupRecord, deployments: readonly LayerRef[]): Promise<{ members: HostMember[]; unreachable: string[] }> {
+  const byUri = new Map(deployments.map((d) => [d.server.uri, d]));
+  const members: HostMember[] = [];
+  const unreachable: string[] = [];
+  await Promise.all([...byUri.values()].map(async (dep) => {
+    try {
+      for (const d of await listDomains(dep.server.uri)) {
+        if (!d.storm || d.metadata[MEMBER_LABELS.group] !== group.name) continue;
+        members.push({ name: d.name, index: Number(d.metadata[MEMBER_LABELS.index] ?? -1), dep, domain: d });
+      }
+    } catch {
+      unreachable.push(dep.server.name);
+    }
+  }));
+  return { members: members.sort((a, b) => a.index - b.index), unreachable };
+}
+
+/**
+ * Makes the store say what the hosts say: a member found on a host and not in the store (the
+ * controller died between making it and writing it down) is adopted; a member in the store
+ * that no answering host has (removed out of band) is forgotten. Members on servers that did
+ * not answer are kept as they are: silence is not absence.
+ */
+async function reconcile(ctx: PassContext, group: GroupRecord, onHosts: readonly HostMember[], unreachable: readonly string[]): Promise<MemberRecord[]> {
+  const stored = await ctx.store.members(group.name);
+  const seen = new Set(onHosts.map((m) => m.name));
+  for (const m of onHosts) {
+    if (stored.some((s) => s.name === m.name)) continue;
+    ctx.log.warn('adopting a member the store did not know', { group: group.name, member: m.name, server: m.dep.server.name });
+    await ctx.store.putMember({ group: group.name, name: m.name, server: m.dep.serverId, index: m.index, createdAt: ctx.now() });
+  }
+  for (const s of stored) {
+    if (seen.has(s.name) || unreachable.some((u) => s.server.startsWith(`${u}@`))) continue;
+    ctx.log.warn('forgetting a member no host has', { group: group.name, member: s.name, server: s.server });
+    await ctx.store.removeMember(group.name, s.name);
+  }
+  return ctx.store.members(group.name);
+}
+
+function lowestFreeIndexes(members: readonly MemberRecord[], count: number): number[] {
+  const used = new Set(members.map((m) => m.index));
+  const out: number[] = [];
+  for (let i = 0; out.length < count; i++) if (!used.has(i)) out.push(i);
+  return out;
+}
+
+async function scaleOut(ctx: PassContext, group: GroupRecord, deployments: readonly LayerRef[], members: readonly MemberRecord[], count: number): Promise<string[]> {
+  const made: string[] = [];
+  for (const index of lowestFreeIndexes(members, count)) {
+    const name = memberName(group.name, index);
+    const { dep } = await makeInstance(ctx, {
+      name,
+      deployments,
+      hardware: { memoryMib: group.shape.memoryMib, vcpus: group.shape.vcpus },
+      network: group.shape.network,
+      variables: { ...group.shape.variables, member: name, index: String(index) },
+      files: group.shape.files,
+      diskSizeMib: null,
+      state: 'running',
+      labels: { [MEMBER_LABELS.group]: group.name, [MEMBER_LABELS.index]: String(index) },
+    });
+    await ctx.store.putMember({ group: group.name, name, server: dep.serverId, index, createdAt: ctx.now() });
+    made.push(`${name} on ${dep.server.name}`);
+  }
+  return made;
+}
+
+async function scaleIn(ctx: PassContext, group: GroupRecord, members: readonly MemberRecord[], names: readonly string[]): Promise<void> {
+  for (const name of names) {
+    const m = members.find((x) => x.name === name);
+    const uri = m ? deploymentsOf(group).find((d) => d.serverId === m.server)?.server.uri : undefined;
+    if (uri) await removeInstance(uri, name);
+    await ctx.store.removeMember(group.name, name);
+  }
+}
+
+export interface PassResult {
+  decision: ScalingDecision;
+  /** What was done, e.g. "web-1 on blade1". */
+  done: string[];
+  unreachable: string[];
+}
+
+/** One pass over `group`: reconcile, decide, act, record. */
+export async function runGroupPass(ctx: PassContext, group: GroupRecord, log: Logger = ctx.log): Promise<PassResult> {
+  const deployments = deploymentsOf(group);
+  const { members: onHosts, unreachable } = await membersOnHosts(group, deployments);
+  const members = await reconcile(ctx, group, onHosts, unreachable);
+  const now = ctx.now();
+  const load = await ctx.store.samples(group.name, GROUP_CPU, now - 2 * group.policy.windowSeconds * 1000 - 60_000, now);
+  const running = new Set(onHosts.filter((m) => m.domain.state === 'running').map((m) => m.name));
+  const view: GroupMember[] = members.map((m) => ({ name: m.name, createdAt: m.createdAt, ready: running.has(m.name) }));
+  const decision = decideScaling(group.policy, { members: view, load: load.map((s) => ({ at: s.at, utilization: s.value })), lastScaleOutAt: group.lastScaleOutAt, lastScaleInAt: group.lastScaleInAt, now });
+  let done: string[] = [];
+  if (decision.action === 'out') {
+    done = await scaleOut(ctx, group, deployments, members, decision.count);
+    await ctx.store.markScaled(group.name, 'out', now);
+  } else if (decision.action === 'in') {
+    await scaleIn(ctx, group, members, decision.members);
+    await ctx.store.markScaled(group.name, 'in', now);
+    done = [...decision.members];
+  }
+  if (decision.action !== 'none') {
+    const line = `scale ${decision.action} ${group.name}: ${decision.reason} → ${decision.action === 'out' ? done.join(', ') : `removed ${done.join(', ')}`}`;
+    log.info(line, { group: group.name });
+    await ctx.store.recordDecision({ at: now, kind: 'scale', subject: group.name, action: decision.action, reason: line });
+  }
+  return { decision, done, unreachable };
+}
