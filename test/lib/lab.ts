@@ -25,12 +25,15 @@
 // "Invalid data field in request" (ipmi_sim needs a connected VM serial client for those).
 // Blades share the host's network namespace: anything a blade binds (a libvirt network's
 // bridge/dnsmasq) must not collide between blades. 'virsh sysinfo' fails (no SMBIOS here).
+// Each BMC also serves a power sensor in Watts that follows the blade's power (on 120 W, off
+// 8 W) and that lab.setWatts() sets; "the power sensor" below says how ipmi_sim is made to.
+// setPower() waits for the sensor to follow a change: usually one more IPMI read, ~70 ms.
 
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -64,6 +67,13 @@ export interface Lab {
    * requests queued while it was frozen (stale sessions, which it drops). No-op when running.
    */
   startBmc(blade: Blade): Promise<void>;
+  /**
+   * Sets the Watts the blade's BMC reports on its power sensor (POWER_SENSOR), 0..510; the
+   * sensor serves 2 W steps, so an odd value reads one more. Lasts until the blade's next power
+   * change, which sets the model's draw (on 120 W, off 8 W). Resolves, with what the sensor
+   * serves, once the BMC reports it (it polls the value every 0.1 s).
+   */
+  setWatts(blade: Blade, watts: number): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -85,6 +95,12 @@ export interface LabOptions {
 const BMC_ADDRESS = '127.0.0.1';
 const BMC_USER = 'admin';
 const BMC_PASSWORD = 'password';
+// The power sensor each BMC serves and its model (see "the power sensor" below).
+const WATTS_ON = 120;
+const WATTS_OFF = 8;
+const WATTS_POLL_MS = 100;
+export const POWER_SENSOR = 'Pwr Consumption';
+const POWER_SENSOR_NUMBER = 1;
 const LIBVIRT_PORT = 16509;
 const LIBVIRT_TLS_PORT = 16514;
 const STORM_CLI = fileURLToPath(new URL('../../build/bin/storm', import.meta.url));
@@ -215,6 +231,9 @@ set -u
 lab=$1 dir=$2 name=$3
 exec >>"$dir/power.log" 2>&1 </dev/null
 echo "$(date +%T.%N) power on (pid $$)"
+# The power sensor's draw (see "the power sensor" in lab.ts), written whole.
+watts() { echo "$1" >"$dir/watts.tmp" && mv -f "$dir/watts.tmp" "$dir/watts"; }
+watts ${WATTS_ON}
 echo $$ >"$dir/power.pid"
 # setpriv --pdeathsig: if this script dies any other way (SIGKILL from ipmi_sim's kill_wait or
 # from the lab's stop), unshare dies too, and --kill-child then takes the whole namespace down.
@@ -230,6 +249,7 @@ cut() {
   init=$(cat /proc/$ns/task/$ns/children 2>/dev/null)
   if [ -n "$init" ]; then kill -KILL $init 2>/dev/null; else kill -KILL $ns 2>/dev/null; fi
   wait $ns
+  watts ${WATTS_OFF}
   rm -f "$dir/power.pid"
   exit 0
 }
@@ -237,6 +257,7 @@ trap cut TERM INT HUP
 wait $ns
 status=$?
 echo "$(date +%T.%N) blade died by itself (unshare status $status)"
+watts ${WATTS_OFF}
 rm -f "$dir/power.pid"
 `;
 
@@ -332,11 +353,68 @@ set_working_mc 0x20
 `;
 }
 
-const BMC_EMU = `mc_setbmc 0x20
-mc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr
+// ---- the power sensor ------------------------------------------------------------------
+//
+// Each BMC serves one power sensor, "Pwr Consumption" (Dell's name for it), read like a real
+// one: `ipmitool sdr list full` shows "Pwr Consumption | 120 Watts | ok". ipmi_sim has no DCMI,
+// but its sensors can poll a number from a file (ipmi_sim_cmd(5), sensor_add ... poll):
+//  - the value is BLADEDIR/watts, in Watts, polled every WATTS_POLL_MS; ipmi_sim divides it
+//    by 2 into the sensor's byte and the SDR's M = 2 multiplies it back, so the sensor reads
+//    0..510 W in 2 W steps (an odd value reads one more; a larger one reads 510);
+//  - the model: power-on sets the draw to WATTS_ON, power-off to WATTS_OFF (a BMC and fans
+//    on standby), both written by blade-power.sh; lab.setWatts(blade, w) sets any value
+//    (what a load would draw) until the next power change.
+//  - a missing or garbled file leaves the last value (ipmi_sim keeps it); until the first poll
+//    the sensor reads the .emu's sensor_set_value, WATTS_OFF (every blade starts off);
+//  - lab.setPower() and setWatts() return once the BMC serves the new draw.
+// Two ipmi_sim traps: the SDR must be added before its sensor, or the sensor is never scanned
+// ("ns", no reading); and mc_add's persist_sdr reloads the previous run's SDR from the state
+// dir, so a reused lab dir would serve the sensor twice; the .emu file is the SDR's only source.
+
+/**
+ * The SDR of the power sensor: a Full Sensor Record (IPMI 2.0 section 43.1), threshold-based,
+ * sensor type Current (0x03, as Dell and HPE type their power meters), unit Watts (0x06),
+ * reading = 2 × raw, no thresholds, no events. Bytes as main_sdr_add takes them (hex needs 0x).
+ */
+function powerSensorSdr(): string {
+  const name = [...POWER_SENSOR].map((c) => (c === ' ' ? '0x20' : `'${c}`));
+  const body = [
+    0x20, 0x00, POWER_SENSOR_NUMBER, // owner: the BMC (IPMB 0x20), LUN 0; sensor number
+    0x07, 0x01, // entity: system board, instance 1
+    0x41, // initialization: init scanning, scanning enabled (no events)
+    0x43, // capabilities: auto re-arm, no hysteresis, no thresholds, no events
+    0x03, 0x01, // sensor type Current; event/reading type: threshold
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // event masks, readable/settable thresholds: none
+    0x00, 0x06, 0x00, // units: unsigned, base unit Watts, no modifier
+    0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, // linear; M = 2, tolerance 0; B = 0; accuracy 0; R and B exponents 0
+    0x00, 0x00, 0x00, 0x00, 0xff, 0x00, // analog flags (none given); nominal, normal max, normal min; sensor max 0xff, min 0
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // thresholds (unused)
+    0x00, 0x00, // hysteresis
+    0x00, 0x00, 0x00, // reserved, reserved, OEM
+    0xc0 | POWER_SENSOR.length, // id string: 8-bit ASCII, its length
+  ];
+  const hex = (b: number) => `0x${b.toString(16).padStart(2, '0')}`;
+  // Header: record id (ipmi_sim assigns its own), SDR version 0x51, type 1 (full), length.
+  return ['0x00', '0x00', '0x51', '0x01', hex(body.length + POWER_SENSOR.length), ...body.map(hex), ...name].join(' ');
+}
+
+/** The BMC's emulator commands; `wattsFile` is read by the power sensor (paths are [\w./-]+, no quoting needed). */
+function bmcEmu(wattsFile: string): string {
+  return `mc_setbmc 0x20
+mc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02
 sel_enable 0x20 1000 0x0a
+main_sdr_add 0x20 ${powerSensorSdr()}
+sensor_add 0x20 0 ${POWER_SENSOR_NUMBER} 0x03 0x01 poll ${WATTS_POLL_MS} file "${wattsFile}" div=2
+sensor_set_value 0x20 0 ${POWER_SENSOR_NUMBER} ${WATTS_OFF / 2} 0
 mc_enable 0x20
 `;
+}
+
+/** Writes the sensor's file whole (rename), so ipmi_sim never reads half a number. */
+async function writeWatts(bladeDir: string, watts: number): Promise<void> {
+  await writeFile(join(bladeDir, 'watts.tmp'), `${watts}\n`);
+  await rename(join(bladeDir, 'watts.tmp'), join(bladeDir, 'watts'));
+}
 
 // ---- the lab -----------------------------------------------------------------------------
 
@@ -454,7 +532,8 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       await writeFile(join(bdir, 'etc', 'qemu.conf'), QEMU_CONF);
       const port = ports[i - 1]!;
       await writeFile(join(bdir, 'lan.conf'), lanConf(name, port, hostUuid.replaceAll('-', ''), dir, bdir));
-      await writeFile(join(bdir, 'bmc.emu'), BMC_EMU);
+      await writeFile(join(bdir, 'bmc.emu'), bmcEmu(join(bdir, 'watts')));
+      await writeWatts(bdir, WATTS_OFF);
       const bmc: Bmc = { address: BMC_ADDRESS, port, username: BMC_USER, password: BMC_PASSWORD };
       const blade: Blade = { name, libvirtUri: `qemu+tcp://${listenAddr}/system`, bmc, ...(pki ? { tlsUri: `qemu+tls://${listenAddr}/system` } : {}) };
 
@@ -488,6 +567,30 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     throw new Error(`lab: unexpected ipmitool output for ${blade.name}: ${out.trim()}`);
   };
 
+  /** What the blade's power sensor reads now, as the lab's own ipmitool sees it. */
+  const sensorWatts = async (blade: Blade): Promise<number | null> => {
+    const row = (await ipmitool(blade.bmc, '-c', 'sdr', 'list', 'full')).split('\n').find((l) => l.startsWith(`${POWER_SENSOR},`));
+    const value = row?.split(',')[1];
+    return value ? Number(value) : null;
+  };
+
+  /** Waits until the BMC has polled `served` Watts from the blade's file (within WATTS_POLL_MS). */
+  const sensorReads = async (blade: Blade, served: number): Promise<void> => {
+    const deadline = Date.now() + 5_000;
+    for (let last = await sensorWatts(blade); last !== served; last = await sensorWatts(blade)) {
+      if (Date.now() > deadline) throw new Error(`lab: ${blade.name}'s BMC still reads ${last} W, 5 s after its file was set to ${served} W`);
+      await sleep(WATTS_POLL_MS);
+    }
+  };
+
+  const setWatts = async (blade: Blade, watts: number): Promise<number> => {
+    if (!Number.isInteger(watts) || watts < 0 || watts > 510) throw new Error(`lab: setWatts takes whole Watts 0..510 (the sensor's range), not ${watts}`);
+    const served = 2 * Math.round(watts / 2);
+    await writeWatts(stateOf(blade).dir, watts);
+    await sensorReads(blade, served);
+    return served;
+  };
+
   const diagnostics = async (s: BladeState): Promise<string> =>
     `--- ${join(s.dir, 'power.log')}\n${await tail(join(s.dir, 'power.log'), 10)}\n` +
     `--- ${join(s.dir, 'log', 'libvirtd.log')}\n${await tail(join(s.dir, 'log', 'libvirtd.log'), 15)}`;
@@ -495,16 +598,20 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   const setPower = async (blade: Blade, on: boolean): Promise<void> => {
     const s = stateOf(blade);
     const started = Date.now();
+    // The power sensor follows a change (blade-power.sh writes the model's draw), so a test that
+    // reads Watts right after it reads the new state's; no change leaves what setWatts set.
+    const changes = existsSync(join(s.dir, 'power.pid')) !== on;
+    const sensorFollows = () => (changes ? sensorReads(blade, on ? WATTS_ON : WATTS_OFF) : Promise.resolve());
     await ipmitool(blade.bmc, 'chassis', 'power', on ? 'on' : 'off');
     const timeout = on ? POWER_ON_TIMEOUT_MS : POWER_OFF_TIMEOUT_MS;
     let last = { ok: !on, error: '' };
     while (Date.now() - started < timeout) {
       last = await libvirtAnswers(blade.libvirtUri);
       if (last.ok === on) {
-        if (on) return;
+        if (on) return sensorFollows();
         // Not answering is not enough: wait until the BMC's process is gone too, so the next
         // power-on really starts a new blade.
-        if (!existsSync(join(s.dir, 'power.pid')) && (await power(blade)) === 'off') return;
+        if (!existsSync(join(s.dir, 'power.pid')) && (await power(blade)) === 'off') return sensorFollows();
       }
       if (on && !existsSync(join(s.dir, 'power.pid')) && Date.now() - started > 3_000) {
         throw new Error(`lab: ${blade.name} powered off by itself while booting:\n${await diagnostics(s)}`);
@@ -560,7 +667,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     await bmcAnswering(s);
   };
 
-  const lab: Lab = { dir, blades: states.map((s) => s.blade), power, setPower, killLibvirtd, stopBmc, startBmc, stop };
+  const lab: Lab = { dir, blades: states.map((s) => s.blade), power, setPower, killLibvirtd, stopBmc, startBmc, setWatts, stop };
   if (options.initialPower === 'on') {
     try {
       await Promise.all(lab.blades.map((b) => setPower(b, true)));

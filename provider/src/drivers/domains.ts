@@ -17,7 +17,13 @@ export interface DomainObservation extends DomainFacts {
 
 const NO_DOMAIN = /Domain not found|no domain with matching (name|uuid)/i;
 
-function stateName(code: number): DomainState {
+/** The binding's failure for a domain that is not (or no longer) defined. */
+export function isNoDomain(err: unknown): boolean {
+  return NO_DOMAIN.test(String((err as Error | undefined)?.message ?? err));
+}
+
+/** libvirt's state code (virDomainState) in storm's three states. */
+export function stateName(code: number): DomainState {
   // 1 running, 2 blocked (running, waiting on I/O), 3 paused, 7 pm-suspended; the rest are off.
   return code === 1 || code === 2 ? 'running' : code === 3 || code === 7 ? 'paused' : 'shutoff';
 }
@@ -26,7 +32,7 @@ async function lookup(h: Hypervisor, name: string): Promise<Domain | null> {
   try {
     return await h.domainLookupByName(name);
   } catch (err) {
-    if (NO_DOMAIN.test(String((err as Error).message))) return null;
+    if (isNoDomain(err)) return null;
     throw err;
   }
 }
@@ -50,7 +56,7 @@ export function listDomains(uri: string): Promise<DomainObservation[]> {
       (await h.connectListAllDomains()).map((d) =>
         // A domain undefined between the listing and the look (a parallel destroy) is simply gone.
         observe(d).catch((err: unknown) => {
-          if (NO_DOMAIN.test(String((err as Error).message))) return null;
+          if (isNoDomain(err)) return null;
           throw err;
         }),
       ),
