@@ -57,6 +57,12 @@ resource "storm_deployment" "web" {
   appliance = storm_appliance.web.id
   name      = "web"
 }
+
+resource "storm_network" "lan" {
+  server = storm_appliance_server.blade1.id
+  name   = "lan"
+  cidr   = "192.168.241.0/24"
+}
 `);
   await tf.init();
   const r = await tf.apply();
@@ -66,7 +72,7 @@ resource "storm_deployment" "web" {
   group = {
     name: 'web',
     policy: { ...DEFAULT_SCALING, min: 1, max: 3, windowSeconds: 30, cooldownOutSeconds: 0, cooldownInSeconds: 60 },
-    shape: { deployments: [deployment], memoryMib: 64, vcpus: 1, network: 'default', variables: {}, files: [{ path: '/etc/motd', content: 'I am ${member}\n', permissions: '0644' }] },
+    shape: { deployments: [deployment], memoryMib: 64, vcpus: 1, network: 'lan', variables: {}, files: [{ path: '/etc/motd', content: 'I am ${member}\n', permissions: '0644' }] },
     dnsName: null,
     lastScaleOutAt: null,
     lastScaleInAt: null,

@@ -11,7 +11,7 @@ import { decideScaling, type GroupMember, type ScalingDecision } from '../policy
 import type { ControllerStore, GroupRecord, MemberRecord } from './store.ts';
 
 /** storm's metadata that marks a domain as a member of a group, and which one. */
-export const MEMBER_LABELS = { group: 'group', index: 'member_index' } as const;
+export const MEMBER_LABELS = { group: 'group', index: 'member_index', createdAt: 'member_created' } as const;
 
 /** The metric a group scales on: its members' mean CPU, as the sampler records it. */
 export const GROUP_CPU = 'cpu';
@@ -64,7 +64,8 @@ async function reconcile(ctx: PassContext, group: GroupRecord, onHosts: readonly
   for (const m of onHosts) {
     if (stored.some((s) => s.name === m.name)) continue;
     ctx.log.warn('adopting a member the store did not know', { group: group.name, member: m.name, server: m.dep.server.name });
-    await ctx.store.putMember({ group: group.name, name: m.name, server: m.dep.serverId, index: m.index, createdAt: ctx.now() });
+    const createdAt = Number(m.domain.metadata[MEMBER_LABELS.createdAt]);
+    await ctx.store.putMember({ group: group.name, name: m.name, server: m.dep.serverId, index: m.index, createdAt: Number.isFinite(createdAt) ? createdAt : ctx.now() });
   }
   for (const s of stored) {
     if (seen.has(s.name) || unreachable.some((u) => s.server.startsWith(`${u}@`))) continue;
@@ -85,6 +86,7 @@ async function scaleOut(ctx: PassContext, group: GroupRecord, deployments: reado
   const made: string[] = [];
   for (const index of lowestFreeIndexes(members, count)) {
     const name = memberName(group.name, index);
+    const createdAt = ctx.now();
     const { dep } = await makeInstance(ctx, {
       name,
       deployments,
@@ -94,9 +96,9 @@ async function scaleOut(ctx: PassContext, group: GroupRecord, deployments: reado
       files: group.shape.files,
       diskSizeMib: null,
       state: 'running',
-      labels: { [MEMBER_LABELS.group]: group.name, [MEMBER_LABELS.index]: String(index) },
+      labels: { [MEMBER_LABELS.group]: group.name, [MEMBER_LABELS.index]: String(index), [MEMBER_LABELS.createdAt]: String(createdAt) },
     });
-    await ctx.store.putMember({ group: group.name, name, server: dep.serverId, index, createdAt: ctx.now() });
+    await ctx.store.putMember({ group: group.name, name, server: dep.serverId, index, createdAt });
     made.push(`${name} on ${dep.server.name}`);
   }
   return made;

@@ -60,6 +60,9 @@ export type ScalingDecision =
 
 const pct = (x: number) => `${Math.round(x * 100)} %`;
 
+/** Newest first; members made in one round go by name (web-10 after web-9). */
+const newestFirst = (a: GroupMember, b: GroupMember) => b.createdAt - a.createdAt || b.name.localeCompare(a.name, 'en', { numeric: true });
+
 /**
  * The load has stayed past `test` for the whole window ending now: the latest run of samples
  * that pass began at least a window ago, and the latest sample is fresh (within the window;
@@ -80,7 +83,7 @@ export function decideScaling(p: ScalingPolicy, g: GroupObservation): ScalingDec
   // The bounds first: they hold whatever the load says.
   if (count < p.min) return { action: 'out', count: p.min - count, reason: `${count} member(s) < min ${p.min}` };
   if (count > p.max) {
-    const newest = [...g.members].sort((a, b) => b.createdAt - a.createdAt).slice(0, count - p.max);
+    const newest = [...g.members].sort(newestFirst).slice(0, count - p.max);
     return { action: 'in', members: newest.map((m) => m.name), reason: `${count} member(s) > max ${p.max}` };
   }
   const windowMs = p.windowSeconds * 1000;
@@ -102,7 +105,7 @@ export function decideScaling(p: ScalingPolicy, g: GroupObservation): ScalingDec
     if (g.now - lastChange < p.cooldownInSeconds * 1000) {
       return { action: 'none', reason: `${quiet}; in scale-in cooldown (${Math.ceil((p.cooldownInSeconds * 1000 - (g.now - lastChange)) / 1000)} s left)` };
     }
-    const newest = [...g.members].sort((a, b) => b.createdAt - a.createdAt).slice(0, Math.min(p.step, count - p.min));
+    const newest = [...g.members].sort(newestFirst).slice(0, Math.min(p.step, count - p.min));
     return { action: 'in', members: newest.map((m) => m.name), reason: quiet };
   }
   return { action: 'none', reason: 'load within bounds' };
