@@ -47,7 +47,9 @@ export function place(needs: InstanceNeeds, servers: readonly ServerLoad[], mode
   const fitting = servers.filter((s) => {
     const free = freeMemoryMib(s);
     if (needs.memoryMib > free) {
-      reasons.push(`${s.server}: ${free} MiB free (${s.memoryMib} MiB, ${s.reservedMemoryMib} reserved, ${s.committedMemoryMib} committed)`);
+      // Below zero only while other runs' reservations are in flight (they step back if so).
+      const room = free >= 0 ? `${free} MiB free` : 'full, counting other runs\' reservations in flight';
+      reasons.push(`${s.server}: ${room} (${s.memoryMib} MiB, ${s.reservedMemoryMib} reserved, ${s.committedMemoryMib} committed)`);
       return false;
     }
     if (needs.vcpus > s.cpus) {
