@@ -152,6 +152,22 @@ async function ca(args: string[], io: TlsCommandIO): Promise<number> {
   return 0;
 }
 
+/** Writes a leaf certificate, its key and a copy of the CA into `out` (libvirt's names for `role`). */
+async function writeLeaf(out: string, role: 'server' | 'client', caPem: string, issued: { certPem: string; keyPem: string }, what: { ca: string; cert: string }, force: boolean): Promise<{ files: { ca: string; cert: string; key: string }; outputs: Output[] }> {
+  const files = {
+    ca: path.join(out, PKI_FILE.caCert),
+    cert: path.join(out, role === 'server' ? PKI_FILE.serverCert : PKI_FILE.clientCert),
+    key: path.join(out, role === 'server' ? PKI_FILE.serverKey : PKI_FILE.clientKey),
+  };
+  const outputs: Output[] = [
+    { file: files.ca, text: caPem, secret: false, what: what.ca },
+    { file: files.cert, text: issued.certPem, secret: false, what: what.cert },
+    { file: files.key, text: issued.keyPem, secret: true, what: 'its key' },
+  ];
+  await writeAll(outputs, force);
+  return { files, outputs };
+}
+
 async function server(args: string[], io: TlsCommandIO): Promise<number> {
   const { values } = parseArgs({ args, options: { ca: { type: 'string' }, host: { type: 'string', multiple: true }, out: { type: 'string' }, days: { type: 'string' }, force: { type: 'boolean' } } });
   const hosts = values.host ?? [];
@@ -165,17 +181,7 @@ async function server(args: string[], io: TlsCommandIO): Promise<number> {
   const out = path.resolve(values.out ?? path.join(caDir, `server-${hosts[0]!.replaceAll(':', '_')}`));
   const { ca: authority, certPem: caPem } = await readCa(caDir);
   const issued = issueServer(authority, hosts, days(values.days, DEFAULT_DAYS.leaf));
-  const files = {
-    ca: path.join(out, PKI_FILE.caCert),
-    cert: path.join(out, PKI_FILE.serverCert),
-    key: path.join(out, PKI_FILE.serverKey),
-  };
-  const outputs: Output[] = [
-    { file: files.ca, text: caPem, secret: false, what: 'a copy of the CA certificate' },
-    { file: files.cert, text: issued.certPem, secret: false, what: `the server certificate for ${hosts.join(', ')}` },
-    { file: files.key, text: issued.keyPem, secret: true, what: 'its key' },
-  ];
-  await writeAll(outputs, Boolean(values.force));
+  const { files, outputs } = await writeLeaf(out, 'server', caPem, issued, { ca: 'a copy of the CA certificate', cert: `the server certificate for ${hosts.join(', ')}` }, Boolean(values.force));
   io.stdout.write(
     [
       `Made a server certificate valid until ${until(issued)}:`,
@@ -202,17 +208,7 @@ async function client(args: string[], io: TlsCommandIO): Promise<number> {
   const out = path.resolve(values.out ?? path.join(caDir, `client-${name.replace(/[^\w.-]/g, '_')}`));
   const { ca: authority, certPem: caPem } = await readCa(caDir);
   const issued = issueClient(authority, name, days(values.days, DEFAULT_DAYS.leaf));
-  const files = {
-    ca: path.join(out, PKI_FILE.caCert),
-    cert: path.join(out, PKI_FILE.clientCert),
-    key: path.join(out, PKI_FILE.clientKey),
-  };
-  const outputs: Output[] = [
-    { file: files.ca, text: caPem, secret: false, what: 'a copy of the CA certificate: the servers storm trusts' },
-    { file: files.cert, text: issued.certPem, secret: false, what: `the client certificate "${name}"` },
-    { file: files.key, text: issued.keyPem, secret: true, what: 'its key' },
-  ];
-  await writeAll(outputs, Boolean(values.force));
+  const { files, outputs } = await writeLeaf(out, 'client', caPem, issued, { ca: 'a copy of the CA certificate: the servers storm trusts', cert: `the client certificate "${name}"` }, Boolean(values.force));
   io.stdout.write(
     [
       `Made a client certificate valid until ${until(issued)}:`,
