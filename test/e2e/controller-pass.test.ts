@@ -2,7 +2,7 @@
 // grows to its minimum, grows on load held past its threshold, shrinks newest-first when quiet,
 // and after a crash between making a member and writing it down (or a member removed behind
 // its back) the next pass adopts or replaces it: no duplicate, nothing lost. Load comes through
-// the store, where the sampler (guest CPU) and appliances' own reports put it.
+// the store, where the sampler (guest CPU, tested last here) and appliances' own reports put it.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Logger } from '../../provider/src/contract.ts';
 import { GROUP_CPU, MEMBER_LABELS, runGroupPass, type PassContext } from '../../provider/src/controller/group-pass.ts';
+import { CpuSampler } from '../../provider/src/controller/sampler.ts';
 import { openSqliteStore } from '../../provider/src/controller/store-sqlite.ts';
 import type { ControllerStore, GroupRecord } from '../../provider/src/controller/store.ts';
 import { HostSession } from '../../provider/src/host/session.ts';
@@ -134,4 +135,21 @@ test('a member removed behind the controller\'s back is forgotten, and min bring
   assert.equal(await pass(), 'out: 0 member(s) < min 1');
   assert.deepEqual(await members(), ['web-0']);
   assert.ok(lines.some((l) => l.startsWith('forgetting a member no host has')));
+});
+
+test('the sampler records each member\'s CPU from libvirt\'s counter, the group\'s mean and the server\'s load', async () => {
+  const sampler = new CpuSampler();
+  const session = new HostSession();
+  const groups = [(await store.group('web'))!];
+  const first = await sampler.sampleRound(store, session, groups, Date.now());
+  assert.deepEqual(first.filter((s) => s.subject === 'web'), [], 'one reading is no rate: the first round only sets the baseline');
+  await new Promise((r) => setTimeout(r, 2000));
+  const at = Date.now();
+  const second = await sampler.sampleRound(store, session, groups, at);
+  const byKey = new Map(second.map((s) => [`${s.subject} ${s.metric}`, s.value]));
+  for (const k of ['web-0 cpu', `web ${GROUP_CPU}`, 'blade1 cpu']) {
+    const v = byKey.get(k);
+    assert.ok(v !== undefined && v >= 0 && v <= 1, `${k} = ${v} (${JSON.stringify(second)})`);
+  }
+  assert.equal((await store.samples('web', GROUP_CPU, at, at)).length, 1, 'kept in the store for the passes');
 });

@@ -1,11 +1,13 @@
-// `storm controller`: the long-running third face of the executable. Each round it takes every
-// scaling group in its store and runs one pass over it (controller/group-pass.ts) with a fresh
-// host session, so it never acts on an old observation. Stops cleanly on SIGTERM/SIGINT after
+// `storm controller`: the long-running third face of the executable. Each round it samples the
+// guests' CPU (controller/sampler.ts), then takes every scaling group in its store and runs one
+// pass over it (controller/group-pass.ts), with a fresh host session each round, so it never
+// acts on an old observation. Stops cleanly on SIGTERM/SIGINT after
 // the pass in progress; a kill at any other moment is what the passes are built to survive.
 import { parseArgs } from 'node:util';
 import type { Logger } from '../contract.ts';
 import { HostSession } from '../host/session.ts';
 import { runGroupPass } from './group-pass.ts';
+import { CpuSampler } from './sampler.ts';
 import { openSqliteStore } from './store-sqlite.ts';
 
 const USAGE = `Usage: storm controller run --db FILE [--interval SECONDS]
@@ -48,9 +50,12 @@ export async function runController(argv: string[]): Promise<number> {
   const stop = new AbortController();
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => stop.abort());
   log.info('controller started', { db: values.db, interval });
+  const sampler = new CpuSampler();
   while (!stop.signal.aborted) {
     const session = new HostSession();
-    for (const group of await store.groups()) {
+    const groups = await store.groups();
+    await sampler.sampleRound(store, session, groups, Date.now()).catch((err: unknown) => log.error(`sampling failed: ${(err as Error).message}`));
+    for (const group of groups) {
       try {
         await runGroupPass({ session, log, signal: stop.signal, warn: (summary, detail) => log.warn(summary, { detail }), store, now: Date.now }, group);
       } catch (err) {

@@ -1,0 +1,80 @@
+// What the controller measures each round, the paper's way: each member's CPU from the
+// hypervisor's CPU-time counter (it works whatever the guest runs, and when the guest is too
+// swamped to answer), the group's mean over its members, and each server's load (its guests'
+// work over its CPUs). Readings go into the store, where the passes read them.
+import { readGuestCpu, type GuestCpuReading, type HostCpuReading } from '../drivers/meters.ts';
+import { parseLayerId } from '../host/refs.ts';
+import type { HostSession } from '../host/session.ts';
+import { guestUtilization, serverUtilization, type CpuSample } from '../policy/cpu.ts';
+import { GROUP_CPU } from './group-pass.ts';
+import type { ControllerStore, GroupRecord, SampleRecord } from './store.ts';
+
+/** The metric of a member's and a server's own CPU (0..1). */
+export const CPU = 'cpu';
+
+/**
+ * Remembers each guest's last counter between rounds, in memory: a restarted controller's first
+ * round only sets the baseline (a rate needs two readings), which costs one interval.
+ */
+export class CpuSampler {
+  private readonly last = new Map<string, CpuSample>();
+
+  /** Reads every server the groups stand on once, and records members', groups' and servers' CPU. */
+  async sampleRound(store: ControllerStore, session: HostSession, groups: readonly GroupRecord[], now: number): Promise<SampleRecord[]> {
+    const servers = new Map<string, { name: string; uri: string }>();
+    for (const g of groups) {
+      for (const [index, d] of g.shape.deployments.entries()) {
+        const ref = parseLayerId(d, 'dep', [{ attribute: 'deployments' }, { index }]);
+        servers.set(ref.server.uri, ref.server);
+      }
+    }
+    const readings = new Map<string, HostCpuReading>();
+    await Promise.all([...servers.values()].map(async (s) => {
+      // A server that does not answer has no sample this round; the passes see it as silence.
+      const r = await readGuestCpu(s.uri).catch(() => null);
+      if (r) readings.set(s.uri, r);
+    }));
+    const utilization = new Map<string, { value: number; vcpus: number }>();
+    for (const r of readings.values()) {
+      for (const g of r.guests) this.rate(r.uri, g, utilization);
+      // Guests gone from a host that answered are forgotten: the map never outgrows the hosts.
+      const present = new Set(r.guests.map((g) => key(r.uri, g.name)));
+      for (const k of this.last.keys()) if (k.startsWith(key(r.uri, '')) && !present.has(k)) this.last.delete(k);
+    }
+    const samples: SampleRecord[] = [];
+    for (const [uri, r] of readings) {
+      const host = await session.observe(uri).catch(() => null);
+      const used = r.guests.map((g) => utilization.get(key(uri, g.name))).filter((u) => u !== undefined).map((u) => u.value * u.vcpus);
+      if (host) samples.push({ at: now, subject: servers.get(uri)!.name, metric: CPU, value: serverUtilization(used, host.cpus) });
+    }
+    for (const g of groups) {
+      const members = await store.members(g.name);
+      const values: number[] = [];
+      for (const m of members) {
+        const uri = [...servers.values()].find((s) => m.server.startsWith(`${s.name}@`))?.uri;
+        const u = uri === undefined ? undefined : utilization.get(key(uri, m.name));
+        if (!u) continue;
+        values.push(u.value);
+        samples.push({ at: now, subject: m.name, metric: CPU, value: u.value });
+      }
+      if (values.length) samples.push({ at: now, subject: g.name, metric: GROUP_CPU, value: values.reduce((a, b) => a + b, 0) / values.length });
+    }
+    await store.recordSamples(samples);
+    return samples;
+  }
+
+  private rate(uri: string, g: GuestCpuReading, out: Map<string, { value: number; vcpus: number }>): void {
+    const k = key(uri, g.name);
+    const prev = this.last.get(k);
+    if (g.state !== 'running') {
+      this.last.delete(k);
+      return;
+    }
+    const next = { at: g.at, cpuTimeNs: g.cpuTimeNs };
+    this.last.set(k, next);
+    const value = prev ? guestUtilization(prev, next, g.vcpus) : null;
+    if (value !== null) out.set(k, { value, vcpus: g.vcpus });
+  }
+}
+
+const key = (uri: string, name: string) => `${uri}\u0000${name}`;
