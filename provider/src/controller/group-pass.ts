@@ -30,7 +30,8 @@ interface HostMember {
   domain: DomainObservation;
 }
 
-function deploymentsOf(group: GroupRecord): LayerRef[] {
+/** The deployments a group's members may stand on (their servers are the group's). */
+export function deploymentsOf(group: GroupRecord): LayerRef[] {
   return group.shape.deployments.map((d, index) => parseLayerId(d, 'dep', [{ attribute: 'deployments' }, { index }]));
 }
 
@@ -104,10 +105,10 @@ async function scaleOut(ctx: PassContext, group: GroupRecord, deployments: reado
   return made;
 }
 
-async function scaleIn(ctx: PassContext, group: GroupRecord, members: readonly MemberRecord[], names: readonly string[]): Promise<void> {
+async function scaleIn(ctx: PassContext, group: GroupRecord, deployments: readonly LayerRef[], members: readonly MemberRecord[], names: readonly string[]): Promise<void> {
   for (const name of names) {
     const m = members.find((x) => x.name === name);
-    const uri = m ? deploymentsOf(group).find((d) => d.serverId === m.server)?.server.uri : undefined;
+    const uri = m ? deployments.find((d) => d.serverId === m.server)?.server.uri : undefined;
     if (uri) await removeInstance(uri, name);
     await ctx.store.removeMember(group.name, name);
   }
@@ -135,7 +136,7 @@ export async function runGroupPass(ctx: PassContext, group: GroupRecord, log: Lo
     done = await scaleOut(ctx, group, deployments, members, decision.count);
     await ctx.store.markScaled(group.name, 'out', now);
   } else if (decision.action === 'in') {
-    await scaleIn(ctx, group, members, decision.members);
+    await scaleIn(ctx, group, deployments, members, decision.members);
     await ctx.store.markScaled(group.name, 'in', now);
     done = [...decision.members];
   }

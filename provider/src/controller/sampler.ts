@@ -3,10 +3,9 @@
 // swamped to answer), the group's mean over its members, and each server's load (its guests'
 // work over its CPUs). Readings go into the store, where the passes read them.
 import { readGuestCpu, type GuestCpuReading, type HostCpuReading } from '../drivers/meters.ts';
-import { parseLayerId } from '../host/refs.ts';
 import type { HostSession } from '../host/session.ts';
 import { guestUtilization, serverUtilization, type CpuSample } from '../policy/cpu.ts';
-import { GROUP_CPU } from './group-pass.ts';
+import { deploymentsOf, GROUP_CPU } from './group-pass.ts';
 import type { ControllerStore, GroupRecord, SampleRecord } from './store.ts';
 
 /** The metric of a member's and a server's own CPU (0..1). */
@@ -18,16 +17,12 @@ export const CPU = 'cpu';
  */
 export class CpuSampler {
   private readonly last = new Map<string, CpuSample>();
+  private readonly cpus = new Map<string, number>();
 
   /** Reads every server the groups stand on once, and records members', groups' and servers' CPU. */
   async sampleRound(store: ControllerStore, session: HostSession, groups: readonly GroupRecord[], now: number): Promise<SampleRecord[]> {
     const servers = new Map<string, { name: string; uri: string }>();
-    for (const g of groups) {
-      for (const [index, d] of g.shape.deployments.entries()) {
-        const ref = parseLayerId(d, 'dep', [{ attribute: 'deployments' }, { index }]);
-        servers.set(ref.server.uri, ref.server);
-      }
-    }
+    for (const g of groups) for (const ref of deploymentsOf(g)) servers.set(ref.server.uri, ref.server);
     const readings = new Map<string, HostCpuReading>();
     await Promise.all([...servers.values()].map(async (s) => {
       // A server that does not answer has no sample this round; the passes see it as silence.
@@ -43,9 +38,9 @@ export class CpuSampler {
     }
     const samples: SampleRecord[] = [];
     for (const [uri, r] of readings) {
-      const host = await session.observe(uri).catch(() => null);
+      const cpus = await this.hostCpus(session, uri);
       const used = r.guests.map((g) => utilization.get(key(uri, g.name))).filter((u) => u !== undefined).map((u) => u.value * u.vcpus);
-      if (host) samples.push({ at: now, subject: servers.get(uri)!.name, metric: CPU, value: serverUtilization(used, host.cpus) });
+      if (cpus !== null) samples.push({ at: now, subject: servers.get(uri)!.name, metric: CPU, value: serverUtilization(used, cpus) });
     }
     for (const g of groups) {
       const members = await store.members(g.name);
@@ -61,6 +56,21 @@ export class CpuSampler {
     }
     await store.recordSamples(samples);
     return samples;
+  }
+
+  /**
+   * A host's CPU count, read once: a round's session is new each time, and observing a host
+   * (several virsh calls) every few seconds for a number that does not change would be waste.
+   */
+  private async hostCpus(session: HostSession, uri: string): Promise<number | null> {
+    let cpus = this.cpus.get(uri);
+    if (cpus === undefined) {
+      const host = await session.observe(uri).catch(() => null);
+      if (!host) return null;
+      cpus = host.cpus;
+      this.cpus.set(uri, cpus);
+    }
+    return cpus;
   }
 
   private rate(uri: string, g: GuestCpuReading, out: Map<string, { value: number; vcpus: number }>): void {

@@ -134,10 +134,10 @@ export async function createNetwork(uri: string, spec: NetworkSpec, active = tru
   }
 }
 
-const sameHosts = (a: readonly DnsHost[], b: readonly DnsHost[]): boolean => {
-  const key = (h: DnsHost) => `${h.ip} ${h.hostname}`;
-  return a.length === b.length && a.every((h) => b.some((o) => key(o) === key(h)));
-};
+/** One DNS record as a comparable string. */
+export const dnsHostKey = (h: DnsHost) => `${h.ip} ${h.hostname}`;
+
+const sameHosts = (a: readonly DnsHost[], b: readonly DnsHost[]): boolean => a.length === b.length && a.every((h) => b.some((o) => dnsHostKey(o) === dnsHostKey(h)));
 
 /**
  * Takes over a network found with this spec's name and bridge (see bridgeName: the bridge is

@@ -8,13 +8,13 @@ import {
   adoptNetwork,
   bridgeName,
   createNetwork,
+  dnsHostKey,
   getNetwork,
   removeNetwork,
   setNetworkAutostart,
   startNetwork,
   stopNetwork,
   updateDnsHosts,
-  type DnsHost,
   type NetworkSpec,
 } from '../drivers/networks.ts';
 import { requireServerId, type ServerRef } from '../host/refs.ts';
@@ -66,7 +66,6 @@ type Network = Model<typeof schema>;
 const serverOf = (n: Network): ServerRef => requireServerId(n.server, attr('server'));
 const blame = (n: Network): Context => ({ server: serverOf(n).name, libvirt: { path: attr('server'), via: 'reference' } });
 const specOf = (n: Network): NetworkSpec => ({ name: n.name, bridge: bridgeName(n.server, n.name), prefix: n.cidr.replace(/\.0\/24$/, ''), domain: n.domain, hosts: n.host });
-const hostKey = (h: DnsHost) => `${h.ip} ${h.hostname}`;
 
 export const network = defineResource<typeof schema>({
   schema,
@@ -110,8 +109,8 @@ export const network = defineResource<typeof schema>({
 
   async update(_ctx, prior, planned) {
     const uri = serverOf(planned).uri;
-    const before = new Set(prior.host.map(hostKey));
-    const after = new Set(planned.host.map(hostKey));
+    const before = new Set(prior.host.map(dnsHostKey));
+    const after = new Set(planned.host.map(dnsHostKey));
     await explained(blame(planned), async () => {
       // Started first, so the host records below reach its running dnsmasq; a stopped one
       // takes them in its definition only (libvirt refuses a live change there).
@@ -121,8 +120,8 @@ export const network = defineResource<typeof schema>({
       await updateDnsHosts(
         uri,
         planned.name,
-        prior.host.filter((h) => !after.has(hostKey(h))),
-        planned.host.filter((h) => !before.has(hostKey(h))),
+        prior.host.filter((h) => !after.has(dnsHostKey(h))),
+        planned.host.filter((h) => !before.has(dnsHostKey(h))),
         planned.active,
       );
     });
