@@ -30,7 +30,7 @@ const lines: string[] = [];
 const log: Logger = { debug: () => {}, info: (m) => lines.push(m), warn: (m, f) => lines.push(`${m} ${JSON.stringify(f ?? {})}`), error: (m) => lines.push(m) };
 let group: GroupRecord;
 
-const ctx = (): PassContext => ({ session: new HostSession(), log, signal: new AbortController().signal, warn: () => {}, store, now: () => clock });
+const ctx = (): PassContext => ({ session: new HostSession(), log, signal: new AbortController().signal, warn: () => {}, store, now: () => clock, report: null });
 
 async function members(): Promise<string[]> {
   const names = (await virsh(blade.libvirtUri, 'list', '--all', '--name')).stdout.split('\n').map((l) => l.trim()).filter((n) => n.startsWith('web-'));
@@ -75,6 +75,9 @@ resource "storm_network" "lan" {
     policy: { ...DEFAULT_SCALING, min: 1, max: 3, windowSeconds: 30, cooldownOutSeconds: 0, cooldownInSeconds: 60 },
     shape: { deployments: [deployment], memoryMib: 64, vcpus: 1, network: 'lan', variables: {}, files: [{ path: '/etc/motd', content: 'I am ${member}\n', permissions: '0644' }] },
     dnsName: null,
+    metric: 'cpu',
+    power: null,
+    deleting: false,
     lastScaleOutAt: null,
     lastScaleInAt: null,
   };

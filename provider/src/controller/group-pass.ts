@@ -3,6 +3,7 @@
 // logging every decision with its reason and numbers. A pass interrupted anywhere leaves
 // either a member on a host the next pass adopts, or nothing: never a duplicate, never a
 // member the controller forgets.
+import { createHash, randomBytes } from 'node:crypto';
 import type { Logger } from '../contract.ts';
 import { listDomains, type DomainObservation } from '../drivers/domains.ts';
 import { makeInstance, removeInstance, type Maker } from '../host/instances.ts';
@@ -11,16 +12,23 @@ import { decideScaling, type GroupMember, type ScalingDecision } from '../policy
 import type { ControllerStore, GroupRecord, MemberRecord } from './store.ts';
 
 /** storm's metadata that marks a domain as a member of a group, and which one. */
-export const MEMBER_LABELS = { group: 'group', index: 'member_index', createdAt: 'member_created' } as const;
+export const MEMBER_LABELS = { group: 'group', index: 'member_index', createdAt: 'member_created', tokenSha256: 'member_token_sha256' } as const;
+
+/** Where in a member's disk the controller leaves what it needs to report its own load. */
+export const REPORT_FILE = '/etc/storm/controller.json';
 
 /** The metric a group scales on: its members' mean CPU, as the sampler records it. */
 export const GROUP_CPU = 'cpu';
+
+export const sha256Hex = (text: string) => createHash('sha256').update(text).digest('hex');
 
 export const memberName = (group: string, index: number) => `${group}-${index}`;
 
 export interface PassContext extends Maker {
   readonly store: ControllerStore;
   readonly now: () => number;
+  /** The API's address as members reach it, and its CA; null: members get no report token. */
+  readonly report: { url: string; caPem: string } | null;
 }
 
 interface HostMember {
@@ -66,7 +74,11 @@ async function reconcile(ctx: PassContext, group: GroupRecord, onHosts: readonly
     if (stored.some((s) => s.name === m.name)) continue;
     ctx.log.warn('adopting a member the store did not know', { group: group.name, member: m.name, server: m.dep.server.name });
     const createdAt = Number(m.domain.metadata[MEMBER_LABELS.createdAt]);
-    await ctx.store.putMember({ group: group.name, name: m.name, server: m.dep.serverId, index: m.index, createdAt: Number.isFinite(createdAt) ? createdAt : ctx.now() });
+    await ctx.store.putMember({
+      group: group.name, name: m.name, server: m.dep.serverId, index: m.index,
+      createdAt: Number.isFinite(createdAt) ? createdAt : ctx.now(),
+      tokenSha256: m.domain.metadata[MEMBER_LABELS.tokenSha256] ?? null,
+    });
   }
   for (const s of stored) {
     if (seen.has(s.name) || unreachable.some((u) => s.server.startsWith(`${u}@`))) continue;
@@ -88,18 +100,30 @@ async function scaleOut(ctx: PassContext, group: GroupRecord, deployments: reado
   for (const index of lowestFreeIndexes(members, count)) {
     const name = memberName(group.name, index);
     const createdAt = ctx.now();
+    // The token goes into the member's seed only; the store and the domain keep its hash, so
+    // a member adopted after a crash can still report.
+    const token = ctx.report ? randomBytes(24).toString('base64url') : null;
+    const tokenSha256 = token === null ? null : sha256Hex(token);
+    const reportFile = token === null || !ctx.report ? [] : [{
+      path: REPORT_FILE,
+      content: JSON.stringify({ url: ctx.report.url, member: name, token, ca: ctx.report.caPem }) + '\n',
+      permissions: '0600',
+    }];
     const { dep } = await makeInstance(ctx, {
       name,
       deployments,
       hardware: { memoryMib: group.shape.memoryMib, vcpus: group.shape.vcpus },
       network: group.shape.network,
       variables: { ...group.shape.variables, member: name, index: String(index) },
-      files: group.shape.files,
+      files: [...group.shape.files, ...reportFile],
       diskSizeMib: null,
       state: 'running',
-      labels: { [MEMBER_LABELS.group]: group.name, [MEMBER_LABELS.index]: String(index), [MEMBER_LABELS.createdAt]: String(createdAt) },
+      labels: {
+        [MEMBER_LABELS.group]: group.name, [MEMBER_LABELS.index]: String(index), [MEMBER_LABELS.createdAt]: String(createdAt),
+        ...(tokenSha256 ? { [MEMBER_LABELS.tokenSha256]: tokenSha256 } : {}),
+      },
     });
-    await ctx.store.putMember({ group: group.name, name, server: dep.serverId, index, createdAt });
+    await ctx.store.putMember({ group: group.name, name, server: dep.serverId, index, createdAt, tokenSha256 });
     made.push(`${name} on ${dep.server.name}`);
   }
   return made;

@@ -57,7 +57,7 @@ export async function runController(argv: string[]): Promise<number> {
     await sampler.sampleRound(store, session, groups, Date.now()).catch((err: unknown) => log.error(`sampling failed: ${(err as Error).message}`));
     for (const group of groups) {
       try {
-        await runGroupPass({ session, log, signal: stop.signal, warn: (summary, detail) => log.warn(summary, { detail }), store, now: Date.now }, group);
+        await runGroupPass({ session, log, signal: stop.signal, warn: (summary, detail) => log.warn(summary, { detail }), store, now: Date.now, report: null }, group);
       } catch (err) {
         log.error(`pass over group ${group.name} failed: ${(err as Error).message}`, { group: group.name });
       }

@@ -2,7 +2,10 @@
 // beside the controller. Writes are single statements or one transaction, so a controller
 // killed at any point leaves the file consistent (SQLite's journal sees to that).
 import type { DatabaseSync, SQLInputValue } from 'node:sqlite';
-import type { ControllerStore, DecisionRecord, GroupRecord, MemberRecord, PowerOnRecord, SampleRecord } from './store.ts';
+import type { ControllerStore, DecisionRecord, GroupRecord, MemberRecord, PowerOnRecord, SampleRecord, ServerRecord } from './store.ts';
+
+/** Bumped when the tables change; a file of another version is refused, not misread. */
+const SCHEMA_VERSION = 2;
 
 const SCHEMA = `
 create table if not exists groups (
@@ -10,6 +13,9 @@ create table if not exists groups (
   policy text not null,
   shape text not null,
   dns_name text,
+  metric text not null default 'cpu',
+  power text,
+  deleting integer not null default 0,
   last_scale_out_at integer,
   last_scale_in_at integer
 );
@@ -19,7 +25,21 @@ create table if not exists members (
   server text not null,
   idx integer not null,
   created_at integer not null,
+  token_sha256 text,
   primary key (group_name, name)
+);
+create unique index if not exists members_by_name on members(name);
+create table if not exists servers (
+  id text primary key,
+  name text not null,
+  uri text not null,
+  bmc text,
+  power_sensor text
+);
+create table if not exists leadership (
+  id integer primary key check (id = 1),
+  holder text not null,
+  expires_at integer not null
 );
 create table if not exists decisions (
   id integer primary key autoincrement,
@@ -53,7 +73,14 @@ export async function openSqliteStore(path: string): Promise<ControllerStore> {
   const { DatabaseSync } = await import('node:sqlite');
   const db = new DatabaseSync(path);
   db.exec('pragma journal_mode = wal; pragma foreign_keys = on; pragma busy_timeout = 5000;');
+  const version = Number((db.prepare('pragma user_version').get() as Row).user_version);
+  const empty = !(db.prepare("select 1 from sqlite_master where type = 'table'").get());
+  if (!empty && version !== SCHEMA_VERSION) {
+    db.close();
+    throw new Error(`${path} is a storm controller store of version ${version}, this controller reads version ${SCHEMA_VERSION}: move it away (the hosts keep the truth; the controller adopts their members again)`);
+  }
   db.exec(SCHEMA);
+  db.exec(`pragma user_version = ${SCHEMA_VERSION}`);
   return new SqliteStore(db);
 }
 
@@ -62,8 +89,16 @@ const groupOf = (r: Row): GroupRecord => ({
   policy: JSON.parse(String(r.policy)) as GroupRecord['policy'],
   shape: JSON.parse(String(r.shape)) as GroupRecord['shape'],
   dnsName: r.dns_name === null ? null : String(r.dns_name),
+  metric: String(r.metric),
+  power: r.power === null ? null : JSON.parse(String(r.power)) as GroupRecord['power'],
+  deleting: Number(r.deleting) === 1,
   lastScaleOutAt: r.last_scale_out_at === null ? null : Number(r.last_scale_out_at),
   lastScaleInAt: r.last_scale_in_at === null ? null : Number(r.last_scale_in_at),
+});
+
+const memberOf = (r: Row): MemberRecord => ({
+  group: String(r.group_name), name: String(r.name), server: String(r.server), index: Number(r.idx), createdAt: Number(r.created_at),
+  tokenSha256: r.token_sha256 === null ? null : String(r.token_sha256),
 });
 
 class SqliteStore implements ControllerStore {
@@ -80,9 +115,10 @@ class SqliteStore implements ControllerStore {
   async putGroup(g: GroupRecord): Promise<void> {
     // The policy and shape come from Terraform; when it last scaled is the controller's own.
     this.run(
-      `insert into groups (name, policy, shape, dns_name, last_scale_out_at, last_scale_in_at) values (?, ?, ?, ?, ?, ?)
-       on conflict(name) do update set policy = excluded.policy, shape = excluded.shape, dns_name = excluded.dns_name`,
-      g.name, JSON.stringify(g.policy), JSON.stringify(g.shape), g.dnsName, g.lastScaleOutAt, g.lastScaleInAt,
+      `insert into groups (name, policy, shape, dns_name, metric, power, deleting, last_scale_out_at, last_scale_in_at) values (?, ?, ?, ?, ?, ?, 0, ?, ?)
+       on conflict(name) do update set policy = excluded.policy, shape = excluded.shape, dns_name = excluded.dns_name,
+         metric = excluded.metric, power = excluded.power, deleting = 0`,
+      g.name, JSON.stringify(g.policy), JSON.stringify(g.shape), g.dnsName, g.metric, g.power === null ? null : JSON.stringify(g.power), g.lastScaleOutAt, g.lastScaleInAt,
     );
   }
 
@@ -103,18 +139,45 @@ class SqliteStore implements ControllerStore {
     this.run(`update groups set ${direction === 'out' ? 'last_scale_out_at' : 'last_scale_in_at'} = ? where name = ?`, at, group);
   }
 
+  async markDeleting(name: string): Promise<void> {
+    this.run('update groups set deleting = 1 where name = ?', name);
+  }
+
   async putMember(m: MemberRecord): Promise<void> {
     this.run(
-      `insert into members (group_name, name, server, idx, created_at) values (?, ?, ?, ?, ?)
-       on conflict(group_name, name) do update set server = excluded.server, idx = excluded.idx, created_at = excluded.created_at`,
-      m.group, m.name, m.server, m.index, m.createdAt,
+      `insert into members (group_name, name, server, idx, created_at, token_sha256) values (?, ?, ?, ?, ?, ?)
+       on conflict(group_name, name) do update set server = excluded.server, idx = excluded.idx, created_at = excluded.created_at, token_sha256 = excluded.token_sha256`,
+      m.group, m.name, m.server, m.index, m.createdAt, m.tokenSha256,
     );
   }
 
   async members(group: string): Promise<MemberRecord[]> {
-    return this.all('select * from members where group_name = ? order by idx', group).map((r) => ({
-      group: String(r.group_name), name: String(r.name), server: String(r.server), index: Number(r.idx), createdAt: Number(r.created_at),
+    return this.all('select * from members where group_name = ? order by idx', group).map(memberOf);
+  }
+
+  async member(name: string): Promise<MemberRecord | null> {
+    const [r] = this.all('select * from members where name = ?', name);
+    return r ? memberOf(r) : null;
+  }
+
+  async putServer(s: ServerRecord): Promise<void> {
+    this.run(
+      `insert into servers (id, name, uri, bmc, power_sensor) values (?, ?, ?, ?, ?)
+       on conflict(id) do update set name = excluded.name, uri = excluded.uri, bmc = excluded.bmc, power_sensor = excluded.power_sensor`,
+      s.id, s.name, s.uri, s.bmc === null ? null : JSON.stringify(s.bmc), s.powerSensor,
+    );
+  }
+
+  async servers(): Promise<ServerRecord[]> {
+    return this.all('select * from servers order by id').map((r) => ({
+      id: String(r.id), name: String(r.name), uri: String(r.uri),
+      bmc: r.bmc === null ? null : JSON.parse(String(r.bmc)) as ServerRecord['bmc'],
+      powerSensor: r.power_sensor === null ? null : String(r.power_sensor),
     }));
+  }
+
+  async deleteServer(id: string): Promise<void> {
+    this.run('delete from servers where id = ?', id);
   }
 
   async removeMember(group: string, name: string): Promise<void> {
@@ -166,6 +229,24 @@ class SqliteStore implements ControllerStore {
 
   async bootHistory(server: string): Promise<number[]> {
     return this.all('select boot_seconds from power_ons where server = ? and boot_seconds is not null order by at', server).map((r) => Number(r.boot_seconds));
+  }
+
+  async lastPowerOn(server: string): Promise<PowerOnRecord | null> {
+    const [r] = this.all('select * from power_ons where server = ? order by at desc limit 1', server);
+    return r ? { server: String(r.server), at: Number(r.at), bootSeconds: r.boot_seconds === null ? null : Number(r.boot_seconds) } : null;
+  }
+
+  async lead(holder: string, ttlMs: number, now: number): Promise<boolean> {
+    // One statement: take the lease if it is free, expired or already ours (SQLite serializes
+    // writers, so two controllers on one file cannot both win).
+    this.run(
+      `insert into leadership (id, holder, expires_at) values (1, ?, ?)
+       on conflict(id) do update set holder = excluded.holder, expires_at = excluded.expires_at
+       where leadership.holder = excluded.holder or leadership.expires_at < ?`,
+      holder, now + ttlMs, now,
+    );
+    const [r] = this.all('select holder from leadership where id = 1');
+    return r?.holder === holder;
   }
 
   async close(): Promise<void> {

@@ -10,6 +10,9 @@ export const sampleGroup = (name: string): GroupRecord => ({
   policy: { ...DEFAULT_SCALING, min: 1, max: 4 },
   shape: { deployments: ['dep-mail@blade1@qemu+tcp://10.0.0.11/system'], memoryMib: 256, vcpus: 1, network: 'lan', variables: { site: 'a' }, files: [] },
   dnsName: 'mail.storm.internal',
+  metric: 'cpu',
+  power: null,
+  deleting: false,
   lastScaleOutAt: null,
   lastScaleInAt: null,
 });
@@ -35,8 +38,8 @@ export function storeContract(kind: string, open: () => Promise<ControllerStore>
     const store = await open();
     try {
       await store.putGroup(sampleGroup('web'));
-      await store.putMember({ group: 'web', name: 'web-2', server: 'b2', index: 2, createdAt: 20 });
-      await store.putMember({ group: 'web', name: 'web-0', server: 'b1', index: 0, createdAt: 10 });
+      await store.putMember({ group: 'web', name: 'web-2', server: 'b2', index: 2, createdAt: 20, tokenSha256: null });
+      await store.putMember({ group: 'web', name: 'web-0', server: 'b1', index: 0, createdAt: 10, tokenSha256: 'ab'.repeat(32) });
       assert.deepEqual((await store.members('web')).map((m) => m.name), ['web-0', 'web-2']);
       await store.removeMember('web', 'web-0');
       assert.deepEqual((await store.members('web')).map((m) => m.name), ['web-2']);
@@ -61,6 +64,48 @@ export function storeContract(kind: string, open: () => Promise<ControllerStore>
       await store.recordPowerOn({ server: 'blade2', at: 1, bootSeconds: 42 });
       await store.recordPowerOn({ server: 'blade2', at: 2, bootSeconds: null });
       assert.deepEqual(await store.bootHistory('blade2'), [42], 'a power-on still booting has no time yet');
+    } finally {
+      await store.close();
+    }
+  });
+
+  test(`${kind} store: deleting marks a group until it is registered again; members by name; servers`, async () => {
+    const store = await open();
+    try {
+      await store.putGroup({ ...sampleGroup('dns'), power: { hostCpuHigh: 0.9, minServersOn: 1, emptyHoldSeconds: 60, maxConcurrentChanges: 1, defaultBootSeconds: 30 }, metric: 'queue' });
+      await store.putMember({ group: 'dns', name: 'dns-0', server: 'b1', index: 0, createdAt: 1, tokenSha256: 'cd'.repeat(32) });
+      await store.markDeleting('dns');
+      assert.equal((await store.group('dns'))?.deleting, true);
+      assert.equal((await store.group('dns'))?.power?.emptyHoldSeconds, 60);
+      assert.equal((await store.group('dns'))?.metric, 'queue');
+      await store.putGroup(sampleGroup('dns'));
+      assert.equal((await store.group('dns'))?.deleting, false, 'applying the group again stops its drain');
+      assert.equal((await store.member('dns-0'))?.tokenSha256, 'cd'.repeat(32));
+      assert.equal(await store.member('nosuch'), null);
+      const bmc = { address: '127.0.0.1', port: 9001, username: 'admin', password: 'pw' };
+      await store.putServer({ id: 'b1@qemu:///system', name: 'b1', uri: 'qemu:///system', bmc, powerSensor: null });
+      await store.putServer({ id: 'b1@qemu:///system', name: 'b1', uri: 'qemu:///system', bmc: { ...bmc, port: 9002 }, powerSensor: 'Pwr' });
+      assert.deepEqual(await store.servers(), [{ id: 'b1@qemu:///system', name: 'b1', uri: 'qemu:///system', bmc: { ...bmc, port: 9002 }, powerSensor: 'Pwr' }]);
+      await store.deleteServer('b1@qemu:///system');
+      assert.deepEqual(await store.servers(), []);
+      await store.recordPowerOn({ server: 'b9', at: 5, bootSeconds: 3 });
+      await store.recordPowerOn({ server: 'b9', at: 9, bootSeconds: null });
+      assert.deepEqual(await store.lastPowerOn('b9'), { server: 'b9', at: 9, bootSeconds: null });
+      assert.equal(await store.lastPowerOn('b8'), null);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test(`${kind} store: one leader at a time; a lease not renewed passes on`, async () => {
+    const store = await open();
+    try {
+      assert.equal(await store.lead('a', 10_000, 1000), true);
+      assert.equal(await store.lead('b', 10_000, 2000), false, 'b waits while a renews');
+      assert.equal(await store.lead('a', 10_000, 5000), true);
+      assert.equal(await store.lead('b', 10_000, 14_000), false);
+      assert.equal(await store.lead('b', 10_000, 15_001), true, 'a stopped renewing: b leads');
+      assert.equal(await store.lead('a', 10_000, 15_002), false);
     } finally {
       await store.close();
     }
