@@ -22,6 +22,8 @@ export interface ProviderConfig {
   trustedKeys: string[];
   /** Where fetched images and channel feeds are cached; null: the default. */
   cacheDir: string | null;
+  /** The storm controller's API (scaling groups, host power); null when not configured. */
+  controller: { url: string; token: string; caPem: string } | null;
 }
 
 export interface ResourceContext {

@@ -8,6 +8,7 @@ import { applianceServer } from './resources/appliance-server.ts';
 import { deployment } from './resources/deployment.ts';
 import { instance } from './resources/instance.ts';
 import { network } from './resources/network.ts';
+import { scalingGroup } from './resources/scaling-group.ts';
 import { applianceDataSource } from './resources/data-appliance.ts';
 import { channelDataSource } from './resources/data-channel.ts';
 
@@ -21,17 +22,34 @@ const configBlock = {
     },
     cache_dir: { type: 'string', mode: 'optional', description: 'Where images and channel feeds are cached. Defaults to `$STORM_CACHE_DIR`, else `~/.cache/storm`.' },
   },
+  blocks: {
+    controller: {
+      nesting: 'single',
+      description: 'The storm controller that runs scaling groups and host power (`storm controller run`). Needed by `storm_scaling_group`; with it, appliance servers that have an `ipmi` block are registered with the controller so it can power them.',
+      block: {
+        attributes: {
+          url: { type: 'string', mode: 'required', description: 'The controller\'s API, e.g. `https://10.0.0.5:8443`.' },
+          token: { type: 'string', mode: 'required', sensitive: true, description: 'The admin token (the `admin-token` file `storm controller init` wrote).' },
+          ca_pem: { type: 'string', mode: 'required', description: 'The CA that issued the controller\'s certificate (its `ca.pem`, e.g. `file("controller/ca.pem")`): the only one trusted for this connection.' },
+        },
+      },
+    },
+  },
 } as const satisfies BlockSpec;
 
 export const storm: ProviderDefinition = {
   typeName: 'storm',
   description: 'storm manages virtual appliances on your own hardware: libvirt hosts powered through IPMI.',
   configBlock,
-  resources: [applianceServer, appliance, deployment, instance, network],
+  resources: [applianceServer, appliance, deployment, instance, network, scalingGroup],
   dataSources: [channelDataSource, applianceDataSource],
   createSession: () => new HostSession(),
   configure(config) {
     const c = decodeBlock(configBlock, config ?? {});
-    return { trustedKeys: (c.trusted_keys ?? []).filter((k) => typeof k === 'string'), cacheDir: c.cache_dir };
+    return {
+      trustedKeys: (c.trusted_keys ?? []).filter((k) => typeof k === 'string'),
+      cacheDir: c.cache_dir,
+      controller: c.controller ? { url: c.controller.url, token: c.controller.token, caPem: c.controller.ca_pem } : null,
+    };
   },
 };

@@ -7,7 +7,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { issueCa, issueClient, issueServer, loadCa, sortHosts } from '../src/cli/tls-issue.ts';
+import { issueCa, issueClient, issueServer, loadCa, sortHosts } from '../src/x509/issue.ts';
 import { tlsCommand } from '../src/cli/tls.ts';
 import { CertificateError, ipAddressBytes, issuerOf } from '../src/x509/certificate.ts';
 

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { PKI_FILE, SYSTEM_PKI } from '../drivers/libvirt-pki.ts';
 import { CertificateError } from '../x509/certificate.ts';
-import { DEFAULT_DAYS, issueCa, issueClient, issueServer, loadCa, sortHosts, type IssuedPair } from './tls-issue.ts';
+import { DEFAULT_DAYS, issueCa, issueClient, issueServer, loadCa, sortHosts, type IssuedPair } from '../x509/issue.ts';
 
 export interface TlsCommandIO {
   stdout: { write(text: string): unknown };

@@ -5,6 +5,8 @@
 // member the controller forgets.
 import { createHash, randomBytes } from 'node:crypto';
 import type { Logger } from '../contract.ts';
+import { DiagnosticError } from '../protocol/diagnostics.ts';
+import { LibvirtUnreachableError } from '../drivers/errors.ts';
 import { listDomains, type DomainObservation } from '../drivers/domains.ts';
 import { makeInstance, removeInstance, type Maker } from '../host/instances.ts';
 import { parseLayerId, type LayerRef } from '../host/refs.ts';
@@ -95,7 +97,9 @@ function lowestFreeIndexes(members: readonly MemberRecord[], count: number): num
   return out;
 }
 
-async function scaleOut(ctx: PassContext, group: GroupRecord, deployments: readonly LayerRef[], members: readonly MemberRecord[], count: number): Promise<string[]> {
+const NO_ROOM = 'No server fits this instance';
+
+async function scaleOut(ctx: PassContext, group: GroupRecord, deployments: readonly LayerRef[], members: readonly MemberRecord[], count: number): Promise<{ made: string[]; unplaced: string | null }> {
   const made: string[] = [];
   for (const index of lowestFreeIndexes(members, count)) {
     const name = memberName(group.name, index);
@@ -109,7 +113,7 @@ async function scaleOut(ctx: PassContext, group: GroupRecord, deployments: reado
       content: JSON.stringify({ url: ctx.report.url, member: name, token, ca: ctx.report.caPem }) + '\n',
       permissions: '0600',
     }];
-    const { dep } = await makeInstance(ctx, {
+    const spec = {
       name,
       deployments,
       hardware: { memoryMib: group.shape.memoryMib, vcpus: group.shape.vcpus },
@@ -117,16 +121,25 @@ async function scaleOut(ctx: PassContext, group: GroupRecord, deployments: reado
       variables: { ...group.shape.variables, member: name, index: String(index) },
       files: [...group.shape.files, ...reportFile],
       diskSizeMib: null,
-      state: 'running',
+      state: 'running' as const,
       labels: {
         [MEMBER_LABELS.group]: group.name, [MEMBER_LABELS.index]: String(index), [MEMBER_LABELS.createdAt]: String(createdAt),
         ...(tokenSha256 ? { [MEMBER_LABELS.tokenSha256]: tokenSha256 } : {}),
       },
-    });
+    };
+    let dep: LayerRef;
+    try {
+      ({ dep } = await makeInstance(ctx, spec));
+    } catch (err) {
+      // No room (or no server answering) is the power policy's cue, not a failure of the pass.
+      if (err instanceof DiagnosticError && err.diagnostic.summary === NO_ROOM) return { made, unplaced: `${name} (${group.shape.memoryMib} MiB)` };
+      if (err instanceof LibvirtUnreachableError) return { made, unplaced: `${name} (no server answers)` };
+      throw err;
+    }
     await ctx.store.putMember({ group: group.name, name, server: dep.serverId, index, createdAt, tokenSha256 });
     made.push(`${name} on ${dep.server.name}`);
   }
-  return made;
+  return { made, unplaced: null };
 }
 
 async function scaleIn(ctx: PassContext, group: GroupRecord, deployments: readonly LayerRef[], members: readonly MemberRecord[], names: readonly string[]): Promise<void> {
@@ -143,6 +156,44 @@ export interface PassResult {
   /** What was done, e.g. "web-1 on blade1". */
   done: string[];
   unreachable: string[];
+  /** A member the group needs that no powered server had room for (host power's cue). */
+  unplaced: string | null;
+  /** The group was drained and its record removed. */
+  removed: boolean;
+}
+
+/** The group's load series: its members' mean CPU (the sampler's) or a metric they report. */
+export async function groupLoad(store: ControllerStore, group: GroupRecord, members: readonly MemberRecord[], from: number, to: number): Promise<{ at: number; utilization: number }[]> {
+  if (group.metric === GROUP_CPU) return (await store.samples(group.name, GROUP_CPU, from, to)).map((s) => ({ at: s.at, utilization: s.value }));
+  // Reports arrive on each member's own schedule: the group's value at a moment is the mean of
+  // each member's latest report up to then.
+  const series = await Promise.all(members.map((m) => store.samples(m.name, group.metric, from, to)));
+  const times = [...new Set(series.flat().map((s) => s.at))].sort((a, b) => a - b);
+  const cursor = series.map(() => -1);
+  return times.map((at) => {
+    const latest: number[] = [];
+    series.forEach((ss, i) => {
+      while (cursor[i]! + 1 < ss.length && ss[cursor[i]! + 1]!.at <= at) cursor[i]!++;
+      if (cursor[i]! >= 0) latest.push(ss[cursor[i]!]!.value);
+    });
+    return { at, utilization: latest.reduce((a, b) => a + b, 0) / latest.length };
+  });
+}
+
+/** Removes every member of a group Terraform destroyed, then its record. */
+async function drain(ctx: PassContext, group: GroupRecord, deployments: readonly LayerRef[], members: readonly MemberRecord[], unreachable: readonly string[], log: Logger): Promise<boolean> {
+  const names = members.map((m) => m.name);
+  await scaleIn(ctx, group, deployments, members, names);
+  const line = `drain ${group.name}: destroyed in Terraform → removed ${names.length ? names.join(', ') : 'no member'}`;
+  log.info(line, { group: group.name });
+  await ctx.store.recordDecision({ at: ctx.now(), kind: 'scale', subject: group.name, action: 'drain', reason: line });
+  // Members on a server that did not answer may still exist: the record stays until it answers.
+  if (unreachable.length) {
+    log.warn(`group ${group.name} kept until ${unreachable.join(', ')} answer(s): members there may remain`);
+    return false;
+  }
+  await ctx.store.deleteGroup(group.name);
+  return true;
 }
 
 /** One pass over `group`: reconcile, decide, act, record. */
@@ -150,24 +201,35 @@ export async function runGroupPass(ctx: PassContext, group: GroupRecord, log: Lo
   const deployments = deploymentsOf(group);
   const { members: onHosts, unreachable } = await membersOnHosts(group, deployments);
   const members = await reconcile(ctx, group, onHosts, unreachable);
+  const none: ScalingDecision = { action: 'none', reason: 'drained' };
+  if (group.deleting) {
+    const removed = await drain(ctx, group, deployments, members, unreachable, log);
+    return { decision: none, done: members.map((m) => m.name), unreachable, unplaced: null, removed };
+  }
   const now = ctx.now();
-  const load = await ctx.store.samples(group.name, GROUP_CPU, now - 2 * group.policy.windowSeconds * 1000 - 60_000, now);
+  const load = await groupLoad(ctx.store, group, members, now - 2 * group.policy.windowSeconds * 1000 - 60_000, now);
   const running = new Set(onHosts.filter((m) => m.domain.state === 'running').map((m) => m.name));
   const view: GroupMember[] = members.map((m) => ({ name: m.name, createdAt: m.createdAt, ready: running.has(m.name) }));
-  const decision = decideScaling(group.policy, { members: view, load: load.map((s) => ({ at: s.at, utilization: s.value })), lastScaleOutAt: group.lastScaleOutAt, lastScaleInAt: group.lastScaleInAt, now });
+  const decision = decideScaling(group.policy, { members: view, load, lastScaleOutAt: group.lastScaleOutAt, lastScaleInAt: group.lastScaleInAt, now });
   let done: string[] = [];
+  let unplaced: string | null = null;
   if (decision.action === 'out') {
-    done = await scaleOut(ctx, group, deployments, members, decision.count);
-    await ctx.store.markScaled(group.name, 'out', now);
+    const made = await scaleOut(ctx, group, deployments, members, decision.count);
+    done = made.made;
+    unplaced = made.unplaced;
+    if (done.length) await ctx.store.markScaled(group.name, 'out', now);
   } else if (decision.action === 'in') {
     await scaleIn(ctx, group, deployments, members, decision.members);
     await ctx.store.markScaled(group.name, 'in', now);
     done = [...decision.members];
   }
   if (decision.action !== 'none') {
-    const line = `scale ${decision.action} ${group.name}: ${decision.reason} → ${decision.action === 'out' ? done.join(', ') : `removed ${done.join(', ')}`}`;
+    const outcome = decision.action === 'out'
+      ? [done.join(', '), unplaced ? `no room for ${unplaced} on any powered server` : ''].filter(Boolean).join('; ')
+      : `removed ${done.join(', ')}`;
+    const line = `scale ${decision.action} ${group.name}: ${decision.reason} → ${outcome}`;
     log.info(line, { group: group.name });
     await ctx.store.recordDecision({ at: now, kind: 'scale', subject: group.name, action: decision.action, reason: line });
   }
-  return { decision, done, unreachable };
+  return { decision, done, unreachable, unplaced, removed: false };
 }

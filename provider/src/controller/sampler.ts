@@ -6,10 +6,18 @@ import { readGuestCpu, type GuestCpuReading, type HostCpuReading } from '../driv
 import type { HostSession } from '../host/session.ts';
 import { guestUtilization, serverUtilization, type CpuSample } from '../policy/cpu.ts';
 import { deploymentsOf, GROUP_CPU } from './group-pass.ts';
+
+/** How many members a group holds at each round (the instances line of the timeline). */
+export const MEMBERS = 'members';
 import type { ControllerStore, GroupRecord, SampleRecord } from './store.ts';
 
 /** The metric of a member's and a server's own CPU (0..1). */
 export const CPU = 'cpu';
+
+/** CPU time a member (and its group) used since the previous round, in CPU-seconds: the accounting. */
+export const CPU_SECONDS = 'cpu_seconds';
+/** The same, summed over a group's members (its own metric, so a removed group's rows stay a group's). */
+export const GROUP_CPU_SECONDS = 'group_cpu_seconds';
 
 /**
  * Remembers each guest's last counter between rounds, in memory: a restarted controller's first
@@ -29,7 +37,7 @@ export class CpuSampler {
       const r = await readGuestCpu(s.uri).catch(() => null);
       if (r) readings.set(s.uri, r);
     }));
-    const utilization = new Map<string, { value: number; vcpus: number }>();
+    const utilization = new Map<string, { value: number; vcpus: number; cpuSeconds: number }>();
     for (const r of readings.values()) {
       for (const g of r.guests) this.rate(r.uri, g, utilization);
       // Guests gone from a host that answered are forgotten: the map never outgrows the hosts.
@@ -45,14 +53,19 @@ export class CpuSampler {
     for (const g of groups) {
       const members = await store.members(g.name);
       const values: number[] = [];
+      let cpuSeconds = 0;
       for (const m of members) {
         const uri = [...servers.values()].find((s) => m.server.startsWith(`${s.name}@`))?.uri;
         const u = uri === undefined ? undefined : utilization.get(key(uri, m.name));
         if (!u) continue;
         values.push(u.value);
-        samples.push({ at: now, subject: m.name, metric: CPU, value: u.value });
+        cpuSeconds += u.cpuSeconds;
+        samples.push({ at: now, subject: m.name, metric: CPU, value: u.value }, { at: now, subject: m.name, metric: CPU_SECONDS, value: u.cpuSeconds });
       }
-      if (values.length) samples.push({ at: now, subject: g.name, metric: GROUP_CPU, value: values.reduce((a, b) => a + b, 0) / values.length });
+      if (values.length) {
+        samples.push({ at: now, subject: g.name, metric: GROUP_CPU, value: values.reduce((a, b) => a + b, 0) / values.length }, { at: now, subject: g.name, metric: GROUP_CPU_SECONDS, value: cpuSeconds });
+      }
+      samples.push({ at: now, subject: g.name, metric: MEMBERS, value: members.length });
     }
     await store.recordSamples(samples);
     return samples;
@@ -73,7 +86,7 @@ export class CpuSampler {
     return cpus;
   }
 
-  private rate(uri: string, g: GuestCpuReading, out: Map<string, { value: number; vcpus: number }>): void {
+  private rate(uri: string, g: GuestCpuReading, out: Map<string, { value: number; vcpus: number; cpuSeconds: number }>): void {
     const k = key(uri, g.name);
     const prev = this.last.get(k);
     if (g.state !== 'running') {
@@ -83,7 +96,7 @@ export class CpuSampler {
     const next = { at: g.at, cpuTimeNs: g.cpuTimeNs };
     this.last.set(k, next);
     const value = prev ? guestUtilization(prev, next, g.vcpus) : null;
-    if (value !== null) out.set(k, { value, vcpus: g.vcpus });
+    if (value !== null && prev) out.set(k, { value, vcpus: g.vcpus, cpuSeconds: Math.max(0, (next.cpuTimeNs - prev.cpuTimeNs) / 1e9) });
   }
 }
 

@@ -216,6 +216,11 @@ class SqliteStore implements ControllerStore {
     }));
   }
 
+  async sumSamples(metric: string, from: number, to: number): Promise<{ subject: string; total: number; count: number }[]> {
+    return this.all('select subject, sum(value) as total, count(*) as n from samples where metric = ? and at between ? and ? group by subject order by subject', metric, from, to)
+      .map((r) => ({ subject: String(r.subject), total: Number(r.total), count: Number(r.n) }));
+  }
+
   async pruneSamples(before: number): Promise<number> {
     return this.run('delete from samples where at < ?', before);
   }

@@ -116,6 +116,8 @@ export interface ControllerStore {
   recordSamples(samples: readonly SampleRecord[]): Promise<void>;
   /** Oldest first, within [from, to]. */
   samples(subject: string, metric: string, from: number, to: number): Promise<SampleRecord[]>;
+  /** Per subject, the sum and count of a metric's samples within [from, to] (accounting). */
+  sumSamples(metric: string, from: number, to: number): Promise<{ subject: string; total: number; count: number }[]>;
   /** Drops samples older than `before` (the store keeps a bounded history). */
   pruneSamples(before: number): Promise<number>;
 

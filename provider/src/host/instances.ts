@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { DiagnosticError, attr } from '../protocol/diagnostics.ts';
 import type { Logger } from '../contract.ts';
 import type { AttributePath } from '../protocol/diagnostics.ts';
-import { MIB } from '../rules.ts';
+import { DEFAULT_MEMORY_MIB, DEFAULT_VCPUS, MIB } from '../rules.ts';
 import { domainXml, type DomainSpec } from '../drivers/domain-xml.ts';
 import { defineDomain, getDomain, removeDomain, setDomainState, type DomainObservation, type DomainState } from '../drivers/domains.ts';
 import { offersKvm } from '../drivers/libvirt.ts';
@@ -86,6 +86,25 @@ async function domainType(uri: string): Promise<'kvm' | 'qemu'> {
 }
 
 /** One log per incarnation: a re-created instance must not show its predecessor's boots. */
+/** What the appliance under a deployment asks for; null when its records are not there (yet). */
+async function applianceHardware(dep: LayerRef): Promise<Hardware | null> {
+  const record = await readLayerRecord<DeploymentRecord>(dep.server.uri, dep.volume);
+  const app = record ? await readLayerRecord<ApplianceRecord>(dep.server.uri, record.appliance) : null;
+  return app ? { memoryMib: app.memoryMib, vcpus: app.vcpus } : null;
+}
+
+/** The hardware asked for, else the appliance's (from the first deployment that answers), else storm's default. */
+export async function resolveHardware(deployments: readonly LayerRef[], asked: { memoryMib: number | null; vcpus: number | null }): Promise<Hardware> {
+  let fromAppliance: Hardware | null = null;
+  if (asked.memoryMib === null || asked.vcpus === null) {
+    for (const dep of deployments) {
+      fromAppliance = await applianceHardware(dep).catch(() => null);
+      if (fromAppliance) break;
+    }
+  }
+  return { memoryMib: asked.memoryMib ?? fromAppliance?.memoryMib ?? DEFAULT_MEMORY_MIB, vcpus: asked.vcpus ?? fromAppliance?.vcpus ?? DEFAULT_VCPUS };
+}
+
 export function newConsoleLogPath(name: string): string {
   return `/var/log/libvirt/qemu/${name}-${randomBytes(4).toString('hex')}-console.log`;
 }

@@ -9,6 +9,7 @@ import { decodeBlock, defineResource, type Model } from '../schema/typed.ts';
 import { absolutePath, between, matches, nameValidator, oneOf } from '../schema/validators.ts';
 import { LIBVIRT_URI_PATTERN } from '../rules.ts';
 import { IpmiUnreachableError, LibvirtTlsError, LibvirtUnreachableError } from '../drivers/errors.ts';
+import { controllerRequest } from '../drivers/controller-api.ts';
 import { chassisPower, setChassisPower, type Bmc, type Power } from '../drivers/ipmi.ts';
 import { waitUntilReachable, type HostObservation } from '../drivers/libvirt.ts';
 import { POOL, SERVER_RECORD } from '../host/names.ts';
@@ -60,9 +61,10 @@ const schema = {
         type: 'string',
         mode: 'optional',
         default: 'on',
-        validators: [oneOf('on', 'off')],
+        validators: [oneOf('on', 'off', 'controller')],
         description:
           'Desired chassis power, `on` or `off` (needs `ipmi`). storm reads the real power state on every refresh, so a host powered off out of band shows as a change in `terraform plan`. Powering off is refused while the host runs domains. ' +
+          '`controller` leaves the power to the storm controller (needs `ipmi` and the provider\'s `controller` block): storm registers the BMC with it and never plans a power change. ' +
           'When the BMC does not answer, a refresh keeps the last known power (`on` if libvirt answers) with a warning, so the rest plans; an apply that changes power then fails.',
       },
       accelerator: {
@@ -107,11 +109,14 @@ type Server = Model<typeof schema>;
 
 
 const bmcOf = (s: Server): Bmc | null => (s.ipmi ? { address: s.ipmi.address, port: s.ipmi.port, username: s.ipmi.username, password: s.ipmi.password } : null);
-const power = (s: Server): Power => (s.power === 'off' ? 'off' : 'on');
+/** The power Terraform wants; null when the controller decides it. */
+const power = (s: Server): Power | null => (s.power === 'controller' ? null : s.power === 'off' ? 'off' : 'on');
 const blame = (s: Server): Context => ({ server: s.name, libvirt: { path: attr('libvirt_uri'), via: 'uri', hasBmc: s.ipmi !== null } });
 
 function withObservation(state: Server, host: HostObservation | null, power: Power): Server {
-  const next: Server = { ...state, id: serverId(state.name, state.libvirt_uri), power };
+  // Under the controller the state says who decides, not what it decided: the power it chose
+  // must not show as drift.
+  const next: Server = { ...state, id: serverId(state.name, state.libvirt_uri), power: state.power === 'controller' ? 'controller' : power };
   if (host) Object.assign(next, { cpus: host.cpus, memory_mib: host.memoryMib, hypervisor: host.hypervisor, hostname: host.hostname });
   next.available_memory_mib = next.memory_mib === null ? null : Math.max(0, next.memory_mib - state.reserved_memory_mib);
   return next;
@@ -181,7 +186,7 @@ async function readWithoutBmc(ctx: ResourceContext, state: Server, bmc: Bmc, err
       'Check that the BMC is up and reachable from here (ipmi.address, ipmi.port, its LAN channel enabled).',
     attr('ipmi', 'address'),
   );
-  return host ? withHost(ctx, state, host) : withObservation(state, null, power(state));
+  return host ? withHost(ctx, state, host) : withObservation(state, null, power(state) ?? 'off');
 }
 
 /**
@@ -199,7 +204,7 @@ async function converge(ctx: ResourceContext, planned: Server, observedPower: Po
       await powerOn(ctx, planned, bmc);
     }
     if (bmc && power(planned) === 'off' && now === 'on') await powerOff(ctx, planned, bmc);
-    if (power(planned) === 'off') return withObservation(planned, null, 'off');
+    if ((power(planned) ?? now) === 'off') return withObservation(planned, null, 'off');
     const host = await ctx.session.observe(planned.libvirt_uri);
     await ctx.session.ensurePool(planned.libvirt_uri, planned.pool_path);
     const accelerator = planned.accelerator === 'kvm' || planned.accelerator === 'tcg' ? planned.accelerator : 'auto';
@@ -216,15 +221,38 @@ async function converge(ctx: ResourceContext, planned: Server, observedPower: Po
   }
 }
 
+function needsController(ctx: ResourceContext, s: Server): void {
+  if (s.power === 'controller' && !ctx.provider.controller) {
+    throw new DiagnosticError('power = "controller" needs the provider\'s controller block', `Server "${s.name}" leaves its power to the storm controller, but the provider has no controller { url, token, ca_pem } block. Add it, or set power to "on" or "off".`, attr('power'));
+  }
+}
+
+/**
+ * Tells the controller this server's BMC, so scaling groups with host power may switch it.
+ * Every server with `ipmi` is registered when a controller is configured: which ones it may
+ * power is the groups' business (their deployments' servers).
+ */
+async function register(ctx: ResourceContext, s: Server): Promise<void> {
+  const controller = ctx.provider.controller;
+  const bmc = bmcOf(s);
+  if (!controller || !bmc) return;
+  const id = serverId(s.name, s.libvirt_uri);
+  try {
+    await controllerRequest(controller, 'PUT', `v1/servers/${encodeURIComponent(id)}`, { name: s.name, uri: s.libvirt_uri, bmc, powerSensor: null });
+  } catch (err) {
+    throw new DiagnosticError(`Could not register server "${s.name}" with the controller`, `${(err as Error).message}. The server itself is as planned; apply again once the controller answers.`);
+  }
+}
+
 export const applianceServer = defineResource<typeof schema>({
   schema,
 
   validate(config) {
     const diags: Diagnostic[] = [];
-    if (config.power === 'off' && config.ipmi === null) {
+    if ((config.power === 'off' || config.power === 'controller') && config.ipmi === null) {
       diags.push({
         severity: 'error',
-        summary: 'power = "off" needs an ipmi block',
+        summary: `power = "${String(config.power)}" needs an ipmi block`,
         detail: 'storm switches a server\'s power through its BMC. Add ipmi { address, username, password } to this server, or remove power.',
         path: attr('power'),
       });
@@ -245,8 +273,11 @@ export const applianceServer = defineResource<typeof schema>({
     return { planned: next };
   },
 
-  create(ctx, planned) {
-    return converge(ctx, planned, null, true);
+  async create(ctx, planned) {
+    needsController(ctx, planned);
+    const made = await converge(ctx, planned, null, true);
+    await register(ctx, made);
+    return made;
   },
 
   async read(ctx, state) {
@@ -279,16 +310,24 @@ export const applianceServer = defineResource<typeof schema>({
     }
   },
 
-  update(ctx, prior, planned) {
+  async update(ctx, prior, planned) {
     // Changed BMC credentials are tried before they are stored: converge asks the BMC for its
     // power with them, and a refusal fails the update, so the state keeps the working ones.
     const bmcChanged = JSON.stringify(prior.ipmi) !== JSON.stringify(planned.ipmi);
     const priorPower = prior.power === 'off' || prior.power === 'on' ? prior.power : null;
-    return converge(ctx, planned, bmcChanged ? null : priorPower, false);
+    needsController(ctx, planned);
+    const next = await converge(ctx, planned, bmcChanged ? null : priorPower, false);
+    await register(ctx, next);
+    return next;
   },
 
   async delete(ctx, prior) {
     const bmc = bmcOf(prior);
+    const controller = ctx.provider.controller;
+    if (controller && bmc) {
+      await controllerRequest(controller, 'DELETE', `v1/servers/${encodeURIComponent(prior.id ?? serverId(prior.name, prior.libvirt_uri))}`).catch((err: unknown) =>
+        ctx.warn(`The controller may still power server "${prior.name}"`, `storm could not take it off the controller's list: ${(err as Error).message}`));
+    }
     try {
       if (bmc && (await chassisPower(bmc)) === 'off') {
         ctx.warn(`Server "${prior.name}" is powered off`, `storm forgot it; its pool "${POOL}" stays on the host's disk.`);

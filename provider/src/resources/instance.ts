@@ -10,14 +10,14 @@ import type { ObjectValue, ResourceContext } from '../contract.ts';
 import type { ResourceSchema } from '../schema/model.ts';
 import { decodeBlock, defineResource, type Model } from '../schema/typed.ts';
 import { between, nameValidator, oneOf } from '../schema/validators.ts';
-import { DEFAULT_MEMORY_MIB, DEFAULT_VCPUS, bytesToMib, MIB } from '../rules.ts';
+import { bytesToMib, MIB } from '../rules.ts';
 import { domainXml } from '../drivers/domain-xml.ts';
 import { defineDomain, getDomain, growRunningDisk, leaseIp, setDomainState, waitForLease, type DomainState } from '../drivers/domains.ts';
 import { getVolume, resizeVolume } from '../drivers/volumes.ts';
 import { instanceVolumeName, seedVolumeName } from '../host/names.ts';
-import { instanceDomainSpec, makeInstance, newConsoleLogPath, removeInstance, type Hardware, type InstanceSpec } from '../host/instances.ts';
+import { instanceDomainSpec, makeInstance, newConsoleLogPath, removeInstance, resolveHardware, type Hardware, type InstanceSpec } from '../host/instances.ts';
 import { overCommitment } from '../host/placement.ts';
-import { readLayerRecord, type ApplianceRecord, type DeploymentRecord } from '../host/records.ts';
+import { readLayerRecord, type DeploymentRecord } from '../host/records.ts';
 import { layerId, parseImportId, parseLayerId, type LayerRef } from '../host/refs.ts';
 import { diagnose, explained, type Context } from './diagnose.ts';
 import { fileBlock } from './file-block.ts';
@@ -80,24 +80,7 @@ function placedOn(i: Instance): LayerRef {
   return dep;
 }
 
-/** What the appliance under a deployment asks for; null when its records are not there (yet). */
-async function applianceHardware(dep: LayerRef): Promise<Hardware | null> {
-  const record = await readLayerRecord<DeploymentRecord>(dep.server.uri, dep.volume);
-  const app = record ? await readLayerRecord<ApplianceRecord>(dep.server.uri, record.appliance) : null;
-  return app ? { memoryMib: app.memoryMib, vcpus: app.vcpus } : null;
-}
-
-/** The instance's own hardware, else its appliance's (from the first deployment that answers), else storm's default. */
-async function hardwareOf(i: Instance): Promise<Hardware> {
-  let fromAppliance: Hardware | null = null;
-  if (i.memory_mib === null || i.vcpus === null) {
-    for (const dep of deploymentsOf(i)) {
-      fromAppliance = await applianceHardware(dep).catch(() => null);
-      if (fromAppliance) break;
-    }
-  }
-  return { memoryMib: i.memory_mib ?? fromAppliance?.memoryMib ?? DEFAULT_MEMORY_MIB, vcpus: i.vcpus ?? fromAppliance?.vcpus ?? DEFAULT_VCPUS };
-}
+const hardwareOf = (i: Instance): Promise<Hardware> => resolveHardware(deploymentsOf(i), { memoryMib: i.memory_mib, vcpus: i.vcpus });
 
 /** What the host model makes, from the resource's model. */
 function specOf(i: Instance, deployments: readonly LayerRef[], hardware: Hardware): InstanceSpec {

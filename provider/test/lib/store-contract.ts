@@ -58,8 +58,10 @@ export function storeContract(kind: string, open: () => Promise<ControllerStore>
       assert.deepEqual((await store.decisions({ subject: 'a' })).map((d) => d.reason), ['r3', 'r1']);
       await store.recordSamples([10, 20, 30, 40].map((at) => ({ at, subject: 'mx1', metric: 'cpu', value: at / 100 })));
       assert.deepEqual((await store.samples('mx1', 'cpu', 15, 35)).map((s) => s.value), [0.2, 0.3]);
-      assert.equal(await store.pruneSamples(25), 2);
-      assert.deepEqual((await store.samples('mx1', 'cpu', 0, 100)).map((s) => s.at), [30, 40]);
+      await store.recordSamples([{ at: 12, subject: 'mx2', metric: 'cpu', value: 1 }, { at: 50, subject: 'mx1', metric: 'cpu', value: 9 }]);
+      assert.deepEqual(await store.sumSamples('cpu', 10, 40), [{ subject: 'mx1', total: 1, count: 4 }, { subject: 'mx2', total: 1, count: 1 }]);
+      assert.equal(await store.pruneSamples(25), 3);
+      assert.deepEqual((await store.samples('mx1', 'cpu', 0, 100)).map((s) => s.at), [30, 40, 50]);
       await store.recordPowerOn({ server: 'blade2', at: 1, bootSeconds: null });
       await store.recordPowerOn({ server: 'blade2', at: 1, bootSeconds: 42 });
       await store.recordPowerOn({ server: 'blade2', at: 2, bootSeconds: null });

@@ -5,7 +5,7 @@
 // serves and clientcert.pem when it is itself a client (peer-to-peer migration). No file I/O
 // here: `storm tls` (tls.ts) decides where the PEM texts go.
 import type { KeyObject } from 'node:crypto';
-import { CertificateError, ipAddressBytes, issueCertificate, newKeyPair, privateKeyPem, toPem } from '../x509/certificate.ts';
+import { CertificateError, ipAddressBytes, issueCertificate, newKeyPair, privateKeyPem, toPem } from './certificate.ts';
 
 export interface IssuedPair {
   certPem: string;
