@@ -24,7 +24,7 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   resources: ['host', 'policy', 'drivers', 'channel', 'schema', 'protocol', 'rules.ts', 'contract.ts'],
   server: ['protocol', 'schema', 'contract.ts'],
   cli: ['host', 'drivers', 'channel', 'schema', 'protocol', 'x509', 'rules.ts', 'contract.ts', 'provider.ts'],
-  controller: ['host', 'policy', 'drivers', 'channel', 'protocol', 'rules.ts', 'contract.ts'],
+  controller: ['host', 'policy', 'drivers', 'channel', 'protocol', 'x509', 'rules.ts', 'contract.ts'],
   'provider.ts': ['resources', 'host', 'schema', 'contract.ts'],
   'main.ts': ['server', 'cli', 'protocol', 'provider.ts', 'controller'],
 };

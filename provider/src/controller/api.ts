@@ -9,6 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../contract.ts';
+import type { WireGroupView } from '../drivers/controller-api.ts';
 import { sha256Hex } from './group-pass.ts';
 import { GROUP_NAME, RequestError, parseGroupRegistration, parseLoadReport, parseServerRegistration } from './registration.ts';
 import type { ControllerStore, GroupRecord } from './store.ts';
@@ -29,12 +30,8 @@ export interface ApiOptions {
   pages: { status(): Promise<string>; timeline(): Promise<string> };
 }
 
-/** What GET /v1/groups/NAME answers (and PUT, after storing). */
-export interface GroupView extends GroupRecord {
-  /** How many members the controller holds now: Terraform's computed `desired`. */
-  desired: number;
-  members: { name: string; server: string; index: number }[];
-}
+/** What GET /v1/groups/NAME answers (and PUT, after storing): the provider's WireGroupView. */
+export type GroupView = GroupRecord & Pick<WireGroupView, 'desired' | 'members'>;
 
 export async function groupView(store: ControllerStore, g: GroupRecord): Promise<GroupView> {
   const members = await store.members(g.name);

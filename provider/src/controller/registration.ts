@@ -1,6 +1,7 @@
 // What the provider sends the controller for a scaling group and for a server, and the checks
 // the controller makes of it before anything is stored. The API is reachable by anything on the
 // network, so the controller checks every field itself, whatever the provider already checked.
+import type { WireGroup } from '../drivers/controller-api.ts';
 import type { Bmc } from '../drivers/ipmi.ts';
 import type { PowerPolicy } from '../policy/power.ts';
 import type { ScalingPolicy } from '../policy/scaling.ts';
@@ -8,6 +9,10 @@ import type { GroupRecord, MemberShape, ServerRecord } from './store.ts';
 
 /** A group as Terraform declares it: everything but what the controller owns (its history). */
 export type GroupRegistration = Pick<GroupRecord, 'policy' | 'shape' | 'dnsName' | 'metric' | 'power'>;
+
+// The provider's wire type and the controller's must stay one format: each is assignable to the other.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : never) : never;
+export const WIRE_FORMAT_MATCHES: Same<GroupRegistration, WireGroup> = true;
 
 /** A server as Terraform declares it (storm_appliance_server with `ipmi`). */
 export type ServerRegistration = Omit<ServerRecord, 'id'>;

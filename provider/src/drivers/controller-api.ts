@@ -2,6 +2,33 @@
 // controller's own CA as the only trust, the admin token as a bearer token. Failures say where
 // (the URL) and what to check, in the words a user can act on.
 
+/** The wire format of a scaling group, as the provider sends it (the controller checks every field). */
+export interface WireGroup {
+  policy: { min: number; max: number; guestCpuHigh: number; guestCpuLow: number; windowSeconds: number; step: number; cooldownOutSeconds: number; cooldownInSeconds: number };
+  shape: {
+    deployments: string[];
+    memoryMib: number;
+    vcpus: number;
+    network: string;
+    variables: Record<string, string>;
+    files: { path: string; content: string; permissions: string }[];
+  };
+  dnsName: string | null;
+  metric: string;
+  power: { hostCpuHigh: number; minServersOn: number; emptyHoldSeconds: number; maxConcurrentChanges: number; defaultBootSeconds: number } | null;
+}
+
+/** What the controller answers about a group: the registration, its drain mark, its members. */
+export interface WireGroupView extends WireGroup {
+  name: string;
+  deleting: boolean;
+  lastScaleOutAt: number | null;
+  lastScaleInAt: number | null;
+  /** How many members the controller holds now. */
+  desired: number;
+  members: { name: string; server: string; index: number }[];
+}
+
 export interface ControllerConnection {
   /** e.g. https://10.0.0.5:8443 */
   url: string;

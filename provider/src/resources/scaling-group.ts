@@ -11,13 +11,11 @@ import type { ObjectValue, ResourceContext } from '../contract.ts';
 import type { ResourceSchema } from '../schema/model.ts';
 import { decodeBlock, defineResource, type Model } from '../schema/typed.ts';
 import { between, matches } from '../schema/validators.ts';
-import { controllerRequest, type ControllerConnection } from '../drivers/controller-api.ts';
+import { controllerRequest, type ControllerConnection, type WireGroup, type WireGroupView as GroupView } from '../drivers/controller-api.ts';
 import { resolveHardware } from '../host/instances.ts';
 import { parseLayerId, type LayerRef } from '../host/refs.ts';
 import { DEFAULT_POWER } from '../policy/power.ts';
 import { DEFAULT_SCALING } from '../policy/scaling.ts';
-import type { GroupView } from '../controller/api.ts';
-import type { GroupRegistration } from '../controller/registration.ts';
 import { fileBlock } from './file-block.ts';
 
 const D = DEFAULT_SCALING;
@@ -41,12 +39,12 @@ const schema = {
       variables: { type: { map: 'string' }, mode: 'optional', description: 'Values for the templates\' `${name}`; `${member}` (the member\'s name) and `${index}` are added per member.' },
       min: { type: 'number', mode: 'required', validators: [between(0, 1000)], description: 'Members kept whatever the load.' },
       max: { type: 'number', mode: 'required', validators: [between(0, 1000)], description: 'Members never exceeded.' },
-      guest_cpu_high: { type: 'number', mode: 'optional', default: D.guestCpuHigh, validators: [between(0.01, 1)], description: `Scale out when the members' mean CPU (a share of their vCPUs, from the hypervisor's CPU time) holds at or above this for \`window_seconds\`. Default ${D.guestCpuHigh}: the paper's 90 %.` },
-      guest_cpu_low: { type: 'number', mode: 'optional', default: D.guestCpuLow, validators: [between(0, 1)], description: `Scale in when it holds below this. Default ${D.guestCpuLow}: far enough below the high mark that one member fewer does not push the rest over it.` },
-      window_seconds: { type: 'number', mode: 'optional', default: D.windowSeconds, validators: [between(0, 86400)], description: `How long the load must hold past a threshold before anything is done. Default ${D.windowSeconds}: a burst is not a trend.` },
-      step: { type: 'number', mode: 'optional', default: D.step, validators: [between(1, 100)], description: `Members added or removed per decision. Default ${D.step}.` },
-      cooldown_out_seconds: { type: 'number', mode: 'optional', default: D.cooldownOutSeconds, validators: [between(0, 86400)], description: `After a scale-out, no other for this long: the new member must boot and take load first. Default ${D.cooldownOutSeconds}.` },
-      cooldown_in_seconds: { type: 'number', mode: 'optional', default: D.cooldownInSeconds, validators: [between(0, 86400)], description: `After any change, no scale-in for this long: removing is the costlier mistake. Default ${D.cooldownInSeconds}.` },
+      guest_cpu_high: { type: 'number', mode: 'optional', default: D.guestCpuHigh, validators: [between(0.01, 1)], description: 'Scale out when the members\' mean CPU (a share of their vCPUs, from the hypervisor\'s CPU time) holds at or above this for `window_seconds`. The default is the paper\'s 90 %.' },
+      guest_cpu_low: { type: 'number', mode: 'optional', default: D.guestCpuLow, validators: [between(0, 1)], description: 'Scale in when it holds below this: far enough below the high mark that the load of one member fewer does not push the rest over it.' },
+      window_seconds: { type: 'number', mode: 'optional', default: D.windowSeconds, validators: [between(0, 86400)], description: 'How long the load must hold past a threshold before anything is done: a burst is not a trend.' },
+      step: { type: 'number', mode: 'optional', default: D.step, validators: [between(1, 100)], description: 'Members added or removed per decision.' },
+      cooldown_out_seconds: { type: 'number', mode: 'optional', default: D.cooldownOutSeconds, validators: [between(0, 86400)], description: 'After a scale-out, no other for this long: the new member must boot and take load first.' },
+      cooldown_in_seconds: { type: 'number', mode: 'optional', default: D.cooldownInSeconds, validators: [between(0, 86400)], description: 'After any change, no scale-in for this long: removing is the costlier mistake, so it waits longer than a scale-out.' },
       dns_name: { type: 'string', mode: 'optional', validators: [matches(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/, 'a DNS name: lower case letters, digits, dashes and dots')], description: 'A name on the network\'s DNS that resolves round-robin to every running member (A records; MX too for a mail appliance; SRV per service the appliance provides).' },
       drain_timeout_seconds: { type: 'number', mode: 'optional', default: 600, validators: [between(0, 86400)], description: 'How long destroy waits for the controller to remove every member.' },
       desired: { type: 'number', mode: 'computed', description: 'How many members the controller holds now.' },
@@ -70,11 +68,11 @@ const schema = {
         description: 'Let the controller power the deployments\' servers (those registered with an `ipmi` block) on and off for this group.',
         block: {
           attributes: {
-            host_cpu_high: { type: 'number', mode: 'optional', default: P.hostCpuHigh, validators: [between(0.01, 1)], description: `Power on another server when every powered one is at least this busy. Default ${P.hostCpuHigh}: the paper's 90 %.` },
-            min_servers_on: { type: 'number', mode: 'optional', default: P.minServersOn, validators: [between(0, 1000)], description: `Servers kept on whatever the load. Default ${P.minServersOn}.` },
-            empty_hold_seconds: { type: 'number', mode: 'optional', default: P.emptyHoldSeconds, validators: [between(0, 604800)], description: `How long a server must have been empty before it is powered off. Default ${P.emptyHoldSeconds}: a blade's boot costs more than ten idle minutes.` },
-            max_concurrent_changes: { type: 'number', mode: 'optional', default: P.maxConcurrentChanges, validators: [between(1, 100)], description: `Power changes in flight at once. Default ${P.maxConcurrentChanges}.` },
-            default_boot_seconds: { type: 'number', mode: 'optional', default: P.defaultBootSeconds, validators: [between(1, 3600)], description: `Boot lead time assumed for a server never powered on by the controller; afterwards its own (the median of its last 5 power-ons). Default ${P.defaultBootSeconds}.` },
+            host_cpu_high: { type: 'number', mode: 'optional', default: P.hostCpuHigh, validators: [between(0.01, 1)], description: 'Power on another server when every powered one is at least this busy (its guests\' CPU time over its CPUs). The default is the paper\'s 90 %.' },
+            min_servers_on: { type: 'number', mode: 'optional', default: P.minServersOn, validators: [between(0, 1000)], description: 'Servers kept on whatever the load.' },
+            empty_hold_seconds: { type: 'number', mode: 'optional', default: P.emptyHoldSeconds, validators: [between(0, 604800)], description: 'How long a server must have run no domain before it is powered off: a blade\'s boot (and the wait for it) costs more than some idle minutes.' },
+            max_concurrent_changes: { type: 'number', mode: 'optional', default: P.maxConcurrentChanges, validators: [between(1, 100)], description: 'Power changes in flight at once (booting or stopping servers count).' },
+            default_boot_seconds: { type: 'number', mode: 'optional', default: P.defaultBootSeconds, validators: [between(1, 3600)], description: 'Boot lead time assumed for a server the controller never powered on; afterwards its own (the median of its last 5 power-ons), so the fastest server is powered first.' },
           },
         },
       },
@@ -94,7 +92,7 @@ function connection(ctx: ResourceContext): ControllerConnection {
 
 const deploymentsOf = (g: Group): LayerRef[] => g.deployments.map((d, index) => parseLayerId(d, 'dep', [{ attribute: 'deployments' }, { index }]));
 
-async function registration(g: Group): Promise<GroupRegistration> {
+async function registration(g: Group): Promise<WireGroup> {
   const hw = await resolveHardware(deploymentsOf(g), { memoryMib: g.memory_mib, vcpus: g.vcpus });
   return {
     policy: {

@@ -1,0 +1,2 @@
+# The group's name, as the controller knows it.
+terraform import storm_scaling_group.mail mx
