@@ -23,6 +23,7 @@
 # Graceful stop needs <features><acpi/></features> in the domain (button + evdev + busybox acpid).
 # Kernel command line: storm.burn=1 keeps one vCPU busy after STORM-READY (load for policy tests);
 # storm.trace=1 adds `STORM-TRACE <stage> uptime=<s>` lines (boot profiling).
+# A written file /etc/storm/burn-url switches a burner from outside (STORM-BURN on|off): see /init.
 #
 # Supported NoCloud subset (seed: an iso9660 volume labelled cidata/CIDATA on any /dev/vd* or
 # /dev/sr*; the guest looks for it by label, not by position):
@@ -376,6 +377,23 @@ trace files
 say "STORM-READY uptime=$(up)"
 
 case " $cmdline " in *" storm.burn=1 "*) while :; do :; done & ;; esac
+# A burner switched from outside: /etc/storm/burn-url (a seed file, so a template like
+# http://GATEWAY:PORT/burn/${member}) is asked every 2 s; "on" keeps one vCPU busy until it
+# answers anything else (or nothing). Load for the controller's tests, switched per member.
+burn_url=$(cat /mnt/etc/storm/burn-url 2>/dev/null | head -n 1)
+if [ -n "$burn_url" ]; then
+  (
+    burner=
+    while :; do
+      want=$(wget -q -T 2 -O - "$burn_url" 2>/dev/null | head -c 16)
+      case "$want" in
+        on*) if [ -z "$burner" ]; then (while :; do :; done) & burner=$!; say "STORM-BURN on"; fi ;;
+        *) if [ -n "$burner" ]; then kill "$burner"; burner=; say "STORM-BURN off"; fi ;;
+      esac
+      sleep 2
+    done
+  ) &
+fi
 while :; do sleep 3600; done
 EOF
 mkdir -p "$R/etc/acpi/PWRF"

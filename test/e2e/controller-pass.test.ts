@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Logger } from '../../provider/src/contract.ts';
 import { GROUP_CPU, MEMBER_LABELS, runGroupPass, type PassContext } from '../../provider/src/controller/group-pass.ts';
-import { CpuSampler } from '../../provider/src/controller/sampler.ts';
+import { CPU_SECONDS, CpuSampler, MEMBERS } from '../../provider/src/controller/sampler.ts';
 import { openSqliteStore } from '../../provider/src/controller/store-sqlite.ts';
 import type { ControllerStore, GroupRecord } from '../../provider/src/controller/store.ts';
 import { HostSession } from '../../provider/src/host/session.ts';
@@ -145,11 +145,13 @@ test('the sampler records each member\'s CPU from libvirt\'s counter, the group\
   const session = new HostSession();
   const groups = [(await store.group('web'))!];
   const first = await sampler.sampleRound(store, session, groups, Date.now());
-  assert.deepEqual(first.filter((s) => s.subject === 'web'), [], 'one reading is no rate: the first round only sets the baseline');
+  assert.deepEqual(first.filter((s) => s.subject === 'web' && s.metric === GROUP_CPU), [], 'one reading is no rate: the first round only sets the baseline');
+  assert.deepEqual(first.filter((s) => s.metric === MEMBERS).map((s) => s.value), [1], 'the member count is kept every round (the timeline)');
   await new Promise((r) => setTimeout(r, 2000));
   const at = Date.now();
   const second = await sampler.sampleRound(store, session, groups, at);
   const byKey = new Map(second.map((s) => [`${s.subject} ${s.metric}`, s.value]));
+  assert.ok((byKey.get(`web-0 ${CPU_SECONDS}`) ?? -1) >= 0, 'CPU-seconds for accounting');
   for (const k of ['web-0 cpu', `web ${GROUP_CPU}`, 'blade1 cpu']) {
     const v = byKey.get(k);
     assert.ok(v !== undefined && v >= 0 && v <= 1, `${k} = ${v} (${JSON.stringify(second)})`);

@@ -7,8 +7,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Logger } from '../contract.ts';
 import { DiagnosticError } from '../protocol/diagnostics.ts';
 import { LibvirtUnreachableError } from '../drivers/errors.ts';
-import { listDomains, type DomainObservation } from '../drivers/domains.ts';
-import { makeInstance, removeInstance, type Maker } from '../host/instances.ts';
+import { listDomains, setDomainState, type DomainObservation } from '../drivers/domains.ts';
+import { makeInstance, removeInstance, type InstanceSpec, type Maker } from '../host/instances.ts';
+import { reservationEnd } from '../host/placement.ts';
 import { parseLayerId, type LayerRef } from '../host/refs.ts';
 import { decideScaling, type GroupMember, type ScalingDecision } from '../policy/scaling.ts';
 import type { ControllerStore, GroupRecord, MemberRecord } from './store.ts';
@@ -99,21 +100,21 @@ function lowestFreeIndexes(members: readonly MemberRecord[], count: number): num
 
 const NO_ROOM = 'No server fits this instance';
 
-async function scaleOut(ctx: PassContext, group: GroupRecord, deployments: readonly LayerRef[], members: readonly MemberRecord[], count: number): Promise<{ made: string[]; unplaced: string | null }> {
-  const made: string[] = [];
-  for (const index of lowestFreeIndexes(members, count)) {
-    const name = memberName(group.name, index);
-    const createdAt = ctx.now();
-    // The token goes into the member's seed only; the store and the domain keep its hash, so
-    // a member adopted after a crash can still report.
-    const token = ctx.report ? randomBytes(24).toString('base64url') : null;
-    const tokenSha256 = token === null ? null : sha256Hex(token);
-    const reportFile = token === null || !ctx.report ? [] : [{
-      path: REPORT_FILE,
-      content: JSON.stringify({ url: ctx.report.url, member: name, token, ca: ctx.report.caPem }) + '\n',
-      permissions: '0600',
-    }];
-    const spec = {
+/** What a member is made of: the group's shape, its own variables, labels and report token. */
+function memberSpec(ctx: PassContext, group: GroupRecord, deployments: readonly LayerRef[], index: number, createdAt: number): { spec: InstanceSpec; tokenSha256: string | null } {
+  const name = memberName(group.name, index);
+  // The token goes into the member's seed only; the store and the domain keep its hash, so
+  // a member adopted after a crash can still report.
+  const token = ctx.report ? randomBytes(24).toString('base64url') : null;
+  const tokenSha256 = token === null ? null : sha256Hex(token);
+  const reportFile = token === null || !ctx.report ? [] : [{
+    path: REPORT_FILE,
+    content: JSON.stringify({ url: ctx.report.url, member: name, token, ca: ctx.report.caPem }) + '\n',
+    permissions: '0600',
+  }];
+  return {
+    tokenSha256,
+    spec: {
       name,
       deployments,
       hardware: { memoryMib: group.shape.memoryMib, vcpus: group.shape.vcpus },
@@ -121,25 +122,54 @@ async function scaleOut(ctx: PassContext, group: GroupRecord, deployments: reado
       variables: { ...group.shape.variables, member: name, index: String(index) },
       files: [...group.shape.files, ...reportFile],
       diskSizeMib: null,
-      state: 'running' as const,
+      state: 'running',
       labels: {
         [MEMBER_LABELS.group]: group.name, [MEMBER_LABELS.index]: String(index), [MEMBER_LABELS.createdAt]: String(createdAt),
         ...(tokenSha256 ? { [MEMBER_LABELS.tokenSha256]: tokenSha256 } : {}),
       },
-    };
+    },
+  };
+}
+
+async function scaleOut(ctx: PassContext, group: GroupRecord, deployments: readonly LayerRef[], members: readonly MemberRecord[], count: number): Promise<{ made: string[]; unplaced: string | null }> {
+  const made: string[] = [];
+  for (const index of lowestFreeIndexes(members, count)) {
+    const createdAt = ctx.now();
+    const { spec, tokenSha256 } = memberSpec(ctx, group, deployments, index, createdAt);
     let dep: LayerRef;
     try {
       ({ dep } = await makeInstance(ctx, spec));
     } catch (err) {
       // No room (or no server answering) is the power policy's cue, not a failure of the pass.
-      if (err instanceof DiagnosticError && err.diagnostic.summary === NO_ROOM) return { made, unplaced: `${name} (${group.shape.memoryMib} MiB)` };
-      if (err instanceof LibvirtUnreachableError) return { made, unplaced: `${name} (no server answers)` };
+      if (err instanceof DiagnosticError && err.diagnostic.summary === NO_ROOM) return { made, unplaced: `${spec.name} (${group.shape.memoryMib} MiB)` };
+      if (err instanceof LibvirtUnreachableError) return { made, unplaced: `${spec.name} (no server answers)` };
       throw err;
     }
-    await ctx.store.putMember({ group: group.name, name, server: dep.serverId, index, createdAt, tokenSha256 });
-    made.push(`${name} on ${dep.server.name}`);
+    await ctx.store.putMember({ group: group.name, name: spec.name, server: dep.serverId, index, createdAt, tokenSha256 });
+    made.push(`${spec.name} on ${dep.server.name}`);
   }
   return { made, unplaced: null };
+}
+
+/**
+ * Members a killed controller left half-made (still a placement reservation: no disk or seed
+ * yet, or not started) are made whole, on the server they were placed on; makeInstance adopts
+ * what exists. A member found shut off is started: the group's members run.
+ */
+async function finishInterrupted(ctx: PassContext, group: GroupRecord, onHosts: readonly HostMember[], log: Logger): Promise<void> {
+  for (const m of onHosts) {
+    if (reservationEnd(m.domain) !== null) {
+      const labelled = Number(m.domain.metadata[MEMBER_LABELS.createdAt]);
+      const createdAt = Number.isFinite(labelled) ? labelled : ctx.now();
+      const { spec, tokenSha256 } = memberSpec(ctx, group, [m.dep], m.index, createdAt);
+      log.warn(`finishing member ${m.name}, which an interrupted scale-out left half-made on ${m.dep.server.name}`, { group: group.name });
+      await makeInstance(ctx, spec);
+      await ctx.store.putMember({ group: group.name, name: m.name, server: m.dep.serverId, index: m.index, createdAt, tokenSha256 });
+    } else if (m.domain.state === 'shutoff') {
+      log.warn(`starting member ${m.name}, found shut off on ${m.dep.server.name}`, { group: group.name });
+      await setDomainState(m.dep.server.uri, m.name, 'running');
+    }
+  }
 }
 
 async function scaleIn(ctx: PassContext, group: GroupRecord, deployments: readonly LayerRef[], members: readonly MemberRecord[], names: readonly string[]): Promise<void> {
@@ -200,8 +230,12 @@ async function drain(ctx: PassContext, group: GroupRecord, deployments: readonly
 export async function runGroupPass(ctx: PassContext, group: GroupRecord, log: Logger = ctx.log): Promise<PassResult> {
   const deployments = deploymentsOf(group);
   const { members: onHosts, unreachable } = await membersOnHosts(group, deployments);
-  const members = await reconcile(ctx, group, onHosts, unreachable);
+  let members = await reconcile(ctx, group, onHosts, unreachable);
   const none: ScalingDecision = { action: 'none', reason: 'drained' };
+  if (!group.deleting) {
+    await finishInterrupted(ctx, group, onHosts, log);
+    members = await ctx.store.members(group.name);
+  }
   if (group.deleting) {
     const removed = await drain(ctx, group, deployments, members, unreachable, log);
     return { decision: none, done: members.map((m) => m.name), unreachable, unplaced: null, removed };
