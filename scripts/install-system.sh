@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # System set-up for storm's test lab on Debian bookworm (root, no systemd): real libvirt running
-# QEMU under TCG, OpenIPMI's ipmi_sim as simulated BMCs, ipmitool as the client.
+# QEMU under TCG, OpenIPMI's ipmi_sim as simulated BMCs, ipmitool as the client, and
+# PostgreSQL's server binaries for the controller's shared store (tests start their own cluster).
 # Idempotent: a second run only re-checks. Starts no daemon (scripts/with-libvirtd.sh does that).
 set -euo pipefail
 
@@ -17,7 +18,13 @@ packages=(
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils libvirt-dev
   openipmi ipmitool dnsmasq-base iptables busybox-static pkg-config
   e2fsprogs genisoimage python3-yaml libxml2-utils chromium
+  postgresql
 )
+
+# The PostgreSQL tests initdb a throwaway cluster of their own (test/lib/postgres.ts): Debian's
+# default cluster would only be a server nobody uses, so the package is told not to make it.
+mkdir -p /etc/postgresql-common/createcluster.d
+echo 'create_main_cluster = false' >/etc/postgresql-common/createcluster.d/storm.conf
 
 missing=()
 for p in "${packages[@]}"; do
