@@ -105,7 +105,10 @@ export async function runPowerPass(ctx: PowerContext, group: GroupRecord, regist
   const servers = await Promise.all(records.map((s) => observeServer(ctx, s, samples)));
   await ctx.store.recordSamples(samples);
   const now = ctx.now();
-  const decision = decidePower(group.power, { servers, unplaced, now });
+  // A server not handed to the controller counts while it is on (it carries load) and is
+  // nobody's business here while it is off.
+  const view = servers.filter((s, i) => records[i]!.bmc !== null || s.power !== 'off');
+  const decision = decidePower(group.power, { servers: view, unplaced, now });
   const target = decision.action === 'none' ? null : records.find((r) => r.name === decision.server) ?? null;
   let line = `power ${decision.action === 'none' ? 'none' : `${decision.action} ${decision.server}`} (${group.name}): ${decision.reason}`;
   if (target?.bmc && decision.action === 'on') {

@@ -67,10 +67,25 @@ create table if not exists power_ons (
 
 type Row = Record<string, SQLInputValue>;
 
+/**
+ * node:sqlite, without its "experimental" warning: an operator reading the controller's log
+ * would take it for a fault of the controller. Only that one warning is held back.
+ */
+async function loadSqlite(): Promise<typeof import('node:sqlite')> {
+  const emit = process.emitWarning;
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    if (/SQLite is an experimental feature/.test(String(warning))) return;
+    (emit as (...args: unknown[]) => void).call(process, warning, ...rest);
+  }) as typeof process.emitWarning;
+  try {
+    return await import('node:sqlite');
+  } finally {
+    process.emitWarning = emit;
+  }
+}
+
 export async function openSqliteStore(path: string): Promise<ControllerStore> {
-  // Loaded here: node:sqlite prints an experimental warning when loaded, which only the
-  // controller should cause.
-  const { DatabaseSync } = await import('node:sqlite');
+  const { DatabaseSync } = await loadSqlite();
   const db = new DatabaseSync(path);
   db.exec('pragma journal_mode = wal; pragma foreign_keys = on; pragma busy_timeout = 5000;');
   const version = Number((db.prepare('pragma user_version').get() as Row).user_version);

@@ -228,19 +228,22 @@ function needsController(ctx: ResourceContext, s: Server): void {
 }
 
 /**
- * Tells the controller this server's BMC, so scaling groups with host power may switch it.
- * Every server with `ipmi` is registered when a controller is configured: which ones it may
- * power is the groups' business (their deployments' servers).
+ * Tells the controller this server's BMC when its power is left to the controller, and takes
+ * it off the controller's list when it no longer is: the controller switches only the servers
+ * Terraform handed it, so a server declared on is never powered off behind Terraform's back.
  */
-async function register(ctx: ResourceContext, s: Server): Promise<void> {
+async function register(ctx: ResourceContext, s: Server, priorPower: string | null): Promise<void> {
   const controller = ctx.provider.controller;
   const bmc = bmcOf(s);
-  if (!controller || !bmc) return;
   const id = serverId(s.name, s.libvirt_uri);
   try {
-    await controllerRequest(controller, 'PUT', `v1/servers/${encodeURIComponent(id)}`, { name: s.name, uri: s.libvirt_uri, bmc, powerSensor: null });
+    if (controller && bmc && s.power === 'controller') {
+      await controllerRequest(controller, 'PUT', `v1/servers/${encodeURIComponent(id)}`, { name: s.name, uri: s.libvirt_uri, bmc, powerSensor: null });
+    } else if (controller && priorPower === 'controller') {
+      await controllerRequest(controller, 'DELETE', `v1/servers/${encodeURIComponent(id)}`);
+    }
   } catch (err) {
-    throw new DiagnosticError(`Could not register server "${s.name}" with the controller`, `${(err as Error).message}. The server itself is as planned; apply again once the controller answers.`);
+    throw new DiagnosticError(`Could not hand server "${s.name}" to the controller`, `${(err as Error).message}. The server itself is as planned; apply again once the controller answers.`, attr('power'));
   }
 }
 
@@ -276,7 +279,7 @@ export const applianceServer = defineResource<typeof schema>({
   async create(ctx, planned) {
     needsController(ctx, planned);
     const made = await converge(ctx, planned, null, true);
-    await register(ctx, made);
+    await register(ctx, made, null);
     return made;
   },
 
@@ -317,14 +320,14 @@ export const applianceServer = defineResource<typeof schema>({
     const priorPower = prior.power === 'off' || prior.power === 'on' ? prior.power : null;
     needsController(ctx, planned);
     const next = await converge(ctx, planned, bmcChanged ? null : priorPower, false);
-    await register(ctx, next);
+    await register(ctx, next, prior.power);
     return next;
   },
 
   async delete(ctx, prior) {
     const bmc = bmcOf(prior);
     const controller = ctx.provider.controller;
-    if (controller && bmc) {
+    if (controller && prior.power === 'controller') {
       await controllerRequest(controller, 'DELETE', `v1/servers/${encodeURIComponent(prior.id ?? serverId(prior.name, prior.libvirt_uri))}`).catch((err: unknown) =>
         ctx.warn(`The controller may still power server "${prior.name}"`, `storm could not take it off the controller's list: ${(err as Error).message}`));
     }

@@ -14,7 +14,7 @@ import { applianceVolumeName, baseVolumeName, bootVolumeName, isRecordName, laye
 import { readLayerRecord, readServerRecord, writeLayerRecord, type ApplianceRecord } from '../host/records.ts';
 import { layerId, requireServerId, type ServerRef } from '../host/refs.ts';
 import { DEFAULT_MEMORY_MIB, DEFAULT_VCPUS } from '../rules.ts';
-import { diagnose, explained, type Context } from './diagnose.ts';
+import { diagnose, explained, readOrKeep, type Context } from './diagnose.ts';
 import { imageSourceAttributes } from './image-source.ts';
 
 const schema = {
@@ -163,9 +163,9 @@ export const appliance = defineResource<typeof schema>({
     }
   },
 
-  async read(_ctx, state) {
+  async read(ctx, state) {
     const uri = serverOf(state).uri;
-    return explained(blame(state), async () => {
+    return readOrKeep(ctx.warn, blame(state), `appliance "${state.name}"`, state, async () => {
       const [layer, base] = await Promise.all([
         getVolume(uri, state.volume ?? applianceVolumeName(state.name, state.version)),
         getVolume(uri, state.base_volume ?? (state.base ? baseVolumeName(state.base.name, state.base.sha256) : '')),

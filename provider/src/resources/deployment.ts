@@ -10,7 +10,7 @@ import { createOverlay, deleteVolume, dependentsOf, getVolume } from '../drivers
 import { deploymentVolumeName, layerRecordName } from '../host/names.ts';
 import { readLayerRecord, writeLayerRecord, type ApplianceRecord, type DeploymentRecord } from '../host/records.ts';
 import { layerId, parseImportId, parseLayerId, type LayerRef } from '../host/refs.ts';
-import { diagnose, explained, type Context } from './diagnose.ts';
+import { diagnose, explained, readOrKeep, type Context } from './diagnose.ts';
 import { fileBlock } from './file-block.ts';
 import { imageSourceAttributes } from './image-source.ts';
 
@@ -98,14 +98,16 @@ export const deployment = defineResource<typeof schema>({
     return { ...planned, id: layerId(volume, app.serverId), volume };
   },
 
-  async read(_ctx, state) {
+  async read(ctx, state) {
     const uri = applianceOf(state).server.uri;
     const volume = state.volume ?? deploymentVolumeName(state.name);
-    const [vol, record] = await explained(blame(state), () => Promise.all([getVolume(uri, volume), readLayerRecord<DeploymentRecord>(uri, volume)]));
-    if (!vol || !record) return null;
-    // An unset variables map stays unset (user intent), unless the host has some.
-    const variables = Object.keys(record.variables).length || state.variables !== null ? record.variables : null;
-    return { ...state, file: record.files, variables };
+    return readOrKeep(ctx.warn, blame(state), `deployment "${state.name}"`, state, async () => {
+      const [vol, record] = await Promise.all([getVolume(uri, volume), readLayerRecord<DeploymentRecord>(uri, volume)]);
+      if (!vol || !record) return null;
+      // An unset variables map stays unset (user intent), unless the host has some.
+      const variables = Object.keys(record.variables).length || state.variables !== null ? record.variables : null;
+      return { ...state, file: record.files, variables };
+    });
   },
 
   async update(ctx, _prior, planned) {

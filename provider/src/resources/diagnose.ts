@@ -242,3 +242,24 @@ export async function explained<T>(c: Context, work: () => Promise<T>): Promise<
     diagnose(err, c);
   }
 }
+
+/**
+ * A refresh of something on a server that does not answer (powered off by the controller, or
+ * down): storm keeps what it last knew, with a warning, so that the rest of the configuration
+ * still plans. A server that answers with a refused certificate is no outage: that stays an error.
+ */
+export async function readOrKeep<T>(warn: (summary: string, detail?: string) => void, c: Context, what: string, state: T, work: () => Promise<T | null>): Promise<T | null> {
+  try {
+    return await work();
+  } catch (err) {
+    if (err instanceof LibvirtUnreachableError && !(err instanceof LibvirtTlsError)) {
+      warn(
+        `Server "${c.server ?? err.uri}" does not answer: kept what storm last knew of ${what}`,
+        `${err.message}. A server the storm controller powered off reads like this. Changes made on it since cannot show in this plan; an apply that needs it fails until it answers.`,
+      );
+      return state;
+    }
+    diagnose(err, c);
+  }
+}
+

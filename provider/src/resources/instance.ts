@@ -19,7 +19,7 @@ import { instanceDomainSpec, makeInstance, newConsoleLogPath, removeInstance, re
 import { overCommitment } from '../host/placement.ts';
 import { readLayerRecord, type DeploymentRecord } from '../host/records.ts';
 import { layerId, parseImportId, parseLayerId, type LayerRef } from '../host/refs.ts';
-import { diagnose, explained, type Context } from './diagnose.ts';
+import { diagnose, explained, readOrKeep, type Context } from './diagnose.ts';
 import { fileBlock } from './file-block.ts';
 
 const schema = {
@@ -160,7 +160,7 @@ export const instance = defineResource<typeof schema>({
 
   async read(ctx, state) {
     const dep = placedOn(state);
-    return explained(blame(dep.server.name), () => observed(ctx, state, dep.server.uri, false));
+    return readOrKeep(ctx.warn, blame(dep.server.name), `instance "${state.name}"`, state, () => observed(ctx, state, dep.server.uri, false));
   },
 
   async update(ctx, prior, planned) {

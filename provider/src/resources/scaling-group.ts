@@ -65,7 +65,7 @@ const schema = {
       },
       host_power: {
         nesting: 'single',
-        description: 'Let the controller power the deployments\' servers (those registered with an `ipmi` block) on and off for this group.',
+        description: 'Let the controller power the deployments\' servers on and off for this group: those whose `storm_appliance_server` has `power = "controller"` (and an `ipmi` block). Servers declared `on` count as powered and are never switched.',
         block: {
           attributes: {
             host_cpu_high: { type: 'number', mode: 'optional', default: P.hostCpuHigh, validators: [between(0.01, 1)], description: 'Power on another server when every powered one is at least this busy (its guests\' CPU time over its CPUs). The default is the paper\'s 90 %.' },
