@@ -12,6 +12,36 @@ export interface DnsHost {
   ip: string;
 }
 
+/** One `<host>` element of a network's `<dns>`: libvirt keeps at most one per address (net-update refuses a second). */
+export interface DnsHostElement {
+  ip: string;
+  hostnames: string[];
+}
+
+/**
+ * The mark of a DNS host record storm's controller keeps for a scaling group: a second hostname
+ * `GROUP.storm-group.invalid` next to the group's name. libvirt 9.0 has no metadata on networks
+ * or records, and a hostname is the only thing a record carries besides its address. `.invalid`
+ * (RFC 6761) never resolves anywhere else, so the mark cannot collide with a real name.
+ */
+export const GROUP_MARK_SUFFIX = '.storm-group.invalid';
+export const groupMark = (group: string): string => `${group}${GROUP_MARK_SUFFIX}`;
+
+/** The scaling group whose record this is, or null for any other record (a storm_network host block's, one made by hand). */
+export function groupOfRecord(e: DnsHostElement): string | null {
+  const mark = e.hostnames.find((n) => n.toLowerCase().endsWith(GROUP_MARK_SUFFIX));
+  return mark === undefined ? null : mark.slice(0, -GROUP_MARK_SUFFIX.length).toLowerCase();
+}
+
+/**
+ * The dnsmasq option that makes every name the network serves from its host records (and DHCP
+ * leases) answer MX with itself, preference 1: how a scaling group's name answers MX. libvirt's
+ * net-update has no MX section and dnsmasq re-reads MX only at a restart, while host records
+ * change live; `selfmx` turns the live A records into MX answers. For names with no MX, SMTP
+ * senders use the A records anyway (RFC 5321 §5.1's implicit MX), so this changes no delivery.
+ */
+export const MX_OPTION = 'selfmx';
+
 export interface NetworkSpec {
   name: string;
   /** The Linux bridge: host-wide, so it must differ between servers that share a kernel (see bridgeName). */
@@ -28,7 +58,10 @@ export interface NetworkObservation {
   /** The first three octets of the host's address, as in NetworkSpec; null if it has none. */
   prefix: string | null;
   domain: string | null;
+  /** The records storm_network owns: scaling groups' records (groupOfRecord) are left out. */
   hosts: DnsHost[];
+  /** Whether names answer MX (MX_OPTION): networks made before storm set it do not. */
+  mx: boolean;
   active: boolean;
 }
 
@@ -42,10 +75,27 @@ export function bridgeName(server: string, name: string): string {
   return `sb${tag}-${name}`.slice(0, 15);
 }
 
+/** The hostnames per address, in first-seen order. */
+function namesByIp(hosts: readonly DnsHost[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const h of hosts) {
+    const names = out.get(h.ip) ?? [];
+    if (!names.includes(h.hostname)) names.push(h.hostname);
+    out.set(h.ip, names);
+  }
+  return out;
+}
+
+const sameNames = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((n) => b.includes(n));
+
+/** `<host ip='IP'/>`: libvirt's delete matches a record by its address or by any hostname in common, so only the address picks exactly one. */
+export const dnsHostDeleteXml = (ip: string): string => `<host ip='${escapeXml(ip)}'/>`;
+
+export const dnsHostElementXml = (e: DnsHostElement): string =>
+  `<host ip='${escapeXml(e.ip)}'>${e.hostnames.map((n) => `<hostname>${escapeXml(n)}</hostname>`).join('')}</host>`;
+
 function dnsHostsXml(hosts: readonly DnsHost[]): string {
-  const byIp = new Map<string, string[]>();
-  for (const h of hosts) byIp.set(h.ip, [...(byIp.get(h.ip) ?? []), h.hostname]);
-  return [...byIp].map(([ip, names]) => `<host ip='${escapeXml(ip)}'>${names.map((n) => `<hostname>${escapeXml(n)}</hostname>`).join('')}</host>`).join('');
+  return [...namesByIp(hosts)].map(([ip, hostnames]) => dnsHostElementXml({ ip, hostnames })).join('');
 }
 
 export function networkXml(s: NetworkSpec): string {
@@ -54,16 +104,52 @@ export function networkXml(s: NetworkSpec): string {
     `<network xmlns:dnsmasq='http://libvirt.org/schemas/network/dnsmasq/1.0'><name>${escapeXml(s.name)}</name><forward mode='nat'/><bridge name='${escapeXml(s.bridge)}' stp='off'/>` +
     `<domain name='${escapeXml(s.domain)}' localOnly='yes'/><dns>${dnsHostsXml(s.hosts)}</dns>` +
     `<ip address='${s.prefix}.1' netmask='255.255.255.0'><dhcp><range start='${s.prefix}.100' end='${s.prefix}.254'/></dhcp></ip>` +
-    `<dnsmasq:options><dnsmasq:option value='no-ping'/></dnsmasq:options></network>`
+    `<dnsmasq:options><dnsmasq:option value='no-ping'/><dnsmasq:option value='${MX_OPTION}'/></dnsmasq:options></network>`
   );
 }
 
-export function parseDnsHosts(xml: string): DnsHost[] {
-  const out: DnsHost[] = [];
-  for (const m of xml.matchAll(/<host ip='([^']+)'>([\s\S]*?)<\/host>/g)) {
-    for (const n of m[2]!.matchAll(/<hostname>([^<]+)<\/hostname>/g)) out.push({ hostname: n[1]!, ip: m[1]! });
+/** Undoes libvirt's escaping of text and attribute values. */
+export function unescapeXml(s: string): string {
+  const named: Record<string, string> = { amp: '&', lt: '<', gt: '>', apos: "'", quot: '"' };
+  return s.replace(/&(#x[0-9a-f]+|#\d+|amp|lt|gt|apos|quot);/gi, (all, e: string) => {
+    if (e[0] !== '#') return named[e.toLowerCase()] ?? all;
+    return String.fromCodePoint(e[1] === 'x' || e[1] === 'X' ? parseInt(e.slice(2), 16) : Number(e.slice(1)));
+  });
+}
+
+/** An attribute of an element's start tag, either quote style, unescaped; null when absent. */
+export function xmlAttribute(tag: string, name: string): string | null {
+  const m = new RegExp(`\\s${name}\\s*=\\s*(?:'([^']*)'|"([^"]*)")`).exec(tag);
+  return m ? unescapeXml(m[1] ?? m[2]!) : null;
+}
+
+/** The inside of the network's `<dns>` element: DHCP's `<host>` elements (under `<ip>`) are no DNS records. */
+export function dnsSection(xml: string): string {
+  return /<dns(?:\s[^>]*)?>([\s\S]*?)<\/dns>/.exec(xml)?.[1] ?? '';
+}
+
+/** Every `<host>` element of the network's `<dns>`, in order. */
+export function parseDnsHostElements(xml: string): DnsHostElement[] {
+  const out: DnsHostElement[] = [];
+  for (const m of dnsSection(xml).matchAll(/<host(\s[^>]*?)(?:\/>|>([\s\S]*?)<\/host>)/g)) {
+    const ip = xmlAttribute(m[1]!, 'ip');
+    if (ip === null) continue;
+    const hostnames = [...(m[2] ?? '').matchAll(/<hostname>([^<]*)<\/hostname>/g)].map((n) => unescapeXml(n[1]!).trim()).filter(Boolean);
+    out.push({ ip, hostnames });
   }
   return out;
+}
+
+/** The records storm_network owns, one per hostname: records scaling groups own are not among them. */
+export function parseDnsHosts(xml: string): DnsHost[] {
+  return parseDnsHostElements(xml)
+    .filter((e) => groupOfRecord(e) === null)
+    .flatMap((e) => e.hostnames.map((hostname) => ({ hostname, ip: e.ip })));
+}
+
+/** Whether the network's dnsmasq answers MX for the names it serves (MX_OPTION). */
+export function answersMx(xml: string): boolean {
+  return [...xml.matchAll(/<dnsmasq:option(\s[^>]*?)\/?>/g)].some((m) => xmlAttribute(m[1]!, 'value') === MX_OPTION);
 }
 
 const NO_NETWORK = /Network not found|no network with matching name/i;
@@ -84,6 +170,7 @@ export async function getNetwork(uri: string, name: string): Promise<NetworkObse
     prefix: /<ip address='(\d+\.\d+\.\d+)\.\d+'/.exec(xml)?.[1] ?? null,
     domain: /<domain name='([^']+)'/.exec(xml)?.[1] ?? null,
     hosts: parseDnsHosts(xml),
+    mx: answersMx(xml),
     active: /^Active:\s+yes/m.test(info),
   };
 }
@@ -145,10 +232,13 @@ const sameHosts = (a: readonly DnsHost[], b: readonly DnsHost[]): boolean => a.l
  * and start): a definition that differs from the spec is replaced (stopping it if it runs, as
  * libvirt applies a new definition only at start), then it is started and autostarted like a
  * new one. A failed start leaves it defined: it was there before, and the next apply adopts
- * it again. The caller checks the mark; this trusts it.
+ * it again. The caller checks the mark; this trusts it. One left by an older storm, without
+ * MX_OPTION, differs: it is a create, so it ends as a new network would. Scaling groups'
+ * records are no part of the comparison; a replaced definition drops them, and the
+ * controller's next pass writes them again.
  */
 export async function adoptNetwork(uri: string, spec: NetworkSpec, seen: NetworkObservation, active = true): Promise<void> {
-  const differs = seen.prefix !== spec.prefix || seen.domain !== spec.domain || !sameHosts(seen.hosts, spec.hosts);
+  const differs = seen.prefix !== spec.prefix || seen.domain !== spec.domain || !seen.mx || !sameHosts(seen.hosts, spec.hosts);
   let running = seen.active;
   if (differs) {
     if (running) await stopNetwork(uri, spec.name);
@@ -162,15 +252,44 @@ export async function adoptNetwork(uri: string, spec: NetworkSpec, seen: Network
   await setNetworkAutostart(uri, spec.name, active);
 }
 
+/** An address that already has a DNS record on the network: libvirt keeps one record per address. */
+export class DnsAddressTakenError extends LibvirtError {
+  constructor(readonly network: string, readonly ip: string, readonly group: string | null, readonly hostnames: readonly string[]) {
+    const whose = group ? `scaling group "${group}"'s record (one of its members has that address)` : `a record for ${hostnames.join(', ') || 'another name'}`;
+    super(`network "${network}" already has a DNS record for ${ip}: ${whose}; libvirt keeps one record per address`);
+  }
+}
+
+const ADDRESS_TAKEN = /already at least one DNS HOST record with a matching field/i;
+
+async function explainTakenAddress(uri: string, name: string, ip: string, err: unknown): Promise<never> {
+  if (!(err instanceof LibvirtError) || !ADDRESS_TAKEN.test(err.message)) throw err;
+  const xml = await virsh(uri, `net-dumpxml ${q(name)}`).catch(() => '');
+  const holder = parseDnsHostElements(xml).find((e) => e.ip === ip);
+  throw new DnsAddressTakenError(name, ip, holder ? groupOfRecord(holder) : null, holder?.hostnames ?? []);
+}
+
 /**
- * Changes DNS host records in the stored definition and, when `live` (the network runs: libvirt
- * refuses --live otherwise), in the running dnsmasq, without a restart.
+ * Makes the network's host records go from `before` to `after` (a storm_network's `host`
+ * blocks), in the stored definition and, when `live` (the network runs: libvirt refuses --live
+ * otherwise), in the running dnsmasq, without a restart. Records are changed per address, as
+ * libvirt keeps them: an address whose hostnames change is deleted and written again with the
+ * hostnames it keeps. Records at other addresses, and a scaling group's record at any address
+ * (`before` may be stale: apply -refresh=false), stay.
  */
-export async function updateDnsHosts(uri: string, name: string, remove: readonly DnsHost[], add: readonly DnsHost[], live = true): Promise<void> {
-  const record = (h: DnsHost) => q(`<host ip='${escapeXml(h.ip)}'><hostname>${escapeXml(h.hostname)}</hostname></host>`);
+export async function updateDnsHosts(uri: string, name: string, before: readonly DnsHost[], after: readonly DnsHost[], live = true): Promise<void> {
   const where = live ? '--live --config' : '--config';
-  for (const h of remove) await virsh(uri, `net-update ${q(name)} delete dns-host ${record(h)} ${where}`);
-  for (const h of add) await virsh(uri, `net-update ${q(name)} add-last dns-host ${record(h)} ${where}`);
+  const was = namesByIp(before);
+  const will = namesByIp(after);
+  const changed = [...new Set([...was.keys(), ...will.keys()])].filter((ip) => !sameNames(was.get(ip) ?? [], will.get(ip) ?? []));
+  if (changed.length === 0) return;
+  const present = new Map(parseDnsHostElements(await virsh(uri, `net-dumpxml ${q(name)}`)).map((e) => [e.ip, e]));
+  const ours = (ip: string) => present.has(ip) && groupOfRecord(present.get(ip)!) === null;
+  for (const ip of changed.filter((ip) => was.has(ip) && ours(ip))) await virsh(uri, `net-update ${q(name)} delete dns-host ${q(dnsHostDeleteXml(ip))} ${where}`);
+  for (const ip of changed.filter((ip) => will.has(ip))) {
+    const xml = dnsHostElementXml({ ip, hostnames: will.get(ip)! });
+    await virsh(uri, `net-update ${q(name)} add-last dns-host ${q(xml)} ${where}`).catch((err: unknown) => explainTakenAddress(uri, name, ip, err));
+  }
 }
 
 /** Stops and undefines; false when there was nothing to remove. */
