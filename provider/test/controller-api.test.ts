@@ -25,7 +25,7 @@ const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
 const group: GroupRegistration = {
   policy: { ...DEFAULT_SCALING, min: 1, max: 3 },
-  shape: { deployments: ['dep-web@blade1@qemu+tcp://127.0.0.11/system'], memoryMib: 64, vcpus: 1, network: 'lan', variables: {}, files: [{ path: '/etc/motd', content: 'hi ${member}\n', permissions: '0644' }] },
+  shape: { deployments: ['dep-web@blade1@qemu+tcp://127.0.0.11/system'], memoryMib: 64, vcpus: 1, network: 'lan', variables: {}, files: [{ path: '/etc/motd', content: 'hi ${member}\n', permissions: '0644' }], services: ['http'] },
   dnsName: 'web',
   metric: 'cpu',
   power: null,

@@ -12,6 +12,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync, type WriteStream } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { get } from 'node:https';
+import { Resolver } from 'node:dns/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,6 +63,8 @@ function startController(): ChildProcess {
     logLines.push(...lines);
   });
   controller = child;
+  // However this run ends, no controller outlives it.
+  process.once('exit', () => child.kill('SIGKILL'));
   return child;
 }
 
@@ -150,6 +153,7 @@ resource "storm_scaling_group" "web" {
   cooldown_out_seconds = 20
   cooldown_in_seconds  = 20
   dns_name             = "web"
+  services             = ["http"]
   file {
     path    = "/etc/storm/burn-url"
     content = "http://${LAN1}.1:${(burnServer.address() as AddressInfo).port}/burn/$\${member}\\n"
@@ -244,6 +248,18 @@ test('load on the guest: a second member, then blade 2 powered on over IPMI and 
   figures.push(`load on → scale-out decided: ${((decided - t0) / 1000).toFixed(1)} s (window 6 s, sampled every ${INTERVAL} s)`);
   figures.push(`load on → web-1's domain running: ${((running1 - t0) / 1000).toFixed(1)} s; decision → running: ${((running1 - decided) / 1000).toFixed(1)} s`);
   assert.ok(await runningOn(blade1, 'web-1'), 'blade 2 is off: the second member goes to blade 1');
+
+  // The group's name on the network's own DNS: both members, round-robin, and its SRV record.
+  const resolver = new Resolver({ timeout: 2000, tries: 1 });
+  resolver.setServers([`${LAN1}.1`]);
+  const both = await waitFor('web to resolve to both members', 60_000, async () => {
+    const a = await resolver.resolve4('web.storm.internal');
+    return a.length === 2 ? a : null;
+  });
+  assert.ok(both.every((ip) => ip.startsWith(`${LAN1}.`)), both.join(', '));
+  const srv = await resolver.resolveSrv('_http._tcp.web.storm.internal');
+  assert.deepEqual(srv.map((r) => [r.name, r.port]), [['web.storm.internal', 80]]);
+  figures.push(`web.storm.internal → ${both.join(', ')} (A, round-robin); _http._tcp → web.storm.internal:80 (SRV)`);
 
   await waitFor('blade 2 powered on by the controller', 180_000, async () => (await lab.power(blade2)) === 'on');
   const poweredOn = Date.now();

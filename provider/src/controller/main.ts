@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import type { Logger } from '../contract.ts';
 import { HostSession } from '../host/session.ts';
 import { ControllerApi } from './api.ts';
+import { runDnsPass } from './dns-pass.ts';
 import { runGroupPass, sha256Hex } from './group-pass.ts';
 import { initControllerDir, readControllerDir } from './init.ts';
 import { openStore } from './open-store.ts';
@@ -213,6 +214,7 @@ class Rounds {
       } catch (err) {
         this.log.error(`pass over group ${group.name} failed: ${(err as Error).message}`, { group: group.name });
       }
+      await runDnsPass(group, this.log).catch((err: unknown) => this.log.error(`dns pass for group ${group.name} failed: ${(err as Error).message}`, { group: group.name }));
       try {
         const result = await runPowerPass({ store: this.store, log: this.log, now: Date.now, memory: this.power, freshMs: 3 * this.interval * 1000 }, group, servers, unplaced);
         if (result) this.board.observed(group.name, result);

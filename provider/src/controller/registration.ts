@@ -97,6 +97,10 @@ function memberShape(v: unknown): MemberShape {
     throw bad('shape.deployments must list 1 to 64 storm_deployment ids (dep-NAME@SERVER@URI)');
   }
   const files = o.files ?? [];
+  const services = o.services ?? [];
+  if (!Array.isArray(services) || services.length > 32 || !services.every((x) => typeof x === 'string' && /^[a-z][a-z0-9-]{0,30}$/.test(x))) {
+    throw bad('shape.services must list at most 32 service names (lower case letters, digits and dashes)');
+  }
   if (!Array.isArray(files) || files.length > 64) throw bad('shape.files must be a list of at most 64 files');
   return {
     deployments: deployments as string[],
@@ -112,6 +116,7 @@ function memberShape(v: unknown): MemberShape {
       if (!/^0?[0-7]{3}$/.test(permissions)) throw bad(`shape.files[${i}].permissions must be octal like 0644`);
       return { path, content: str(fo, 'content', `shape.files[${i}]`, 32_768), permissions };
     }),
+    services: services as string[],
   };
 }
 

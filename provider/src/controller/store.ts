@@ -17,6 +17,8 @@ export interface MemberShape {
   /** Template variables; `${member}` and `${index}` are the member's own. */
   variables: Record<string, string>;
   files: { path: string; content: string; permissions: string }[];
+  /** What members provide (the appliance's `provides`): SRV records, and MX for mail. */
+  services: string[];
 }
 
 export interface GroupRecord {

@@ -12,6 +12,7 @@ export interface WireGroup {
     network: string;
     variables: Record<string, string>;
     files: { path: string; content: string; permissions: string }[];
+    services: string[];
   };
   dnsName: string | null;
   metric: string;

@@ -10,7 +10,7 @@ import { UNKNOWN } from '../protocol/cty/index.ts';
 import type { ObjectValue, ResourceContext } from '../contract.ts';
 import type { ResourceSchema } from '../schema/model.ts';
 import { decodeBlock, defineResource, type Model } from '../schema/typed.ts';
-import { between, matches } from '../schema/validators.ts';
+import { between, inRange, matches } from '../schema/validators.ts';
 import { controllerRequest, type ControllerConnection, type WireGroup, type WireGroupView as GroupView } from '../drivers/controller-api.ts';
 import { resolveHardware } from '../host/instances.ts';
 import { parseLayerId, type LayerRef } from '../host/refs.ts';
@@ -39,12 +39,13 @@ const schema = {
       variables: { type: { map: 'string' }, mode: 'optional', description: 'Values for the templates\' `${name}`; `${member}` (the member\'s name) and `${index}` are added per member.' },
       min: { type: 'number', mode: 'required', validators: [between(0, 1000)], description: 'Members kept whatever the load.' },
       max: { type: 'number', mode: 'required', validators: [between(0, 1000)], description: 'Members never exceeded.' },
-      guest_cpu_high: { type: 'number', mode: 'optional', default: D.guestCpuHigh, validators: [between(0.01, 1)], description: 'Scale out when the members\' mean CPU (a share of their vCPUs, from the hypervisor\'s CPU time) holds at or above this for `window_seconds`. The default is the paper\'s 90 %.' },
-      guest_cpu_low: { type: 'number', mode: 'optional', default: D.guestCpuLow, validators: [between(0, 1)], description: 'Scale in when it holds below this: far enough below the high mark that the load of one member fewer does not push the rest over it.' },
-      window_seconds: { type: 'number', mode: 'optional', default: D.windowSeconds, validators: [between(0, 86400)], description: 'How long the load must hold past a threshold before anything is done: a burst is not a trend.' },
+      guest_cpu_high: { type: 'number', mode: 'optional', default: D.guestCpuHigh, validators: [inRange(0.01, 1)], description: 'Scale out when the members\' mean CPU (a share of their vCPUs, from the hypervisor\'s CPU time) holds at or above this for `window_seconds`. The default is the paper\'s 90 %.' },
+      guest_cpu_low: { type: 'number', mode: 'optional', default: D.guestCpuLow, validators: [inRange(0, 1)], description: 'Scale in when it holds below this: far enough below the high mark that the load of one member fewer does not push the rest over it.' },
+      window_seconds: { type: 'number', mode: 'optional', default: D.windowSeconds, validators: [inRange(0, 86400)], description: 'How long the load must hold past a threshold before anything is done: a burst is not a trend.' },
       step: { type: 'number', mode: 'optional', default: D.step, validators: [between(1, 100)], description: 'Members added or removed per decision.' },
       cooldown_out_seconds: { type: 'number', mode: 'optional', default: D.cooldownOutSeconds, validators: [between(0, 86400)], description: 'After a scale-out, no other for this long: the new member must boot and take load first.' },
       cooldown_in_seconds: { type: 'number', mode: 'optional', default: D.cooldownInSeconds, validators: [between(0, 86400)], description: 'After any change, no scale-in for this long: removing is the costlier mistake, so it waits longer than a scale-out.' },
+      services: { type: { list: 'string' }, mode: 'optional', description: 'What the members provide, e.g. `data.storm_appliance.mail.provides`. With `dns_name`, each known service gets an SRV record (`_smtp._tcp.NAME` → NAME:25; known: smtp/mail, submission, imap, imaps, pop3, http/www/webserv, https, dns, ldap), and `smtp`/`mail` makes NAME a mail exchanger (MX). Others are listed on the status page only.' },
       dns_name: { type: 'string', mode: 'optional', validators: [matches(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/, 'a DNS name: lower case letters, digits, dashes and dots')], description: 'A name on the network\'s DNS that resolves round-robin to every running member (A records; MX too for a mail appliance; SRV per service the appliance provides).' },
       drain_timeout_seconds: { type: 'number', mode: 'optional', default: 600, validators: [between(0, 86400)], description: 'How long destroy waits for the controller to remove every member.' },
       desired: { type: 'number', mode: 'computed', description: 'How many members the controller holds now.' },
@@ -58,8 +59,8 @@ const schema = {
         block: {
           attributes: {
             metric: { type: 'string', mode: 'required', validators: [matches(/^[a-z][a-z0-9_]{0,31}$/, 'a metric name: lower case letters, digits and _')], description: 'The reported metric, e.g. `queue` (a mail queue\'s length) or `requests_per_second`.' },
-            high: { type: 'number', mode: 'required', validators: [between(0, 1e12)], description: 'Scale out when the members\' mean holds at or above this.' },
-            low: { type: 'number', mode: 'required', validators: [between(0, 1e12)], description: 'Scale in when it holds below this.' },
+            high: { type: 'number', mode: 'required', validators: [inRange(0, 1e12)], description: 'Scale out when the members\' mean holds at or above this.' },
+            low: { type: 'number', mode: 'required', validators: [inRange(0, 1e12)], description: 'Scale in when it holds below this.' },
           },
         },
       },
@@ -68,7 +69,7 @@ const schema = {
         description: 'Let the controller power the deployments\' servers on and off for this group: those whose `storm_appliance_server` has `power = "controller"` (and an `ipmi` block). Servers declared `on` count as powered and are never switched.',
         block: {
           attributes: {
-            host_cpu_high: { type: 'number', mode: 'optional', default: P.hostCpuHigh, validators: [between(0.01, 1)], description: 'Power on another server when every powered one is at least this busy (its guests\' CPU time over its CPUs). The default is the paper\'s 90 %.' },
+            host_cpu_high: { type: 'number', mode: 'optional', default: P.hostCpuHigh, validators: [inRange(0.01, 1)], description: 'Power on another server when every powered one is at least this busy (its guests\' CPU time over its CPUs). The default is the paper\'s 90 %.' },
             min_servers_on: { type: 'number', mode: 'optional', default: P.minServersOn, validators: [between(0, 1000)], description: 'Servers kept on whatever the load.' },
             empty_hold_seconds: { type: 'number', mode: 'optional', default: P.emptyHoldSeconds, validators: [between(0, 604800)], description: 'How long a server must have run no domain before it is powered off: a blade\'s boot (and the wait for it) costs more than some idle minutes.' },
             max_concurrent_changes: { type: 'number', mode: 'optional', default: P.maxConcurrentChanges, validators: [between(1, 100)], description: 'Power changes in flight at once (booting or stopping servers count).' },
@@ -102,7 +103,7 @@ async function registration(g: Group): Promise<WireGroup> {
       windowSeconds: g.window_seconds, step: g.step,
       cooldownOutSeconds: g.cooldown_out_seconds, cooldownInSeconds: g.cooldown_in_seconds,
     },
-    shape: { deployments: g.deployments, memoryMib: hw.memoryMib, vcpus: hw.vcpus, network: g.network, variables: g.variables ?? {}, files: g.file },
+    shape: { deployments: g.deployments, memoryMib: hw.memoryMib, vcpus: hw.vcpus, network: g.network, variables: g.variables ?? {}, files: g.file, services: g.services ?? [] },
     dnsName: g.dns_name,
     metric: g.scale_on?.metric ?? 'cpu',
     power: g.host_power ? {
@@ -134,6 +135,7 @@ function fromView(base: Group, v: GroupView): Group {
     cooldown_out_seconds: v.policy.cooldownOutSeconds,
     cooldown_in_seconds: v.policy.cooldownInSeconds,
     dns_name: v.dnsName,
+    services: (v.shape.services ?? []).length ? v.shape.services : base.services,
     file: v.shape.files,
     scale_on: custom ? { metric: v.metric, high: v.policy.guestCpuHigh, low: v.policy.guestCpuLow } : null,
     host_power: v.power ? {

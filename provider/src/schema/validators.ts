@@ -16,6 +16,11 @@ export function between(min: number, max: number): Validator {
       : `must be a whole number from ${min} to ${max}, not ${v}.`;
 }
 
+/** A number (fractions allowed) from min to max: shares, thresholds. */
+export function inRange(min: number, max: number): Validator {
+  return (v) => (typeof v === 'number' && Number.isFinite(v) && v >= min && v <= max ? undefined : `must be a number from ${min} to ${max}, not ${v}.`);
+}
+
 export function absolutePath(): Validator {
   return (v) => {
     const s = String(v);
