@@ -23,7 +23,7 @@ import {
   type NetworkSpec,
 } from '../drivers/networks.ts';
 import { requireServerId, type ServerRef } from '../host/refs.ts';
-import { explained, type Context } from './diagnose.ts';
+import { explained, readOrKeep, type Context } from './diagnose.ts';
 
 const CIDR24 = matches(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.0\/24$/, 'a /24 IPv4 network like "192.168.150.0/24" (storm gives .1 to the host and .100–.254 to DHCP)');
 // A host block named like a scaling group's mark would be read back as the controller's record
@@ -131,10 +131,12 @@ export const network = defineResource<typeof schema>({
     return { ...planned, id: `${planned.name}@${planned.server}`, bridge: spec.bridge };
   },
 
-  async read(_ctx, state) {
-    const seen = await explained(blame(state), () => getNetwork(serverOf(state).uri, state.name));
-    if (!seen) return null;
-    return { ...state, host: inStateOrder(seen.hosts, state.host), bridge: seen.bridge, active: seen.active };
+  async read(ctx, state) {
+    return readOrKeep(ctx.warn, blame(state), `network "${state.name}"`, state, async () => {
+      const seen = await getNetwork(serverOf(state).uri, state.name);
+      if (!seen) return null;
+      return { ...state, host: inStateOrder(seen.hosts, state.host), bridge: seen.bridge, active: seen.active };
+    });
   },
 
   async update(_ctx, prior, planned) {
