@@ -6,6 +6,9 @@
 //      time goes (bench/plan.ts).
 //   3. instance-layer creation: overlay vs full copy, by appliance size (bench/layers.ts).
 //   4. the channel: site build for 1000 appliances, feed fetch + verify + parse (bench/channel.ts).
+//   5. the controller: reaction (load crossing → member running) against a hand-run terraform apply
+//      on a lab blade, memory and CPU per round with 1000 simulated members against a bare node,
+//      sampling CPU against virsh domstats (bench/controller.ts).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { availableParallelism, loadavg } from 'node:os';
@@ -15,6 +18,7 @@ import { MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE } from '../provider/src/protocol/h
 import { createServerCertificate, type ServerCertificate } from '../provider/src/protocol/tls-cert.ts';
 import { certificatePem, GrpcTestClient } from '../provider/test/lib/grpc-client.ts';
 import { benchChannel } from './channel.ts';
+import { benchController } from './controller.ts';
 import { benchLayers } from './layers.ts';
 import { benchPlans, median, ms, pluginExecutable } from './plan.ts';
 
@@ -94,7 +98,7 @@ async function benchStart(): Promise<void> {
 
 // `npm run bench -- layers` runs one section; no argument runs them all.
 const only = new Set(process.argv.slice(2));
-const sections: Record<string, () => Promise<void>> = { start: benchStart, plan: benchPlans, layers: benchLayers, channel: benchChannel };
+const sections: Record<string, () => Promise<void>> = { start: benchStart, plan: benchPlans, layers: benchLayers, channel: benchChannel, controller: benchController };
 // The machine is shared: a figure taken under another engineer's test run is not comparable.
 const load = () => `load average ${loadavg().map((x) => x.toFixed(2)).join(' ')} on ${availableParallelism()} CPUs`;
 console.log(`storm bench — Node ${process.versions.node}, ${new Date().toISOString()}, ${load()}`);

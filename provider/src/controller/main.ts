@@ -172,8 +172,8 @@ async function run(values: Values): Promise<number> {
   return 0;
 }
 
-/** The rounds of one controller: it acts only while it holds the lead. */
-class Rounds {
+/** The rounds of one controller: it acts only while it holds the lead. Exported for bench/controller.ts, which runs the real rounds. */
+export class Rounds {
   private readonly sampler = new CpuSampler();
   private readonly power = new PowerMemory();
   private leading = false;
