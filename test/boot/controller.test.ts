@@ -90,7 +90,8 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<
 async function domains(blade: Blade): Promise<{ name: string; state: string }[]> {
   const r = await virsh(blade.libvirtUri, 'list', '--all');
   if (r.exitCode !== 0) return [];
-  return r.stdout.split('\n').slice(2).map((l) => l.trim().split(/\s+/)).filter((f) => f.length >= 3 && f[1]!.startsWith('web-')).map((f) => ({ name: f[1]!, state: f.slice(2).join(' ') }));
+  // virsh -q: no header, rows of "ID NAME STATE" (ID is - when shut off).
+  return r.stdout.split('\n').map((l) => l.trim().split(/\s+/)).filter((f) => f.length >= 3 && f[1]!.startsWith('web-')).map((f) => ({ name: f[1]!, state: f.slice(2).join(' ') }));
 }
 
 async function group(): Promise<WireGroupView> {

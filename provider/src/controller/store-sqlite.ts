@@ -57,6 +57,8 @@ create table if not exists samples (
   value real not null
 );
 create index if not exists samples_by_subject on samples(subject, metric, at);
+-- Pruning deletes by time alone: without this it scans every sample (292 ms a minute at 3 M rows).
+create index if not exists samples_by_time on samples(at);
 create table if not exists power_ons (
   server text not null,
   at integer not null,
