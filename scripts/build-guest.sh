@@ -384,8 +384,13 @@ burn_url=$(cat /mnt/etc/storm/burn-url 2>/dev/null | head -n 1)
 if [ -n "$burn_url" ]; then
   (
     burner=
+    # busybox nc, not wget: the static wget looks the "http" service up through glibc's NSS,
+    # which crashes in a static binary without /etc/services. http://HOST:PORT/PATH only.
+    hostport=${burn_url#http://}
+    path=/${hostport#*/}
+    hostport=${hostport%%/*}
     while :; do
-      want=$(wget -q -T 2 -O - "$burn_url" 2>/dev/null | head -c 16)
+      want=$(printf 'GET %s HTTP/1.0\r\n\r\n' "$path" | nc -w 2 "${hostport%:*}" "${hostport##*:}" 2>/dev/null | tail -n 1 | head -c 16)
       case "$want" in
         on*) if [ -z "$burner" ]; then (while :; do :; done) & burner=$!; say "STORM-BURN on"; fi ;;
         *) if [ -n "$burner" ]; then kill "$burner"; burner=; say "STORM-BURN off"; fi ;;
