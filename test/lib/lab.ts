@@ -240,6 +240,17 @@ echo $$ >"$dir/power.pid"
 setpriv --pdeathsig KILL unshare --mount --propagation private --uts --pid --fork --mount-proc \\
   --kill-child=KILL -- /bin/bash "$lab/blade-init.sh" "$dir" "$name" &
 ns=$!
+# The blade's libvirt networks put their bridges in the host's kernel (blades share its network
+# namespace): a real server's bridges vanish with its power, so these go too, or the next
+# power-on's network autostart finds its bridge "already in use".
+unplug() {
+  for x in "$dir"/etc/qemu/networks/*.xml; do
+    [ -e "$x" ] || continue
+    br=$(sed -n "s/.*<bridge name='\\([^']*\\)'.*/\\1/p" "$x" | head -n 1)
+    [ -n "$br" ] && ip link del "$br" 2>/dev/null && echo "$(date +%T.%N) bridge $br unplugged"
+  done
+  return 0
+}
 cut() {
   echo "$(date +%T.%N) power off"
   # Kill pid 1 of the namespace, not unshare: the kernel then kills every process in it and
@@ -249,6 +260,7 @@ cut() {
   init=$(cat /proc/$ns/task/$ns/children 2>/dev/null)
   if [ -n "$init" ]; then kill -KILL $init 2>/dev/null; else kill -KILL $ns 2>/dev/null; fi
   wait $ns
+  unplug
   watts ${WATTS_OFF}
   rm -f "$dir/power.pid"
   exit 0
@@ -257,6 +269,7 @@ trap cut TERM INT HUP
 wait $ns
 status=$?
 echo "$(date +%T.%N) blade died by itself (unshare status $status)"
+unplug
 watts ${WATTS_OFF}
 rm -f "$dir/power.pid"
 `;
@@ -461,6 +474,16 @@ async function issueServerPki(caDir: string, out: string, address: string, name:
   return { caFile: join(out, 'cacert.pem'), certFile: join(out, 'servercert.pem'), keyFile: join(out, 'serverkey.pem') };
 }
 
+/** Deletes the host-kernel bridges of a (dead) blade's libvirt networks, as blade-power.sh's unplug does. */
+async function unplugBridges(bladeDir: string): Promise<void> {
+  const netDir = join(bladeDir, 'etc', 'qemu', 'networks');
+  for (const f of await readdir(netDir).catch(() => [] as string[])) {
+    if (!f.endsWith('.xml')) continue;
+    const br = /<bridge name='([^']+)'/.exec(await readFile(join(netDir, f), 'utf8').catch(() => ''))?.[1];
+    if (br) await run('ip', ['link', 'del', br]).catch(() => undefined);
+  }
+}
+
 export async function startLab(options: LabOptions): Promise<Lab> {
   const count = options.blades;
   if (!Number.isInteger(count) || count < 1 || count > MAX_BLADES) throw new Error(`lab: blades must be 1..${MAX_BLADES}`);
@@ -504,6 +527,8 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     for (const s of states) if (s.sim?.pid !== undefined && s.sim.exitCode === null) s.sim.kill('SIGTERM');
     await Promise.race([Promise.all(states.map((s) => s.simExited)), sleep(5_000)]);
     for (const s of states) if (s.sim?.pid !== undefined && s.sim.exitCode === null) s.sim.kill('SIGKILL');
+    // A blade killed outright never ran its unplug: its bridges would outlive the lab.
+    for (const st of states) await unplugBridges(st.dir);
     // Anything else still mentioning the lab dir (a blade whose power.pid was lost, ...).
     const stray = await pidsMentioning(dir);
     for (const pid of stray) signal(pid, 'SIGKILL');

@@ -164,7 +164,7 @@ async function route(o: ApiOptions, req: IncomingMessage, res: ServerResponse): 
     if (method === 'PUT') {
       const reg = parseServerRegistration(id, await readJson(req));
       await o.store.putServer({ id, ...reg });
-      return send(res, 200, { id, name: reg.name, uri: reg.uri, bmc: reg.bmc !== null });
+      return send(res, 200, { id, name: reg.name, uri: reg.uri, bmc: reg.bmc !== null, managed: reg.managed });
     }
     if (method === 'DELETE') {
       await o.store.deleteServer(id);

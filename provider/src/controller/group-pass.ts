@@ -158,16 +158,22 @@ async function scaleOut(ctx: PassContext, group: GroupRecord, deployments: reado
  */
 async function finishInterrupted(ctx: PassContext, group: GroupRecord, onHosts: readonly HostMember[], log: Logger): Promise<void> {
   for (const m of onHosts) {
-    if (reservationEnd(m.domain) !== null) {
-      const labelled = Number(m.domain.metadata[MEMBER_LABELS.createdAt]);
-      const createdAt = Number.isFinite(labelled) ? labelled : ctx.now();
-      const { spec, tokenSha256 } = memberSpec(ctx, group, [m.dep], m.index, createdAt);
-      log.warn(`finishing member ${m.name}, which an interrupted scale-out left half-made on ${m.dep.server.name}`, { group: group.name });
-      await makeInstance(ctx, spec);
-      await ctx.store.putMember({ group: group.name, name: m.name, server: m.dep.serverId, index: m.index, createdAt, tokenSha256 });
-    } else if (m.domain.state === 'shutoff') {
-      log.warn(`starting member ${m.name}, found shut off on ${m.dep.server.name}`, { group: group.name });
-      await setDomainState(m.dep.server.uri, m.name, 'running');
+    // One member that cannot be mended (its network down, its server full) must not stop the
+    // group from scaling: it is said, and tried again next round.
+    try {
+      if (reservationEnd(m.domain) !== null) {
+        const labelled = Number(m.domain.metadata[MEMBER_LABELS.createdAt]);
+        const createdAt = Number.isFinite(labelled) ? labelled : ctx.now();
+        const { spec, tokenSha256 } = memberSpec(ctx, group, [m.dep], m.index, createdAt);
+        log.warn(`finishing member ${m.name}, which an interrupted scale-out left half-made on ${m.dep.server.name}`, { group: group.name });
+        await makeInstance(ctx, spec);
+        await ctx.store.putMember({ group: group.name, name: m.name, server: m.dep.serverId, index: m.index, createdAt, tokenSha256 });
+      } else if (m.domain.state === 'shutoff') {
+        log.warn(`starting member ${m.name}, found shut off on ${m.dep.server.name}`, { group: group.name });
+        await setDomainState(m.dep.server.uri, m.name, 'running');
+      }
+    } catch (err) {
+      log.error(`member ${m.name} on ${m.dep.server.name} could not be mended: ${(err as Error).message}`, { group: group.name });
     }
   }
 }

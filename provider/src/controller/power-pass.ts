@@ -13,6 +13,9 @@ import type { ControllerStore, GroupRecord, SampleRecord, ServerRecord } from '.
 
 export const WATTS = 'watts';
 
+/** A 'none' the operator must hear about: storm wanted more power and could not have it. */
+export const CANNOT_POWER = /no server is left|not answering|at most \d+ power change/;
+
 /** What the controller remembers between power passes, in memory. */
 export class PowerMemory {
   /** Server id → epoch ms since which it runs no domain (reset by a restart: a longer hold, never a shorter one). */
@@ -43,7 +46,7 @@ export interface ObservedServer extends ServerPowerView {
 export function serversOf(group: GroupRecord, registered: readonly ServerRecord[]): ServerRecord[] {
   const byId = new Map<string, ServerRecord>();
   for (const d of deploymentsOf(group)) {
-    byId.set(d.serverId, registered.find((r) => r.id === d.serverId) ?? { id: d.serverId, name: d.server.name, uri: d.server.uri, bmc: null, powerSensor: null });
+    byId.set(d.serverId, registered.find((r) => r.id === d.serverId) ?? { id: d.serverId, name: d.server.name, uri: d.server.uri, bmc: null, powerSensor: null, managed: false });
   }
   return [...byId.values()];
 }
@@ -82,7 +85,7 @@ export async function observeServer(ctx: PowerContext, s: ServerRecord, samples:
     name: s.name,
     server: s.name,
     power,
-    canPower: s.bmc !== null && chassis !== null,
+    canPower: s.managed && s.bmc !== null && chassis !== null,
     cpu,
     emptySince: power === 'on' ? ctx.memory.emptySince.get(s.id) ?? null : null,
     bootHistorySeconds: await ctx.store.bootHistory(s.id),
@@ -107,9 +110,9 @@ export async function runPowerPass(ctx: PowerContext, group: GroupRecord, regist
   const now = ctx.now();
   // A server not handed to the controller counts while it is on (it carries load) and is
   // nobody's business here while it is off.
-  const view = servers.filter((s, i) => records[i]!.bmc !== null || s.power !== 'off');
+  const view = servers.filter((s, i) => records[i]!.managed || s.power !== 'off');
   const decision = decidePower(group.power, { servers: view, unplaced, now });
-  const target = decision.action === 'none' ? null : records.find((r) => r.name === decision.server) ?? null;
+  const target = decision.action === 'none' ? null : records.find((r) => r.name === decision.server && r.managed) ?? null;
   let line = `power ${decision.action === 'none' ? 'none' : `${decision.action} ${decision.server}`} (${group.name}): ${decision.reason}`;
   if (target?.bmc && decision.action === 'on') {
     await ctx.store.recordPowerOn({ server: target.id, at: now, bootSeconds: null });
@@ -126,9 +129,12 @@ export async function runPowerPass(ctx: PowerContext, group: GroupRecord, regist
   }
   if (decision.action !== 'none' || ctx.memory.lastReason.get(group.name) !== decision.reason) {
     ctx.memory.lastReason.set(group.name, decision.reason);
-    const level = decision.action === 'none' && /no server is left|not answering/.test(decision.reason) ? 'warn' : 'info';
-    ctx.log[level](line, { group: group.name });
-    await ctx.store.recordDecision({ at: now, kind: 'power', subject: decision.action === 'none' ? group.name : decision.server, action: decision.action, reason: line });
+    const cannot = decision.action === 'none' && CANNOT_POWER.test(decision.reason);
+    ctx.log[cannot ? 'warn' : 'info'](line, { group: group.name });
+    // "Power as it should be" is logged when it becomes true, but is no decision worth keeping.
+    if (decision.action !== 'none' || cannot) {
+      await ctx.store.recordDecision({ at: now, kind: 'power', subject: decision.action === 'none' ? group.name : decision.server, action: decision.action, reason: line });
+    }
   }
   return { decision, servers };
 }

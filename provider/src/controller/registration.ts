@@ -144,7 +144,9 @@ export function parseServerRegistration(id: string, body: unknown): ServerRegist
   if (id !== `${name}@${uri}`) throw bad(`the server id "${id}" is not name@uri ("${name}@${uri}")`);
   const sensor = o.powerSensor ?? null;
   if (sensor !== null && (typeof sensor !== 'string' || sensor.length > 64)) throw bad('powerSensor must be a sensor name or null');
-  return { name, uri, bmc: bmc(o.bmc), powerSensor: sensor as string | null };
+  const managed = o.managed ?? false;
+  if (typeof managed !== 'boolean') throw bad('managed must be true (the controller may switch its power) or false (only its Watts are read)');
+  return { name, uri, bmc: bmc(o.bmc), powerSensor: sensor as string | null, managed };
 }
 
 /** A member's own load report: `{ "metrics": { "queue": 12 } }`. */

@@ -2,7 +2,7 @@
 // observation of each server (the page itself never asks a BMC or libvirt: a slow BMC must not
 // slow the page, nor the page the BMC).
 import { deploymentsOf, groupLoad } from './group-pass.ts';
-import { WATTS, type ObservedServer, type PowerPassResult } from './power-pass.ts';
+import { CANNOT_POWER, WATTS, type ObservedServer, type PowerPassResult } from './power-pass.ts';
 import { CPU, MEMBERS } from './sampler.ts';
 import { renderStatusPage, renderTimelineSvg, type StatusSnapshot } from './status-page.ts';
 import type { ControllerStore } from './store.ts';
@@ -10,8 +10,6 @@ import type { ControllerStore } from './store.ts';
 /** The timeline's span, like the paper's Figure 5 (an experiment of some minutes). */
 const TIMELINE_MS = 30 * 60_000;
 
-/** A power decision of 'none' that an operator must hear about: storm wanted to and could not. */
-const CANNOT = /no server is left|not answering|at most \d+ power change/;
 
 export class StatusBoard {
   leader = false;
@@ -23,7 +21,7 @@ export class StatusBoard {
   /** Keeps a power pass's view of its servers and, when it could not act, why. */
   observed(group: string, result: PowerPassResult): void {
     for (const s of result.servers) this.servers.set(s.id, s);
-    if (result.decision.action === 'none' && CANNOT.test(result.decision.reason)) this.notes.set(group, `${group}: ${result.decision.reason}`);
+    if (result.decision.action === 'none' && CANNOT_POWER.test(result.decision.reason)) this.notes.set(group, `${group}: ${result.decision.reason}`);
     else this.notes.delete(group);
   }
 
@@ -46,7 +44,12 @@ export class StatusBoard {
       };
     }));
     const decisions = await this.store.decisions({ limit: 200 });
-    const from = now - TIMELINE_MS;
+    const since = now - TIMELINE_MS;
+    const watts = await Promise.all([...serverIds.values()].map(async (s) => ({ server: s.name, points: (await this.store.samples(s.name, WATTS, since, now)).map((p) => ({ at: p.at, value: p.value })) })));
+    const instances = await Promise.all(groups.map(async (g) => ({ group: g.name, points: (await this.store.samples(g.name, MEMBERS, since, now)).map((p) => ({ at: p.at, value: p.value })) })));
+    // A young controller's few minutes fill the chart rather than its right edge (at least 2 min).
+    const first = Math.min(...[...watts.map((w) => w.points), ...instances.map((i) => i.points)].flat().map((p) => p.at), now);
+    const from = Math.max(since, Math.min(first, now - 2 * 60_000));
     return {
       now,
       controller: { ...this.controller, leader: this.leader },
@@ -63,11 +66,7 @@ export class StatusBoard {
         };
       })),
       power: { note: [...this.notes.values()].join('; ') || null, decisions: decisions.filter((d) => d.kind === 'power').slice(0, 10) },
-      timeline: {
-        from, to: now,
-        watts: await Promise.all([...serverIds.values()].map(async (s) => ({ server: s.name, points: (await this.store.samples(s.name, WATTS, from, now)).map((p) => ({ at: p.at, value: p.value })) }))),
-        instances: await Promise.all(groups.map(async (g) => ({ group: g.name, points: (await this.store.samples(g.name, MEMBERS, from, now)).map((p) => ({ at: p.at, value: p.value })) }))),
-      },
+      timeline: { from, to: now, watts, instances },
     };
   }
 

@@ -42,7 +42,8 @@ create table if not exists servers (
   name text not null,
   uri text not null,
   bmc jsonb,
-  power_sensor text
+  power_sensor text,
+  managed boolean not null default false
 );
 create table if not exists leadership (
   id integer primary key check (id = 1),
@@ -301,9 +302,9 @@ class PostgresStore implements ControllerStore {
 
   async putServer(s: ServerRecord): Promise<void> {
     await this.run(
-      `insert into servers (id, name, uri, bmc, power_sensor) values ($1, $2, $3, $4, $5)
-       on conflict (id) do update set name = excluded.name, uri = excluded.uri, bmc = excluded.bmc, power_sensor = excluded.power_sensor`,
-      [s.id, s.name, s.uri, json(s.bmc), s.powerSensor],
+      `insert into servers (id, name, uri, bmc, power_sensor, managed) values ($1, $2, $3, $4, $5, $6)
+       on conflict (id) do update set name = excluded.name, uri = excluded.uri, bmc = excluded.bmc, power_sensor = excluded.power_sensor, managed = excluded.managed`,
+      [s.id, s.name, s.uri, json(s.bmc), s.powerSensor, s.managed],
     );
   }
 
@@ -312,6 +313,7 @@ class PostgresStore implements ControllerStore {
       id: String(r.id), name: String(r.name), uri: String(r.uri),
       bmc: r.bmc as ServerRecord['bmc'],
       powerSensor: nullableString(r.power_sensor),
+      managed: r.managed === true,
     }));
   }
 

@@ -34,7 +34,8 @@ create table if not exists servers (
   name text not null,
   uri text not null,
   bmc text,
-  power_sensor text
+  power_sensor text,
+  managed integer not null default 0
 );
 create table if not exists leadership (
   id integer primary key check (id = 1),
@@ -179,9 +180,9 @@ class SqliteStore implements ControllerStore {
 
   async putServer(s: ServerRecord): Promise<void> {
     this.run(
-      `insert into servers (id, name, uri, bmc, power_sensor) values (?, ?, ?, ?, ?)
-       on conflict(id) do update set name = excluded.name, uri = excluded.uri, bmc = excluded.bmc, power_sensor = excluded.power_sensor`,
-      s.id, s.name, s.uri, s.bmc === null ? null : JSON.stringify(s.bmc), s.powerSensor,
+      `insert into servers (id, name, uri, bmc, power_sensor, managed) values (?, ?, ?, ?, ?, ?)
+       on conflict(id) do update set name = excluded.name, uri = excluded.uri, bmc = excluded.bmc, power_sensor = excluded.power_sensor, managed = excluded.managed`,
+      s.id, s.name, s.uri, s.bmc === null ? null : JSON.stringify(s.bmc), s.powerSensor, s.managed ? 1 : 0,
     );
   }
 
@@ -190,6 +191,7 @@ class SqliteStore implements ControllerStore {
       id: String(r.id), name: String(r.name), uri: String(r.uri),
       bmc: r.bmc === null ? null : JSON.parse(String(r.bmc)) as ServerRecord['bmc'],
       powerSensor: r.power_sensor === null ? null : String(r.power_sensor),
+      managed: Number(r.managed) === 1,
     }));
   }
 

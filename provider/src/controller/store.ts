@@ -50,6 +50,8 @@ export interface ServerRecord {
   bmc: Bmc | null;
   /** The BMC's power sensor, when it is not found by name. */
   powerSensor: string | null;
+  /** Terraform handed its power to the controller (power = "controller"); else its Watts are only read. */
+  managed: boolean;
 }
 
 export interface MemberRecord {

@@ -228,18 +228,18 @@ function needsController(ctx: ResourceContext, s: Server): void {
 }
 
 /**
- * Tells the controller this server's BMC when its power is left to the controller, and takes
- * it off the controller's list when it no longer is: the controller switches only the servers
- * Terraform handed it, so a server declared on is never powered off behind Terraform's back.
+ * Tells the controller this server's BMC: with power = "controller" it may switch it; otherwise
+ * it only reads its Watts (the status page's timeline), so a server declared on is never
+ * powered off behind Terraform's back.
  */
-async function register(ctx: ResourceContext, s: Server, priorPower: string | null): Promise<void> {
+async function register(ctx: ResourceContext, s: Server, priorHadBmc: boolean): Promise<void> {
   const controller = ctx.provider.controller;
   const bmc = bmcOf(s);
   const id = serverId(s.name, s.libvirt_uri);
   try {
-    if (controller && bmc && s.power === 'controller') {
-      await controllerRequest(controller, 'PUT', `v1/servers/${encodeURIComponent(id)}`, { name: s.name, uri: s.libvirt_uri, bmc, powerSensor: null });
-    } else if (controller && priorPower === 'controller') {
+    if (controller && bmc) {
+      await controllerRequest(controller, 'PUT', `v1/servers/${encodeURIComponent(id)}`, { name: s.name, uri: s.libvirt_uri, bmc, powerSensor: null, managed: s.power === 'controller' });
+    } else if (controller && priorHadBmc) {
       await controllerRequest(controller, 'DELETE', `v1/servers/${encodeURIComponent(id)}`);
     }
   } catch (err) {
@@ -279,7 +279,7 @@ export const applianceServer = defineResource<typeof schema>({
   async create(ctx, planned) {
     needsController(ctx, planned);
     const made = await converge(ctx, planned, null, true);
-    await register(ctx, made, null);
+    await register(ctx, made, false);
     return made;
   },
 
@@ -320,14 +320,14 @@ export const applianceServer = defineResource<typeof schema>({
     const priorPower = prior.power === 'off' || prior.power === 'on' ? prior.power : null;
     needsController(ctx, planned);
     const next = await converge(ctx, planned, bmcChanged ? null : priorPower, false);
-    await register(ctx, next, prior.power);
+    await register(ctx, next, prior.ipmi !== null);
     return next;
   },
 
   async delete(ctx, prior) {
     const bmc = bmcOf(prior);
     const controller = ctx.provider.controller;
-    if (controller && prior.power === 'controller') {
+    if (controller && bmc) {
       await controllerRequest(controller, 'DELETE', `v1/servers/${encodeURIComponent(prior.id ?? serverId(prior.name, prior.libvirt_uri))}`).catch((err: unknown) =>
         ctx.warn(`The controller may still power server "${prior.name}"`, `storm could not take it off the controller's list: ${(err as Error).message}`));
     }

@@ -85,9 +85,9 @@ export function storeContract(kind: string, open: () => Promise<ControllerStore>
       assert.equal((await store.member('dns-0'))?.tokenSha256, 'cd'.repeat(32));
       assert.equal(await store.member('nosuch'), null);
       const bmc = { address: '127.0.0.1', port: 9001, username: 'admin', password: 'pw' };
-      await store.putServer({ id: 'b1@qemu:///system', name: 'b1', uri: 'qemu:///system', bmc, powerSensor: null });
-      await store.putServer({ id: 'b1@qemu:///system', name: 'b1', uri: 'qemu:///system', bmc: { ...bmc, port: 9002 }, powerSensor: 'Pwr' });
-      assert.deepEqual(await store.servers(), [{ id: 'b1@qemu:///system', name: 'b1', uri: 'qemu:///system', bmc: { ...bmc, port: 9002 }, powerSensor: 'Pwr' }]);
+      await store.putServer({ id: 'b1@qemu:///system', name: 'b1', uri: 'qemu:///system', bmc, powerSensor: null, managed: false });
+      await store.putServer({ id: 'b1@qemu:///system', name: 'b1', uri: 'qemu:///system', bmc: { ...bmc, port: 9002 }, powerSensor: 'Pwr', managed: true });
+      assert.deepEqual(await store.servers(), [{ id: 'b1@qemu:///system', name: 'b1', uri: 'qemu:///system', bmc: { ...bmc, port: 9002 }, powerSensor: 'Pwr', managed: true }]);
       await store.deleteServer('b1@qemu:///system');
       assert.deepEqual(await store.servers(), []);
       await store.recordPowerOn({ server: 'b9', at: 5, bootSeconds: 3 });
