@@ -9,7 +9,7 @@ import { DiagnosticError, attr, type Diagnostic } from '../protocol/diagnostics.
 import { UNKNOWN } from '../protocol/cty/index.ts';
 import type { ObjectValue, ResourceContext } from '../contract.ts';
 import type { ResourceSchema } from '../schema/model.ts';
-import { decodeBlock, defineResource, type Model } from '../schema/typed.ts';
+import { decodeBlock, defineResource, encodeBlock, type Model } from '../schema/typed.ts';
 import { between, inRange, matches } from '../schema/validators.ts';
 import { controllerRequest, type ControllerConnection, type WireGroup, type WireGroupView as GroupView } from '../drivers/controller-api.ts';
 import { resolveHardware } from '../host/instances.ts';
@@ -172,8 +172,9 @@ export const scalingGroup = defineResource<typeof schema>({
     if (typeof config.min === 'number' && typeof config.max === 'number' && config.min > config.max) {
       diags.push({ severity: 'error', summary: 'min is above max', detail: `min = ${config.min} and max = ${config.max}: the group could never hold both. Lower min or raise max.`, path: attr('min') });
     }
-    const high = config.guest_cpu_high;
-    const low = config.guest_cpu_low;
+    // Unset, a threshold is its default (the config holds null until defaults are applied).
+    const high = config.guest_cpu_high === null ? D.guestCpuHigh : config.guest_cpu_high;
+    const low = config.guest_cpu_low === null ? D.guestCpuLow : config.guest_cpu_low;
     if (typeof high === 'number' && typeof low === 'number' && low >= high) {
       diags.push({ severity: 'error', summary: 'guest_cpu_low is not below guest_cpu_high', detail: `guest_cpu_low = ${low} and guest_cpu_high = ${high}: the group would scale in and out on the same load. Keep low well below high (the defaults are ${D.guestCpuLow} and ${D.guestCpuHigh}).`, path: attr('guest_cpu_low') });
     }
@@ -194,9 +195,15 @@ export const scalingGroup = defineResource<typeof schema>({
       if (config.memory_mib === null) next.memory_mib = UNKNOWN;
       if (config.vcpus === null) next.vcpus = UNKNOWN;
     }
-    // Only the controller knows how many members there will be once it has the new policy.
-    next.desired = UNKNOWN;
-    next.members = UNKNOWN;
+    // Only the controller knows how many members there will be once it has a new policy; with
+    // nothing changed, the count it holds stays as refreshed (a plan after scaling is empty).
+    const COUNT = ['desired', 'members'];
+    const before = prior ? encodeBlock(schema.block, prior) : null;
+    const changed = !before || Object.keys(planned).some((k) => !COUNT.includes(k) && JSON.stringify(planned[k]) !== JSON.stringify(before[k]));
+    if (changed) {
+      next.desired = UNKNOWN;
+      next.members = UNKNOWN;
+    }
     return { planned: next };
   },
 
