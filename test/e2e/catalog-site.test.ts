@@ -18,6 +18,7 @@ import type { ApplianceDefinition } from '../../provider/src/channel/types.ts';
 import { parseFeed } from '../../provider/src/channel/feed.ts';
 import { generateKeyPair, hashFile, parsePublicKey, verifySignature } from '../../provider/src/channel/signing.ts';
 import { signCommand } from '../../provider/src/cli/keys.ts';
+import { launchChromium } from '../lib/browser.ts';
 import { buildSite, serveStatic as serveAt, type BuildResult } from '../lib/channel.ts';
 
 const serveStatic = (root: string) => serveAt(root, BASE_PATH);
@@ -27,7 +28,6 @@ const site = path.join(repo, 'catalog-site');
 const examples = path.join(site, 'appliances');
 const fixtures = path.join(repo, 'provider/test/fixtures/appliances');
 const astroBin = path.join(repo, 'node_modules/astro/bin/astro.mjs');
-const CHROMIUM = '/usr/bin/chromium';
 const BASE_PATH = '/channels/storm/';
 const STORM_NS = 'https://storm.invalid/xmlns/channel/1';
 
@@ -272,17 +272,8 @@ describe('catalog site: build, serve, feed, browser', () => {
   });
 
   test('in a browser: search, filter by provides, open an appliance, dependencies are links', async (t) => {
-    if (!existsSync(CHROMIUM)) {
-      t.skip(`${CHROMIUM} is missing: apt-get install -y chromium (scripts/install-system.sh) to run the browser test`);
-      return;
-    }
-    const { chromium } = await import('playwright-core');
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
-    t.after(() => browser.close());
+    const browser = await launchChromium(t);
+    if (!browser) return;
     const page = await browser.newPage({ viewport: { width: 1200, height: 860 } });
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(String(e)));

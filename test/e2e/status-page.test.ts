@@ -4,7 +4,6 @@
 // through playwright-core. The page must read right, the timeline must render one line per
 // series, nothing may be fetched from elsewhere, and hostile names must stay text.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,9 +12,9 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { renderStatusPage, renderTimelineSvg, type StatusPoint, type StatusSnapshot } from '../../provider/src/controller/status-page.ts';
 import type { DecisionRecord } from '../../provider/src/controller/store.ts';
+import { launchChromium } from '../lib/browser.ts';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
-const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOT = path.join(repo, 'test-results/controller-status.png');
 
 const NOW = Date.UTC(2025, 2, 14, 15, 30, 0);
@@ -131,17 +130,8 @@ describe('controller status page in a browser', () => {
   after(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
   test('the page reads right, the timeline renders, nothing else is fetched; hostile names stay text', async (t) => {
-    if (!existsSync(CHROMIUM)) {
-      t.skip(`${CHROMIUM} is missing: apt-get install -y chromium (scripts/install-system.sh) to run the browser test`);
-      return;
-    }
-    const { chromium } = await import('playwright-core');
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
-    t.after(() => browser.close());
+    const browser = await launchChromium(t);
+    if (!browser) return;
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     const errors: string[] = [];
     const requested: string[] = [];

@@ -168,6 +168,9 @@ async function finishInterrupted(ctx: PassContext, group: GroupRecord, onHosts: 
         log.warn(`finishing member ${m.name}, which an interrupted scale-out left half-made on ${m.dep.server.name}`, { group: group.name });
         await makeInstance(ctx, spec);
         await ctx.store.putMember({ group: group.name, name: m.name, server: m.dep.serverId, index: m.index, createdAt, tokenSha256 });
+        const line = `finish ${group.name}: an interrupted scale-out left ${m.name} half-made → ${m.name} on ${m.dep.server.name}`;
+        log.info(line, { group: group.name });
+        await ctx.store.recordDecision({ at: ctx.now(), kind: 'scale', subject: group.name, action: 'finish', reason: line });
       } else if (m.domain.state === 'shutoff') {
         log.warn(`starting member ${m.name}, found shut off on ${m.dep.server.name}`, { group: group.name });
         await setDomainState(m.dep.server.uri, m.name, 'running');
