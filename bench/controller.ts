@@ -13,7 +13,7 @@
 //    range over BENCH_CONTROLLER_SCALE_OUTS scale-outs (the member removed between them).
 //    The policy's hold window (60 s by default) is the user's choice against churn and is not
 //    counted; the round interval is: the crossing waits for the next round's sample, 0 to one
-//    interval (5 s by default), so the printed worst case adds one interval.
+//    interval (3 s by default), so the printed worst case adds one interval.
 //    Baseline: what the user would do by hand, `terraform apply` of the same configuration with
 //    one storm_instance of the same shape added (same deployment, 64 MiB, 1 vCPU, network, file
 //    template; ip_wait_seconds = 0, as the controller waits for no lease either), timed from
@@ -24,7 +24,7 @@
 //    holding 1000 members in 20 groups whose deployments name 10 servers that do not answer
 //    (qemu+tcp://127.0.1.N:1/system: connection refused, so the passes keep the members "on a
 //    server that did not answer" and the sampler reads nothing), with BENCH_CONTROLLER_HOURS of
-//    samples at the 5 s interval (each member's cpu and cpu_seconds, each group's cpu,
+//    samples at the default 3 s interval (each member's cpu and cpu_seconds, each group's cpu,
 //    cpu_seconds and member count, each server's cpu and watts), and runs
 //    BENCH_CONTROLLER_ROUNDS rounds back to back (the real Rounds.once) plus the status page
 //    after each. Printed: its VmHWM and VmRSS after the rounds (/proc/self/status), the store's
@@ -81,7 +81,7 @@ const SIM_SERVERS = 10;
 const SIM_HOURS = Number(process.env.BENCH_CONTROLLER_HOURS ?? 2);
 const SIM_ROUNDS = Number(process.env.BENCH_CONTROLLER_ROUNDS ?? 20);
 const WITH_LAB = process.env.BENCH_CONTROLLER_LAB !== '0';
-const INTERVAL_S = 5;
+const INTERVAL_S = 3; // storm controller run's default --interval
 const POLL_MS = 50;
 /** A /24 no other lab of this machine uses (test/e2e uses 192.168.24x). */
 const CIDR = '192.168.250.0/24';
@@ -378,7 +378,7 @@ async function benchOnLab(): Promise<void> {
     };
     await store.putGroup(rx);
     const board = new StatusBoard(store, { id: 'bench', intervalSeconds: INTERVAL_S });
-    const rounds = new Rounds(store, log, INTERVAL_S, 168 * 3600_000, null, board, 'bench', new AbortController().signal);
+    const rounds = new Rounds(store, log, INTERVAL_S, 24 * 3600_000, null, board, 'bench', new AbortController().signal);
     // Warm-up: the binding's first load, the sampler's one-time read of the host's CPUs.
     await rounds.once();
 
