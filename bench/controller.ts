@@ -259,7 +259,7 @@ async function benchSimulated(): Promise<void> {
     console.log(`controller with ${SIM_MEMBERS} simulated members: ${SIM_GROUPS} groups on ${SIM_SERVERS} servers that do not answer (qemu+tcp://127.0.1.N:1/system, refused),`);
     console.log(`  ${SIM_HOURS} h of samples at ${INTERVAL_S} s (cpu and cpu_seconds per member; cpu, cpu_seconds and members per group; cpu and watts per server)`);
     console.log(`  store: ${(built.samples / 1e6).toFixed(2)} M samples and ${built.decisions} decisions, SQLite file ${(dbBytes / 2 ** 20).toFixed(0)} MiB (${(dbBytes / built.samples).toFixed(0)} B/sample with its index; built in ${secs(buildMs)});`);
-    console.log(`    at the default --retention-hours 168 that is ~${((dbBytes / SIM_HOURS) * 168 / 2 ** 30).toFixed(1)} GiB; ${(dbAfter / 2 ** 20).toFixed(0)} MiB (file + WAL) after the rounds`);
+    console.log(`    at the default --retention-hours 24 that is ~${((dbBytes / SIM_HOURS) * 24 / 2 ** 30).toFixed(1)} GiB; ${(dbAfter / 2 ** 20).toFixed(0)} MiB (file + WAL) after the rounds`);
     console.log(`  baseline: the same Node (${process.execPath}) running \`-e\` that prints its own /proc/self/status; median of 3.`);
     console.log(`  controller: a process of its own running the real Rounds.once ${SIM_ROUNDS} times back to back and the status page after each`);
     console.log(`    (bench/controller-child.ts bundled by esbuild as storm is, run by the same Node).`);
