@@ -46,7 +46,7 @@ Options of run:
   --advertise URL       the API's address as members reach it; with it, each member gets its own
                         token in its seed (/etc/storm/controller.json) to report its load
   --retention-hours H   samples kept for the status page and reports (default 24; each member
-                        costs ~180 KiB an hour at the default interval, measured by npm run bench)
+                        costs ~220 KiB an hour at the default interval, measured by npm run bench)
   --id NAME             this controller's name among several (default HOST:PID)
   -h, --help            this text`;
 
