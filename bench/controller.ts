@@ -135,7 +135,7 @@ async function buildSimulatedStore(path: string, end: number): Promise<{ samples
       const group: GroupRecord = {
         name,
         policy: { ...DEFAULT_SCALING, min: 1, max: 1000 },
-        shape: { deployments: servers.map((s) => `dep-web@${s.name}@${s.uri}`), memoryMib: 512, vcpus: 1, network: 'lan', variables: {}, files: [{ path: '/etc/motd', content: 'I am ${member}\n', permissions: '0644' }], services: [] },
+        shape: { deployments: servers.map((s) => `dep-web@${s.name}@${s.uri}`), memoryMib: 512, vcpus: 1, network: 'lan', variables: {}, files: [{ path: '/etc/motd', content: 'I am ${member}\n', permissions: '0644' }], services: [], placement: 'spread' },
         dnsName: `${name}.example.org`,
         metric: 'cpu',
         power: DEFAULT_POWER,
@@ -371,7 +371,7 @@ async function benchOnLab(): Promise<void> {
     store = await openSqliteStore(join(work, 'controller.db'));
     const lines: string[] = [];
     const log: Logger = { debug: () => {}, info: (m) => lines.push(m), warn: (m) => lines.push(m), error: (m) => lines.push(`error: ${m}`) };
-    const shape: GroupRecord['shape'] = { deployments: [deployment], memoryMib: 64, vcpus: 1, network: NETWORK, variables: {}, files: [{ path: '/etc/motd', content: 'I am ${member}\n', permissions: '0644' }], services: [] };
+    const shape: GroupRecord['shape'] = { deployments: [deployment], memoryMib: 64, vcpus: 1, network: NETWORK, variables: {}, files: [{ path: '/etc/motd', content: 'I am ${member}\n', permissions: '0644' }], services: [], placement: 'spread' };
     const rx: GroupRecord = {
       name: 'rx', policy: { ...DEFAULT_SCALING, min: 0, max: 3, windowSeconds: 5, cooldownOutSeconds: 0 }, shape,
       dnsName: null, metric: 'cpu', power: null, deleting: false, lastScaleOutAt: null, lastScaleInAt: null,

@@ -25,7 +25,7 @@ const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
 const group: GroupRegistration = {
   policy: { ...DEFAULT_SCALING, min: 1, max: 3 },
-  shape: { deployments: ['dep-web@blade1@qemu+tcp://127.0.0.11/system'], memoryMib: 64, vcpus: 1, network: 'lan', variables: {}, files: [{ path: '/etc/motd', content: 'hi ${member}\n', permissions: '0644' }], services: ['http'] },
+  shape: { deployments: ['dep-web@blade1@qemu+tcp://127.0.0.11/system'], memoryMib: 64, vcpus: 1, network: 'lan', variables: {}, files: [{ path: '/etc/motd', content: 'hi ${member}\n', permissions: '0644' }], services: ['http'], placement: 'spread' },
   dnsName: 'web',
   metric: 'cpu',
   power: null,
@@ -98,6 +98,7 @@ test('API: bad bodies get 4xx naming the field, and the store is untouched', asy
     [JSON.stringify({ ...group, shape: { ...group.shape, files: [{ path: 'relative', content: '', permissions: '0644' }] } }), 400, /absolute/],
     [JSON.stringify({ ...group, shape: { ...group.shape, memoryMib: 'lots' } }), 400, /shape\.memoryMib/],
     [JSON.stringify({ ...group, dnsName: 'Bad Name!' }), 400, /dnsName/],
+    [JSON.stringify({ ...group, shape: { ...group.shape, placement: 'random' } }), 400, /shape\.placement/],
     [Buffer.alloc(MAX_BODY_BYTES + 10, 0x20), 413, /over/],
   ];
   for (const [body, status, said] of cases) {

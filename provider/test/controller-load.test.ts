@@ -14,7 +14,7 @@ import { DEFAULT_SCALING } from '../src/policy/scaling.ts';
 
 const group = (metric: string): GroupRecord => ({
   name: 'mx', policy: { ...DEFAULT_SCALING, min: 1, max: 3 }, dnsName: null, metric, power: null, deleting: false, lastScaleOutAt: null, lastScaleInAt: null,
-  shape: { deployments: ['dep-mx@b1@qemu:///system'], memoryMib: 64, vcpus: 1, network: 'lan', variables: {}, files: [], services: [] },
+  shape: { deployments: ['dep-mx@b1@qemu:///system'], memoryMib: 64, vcpus: 1, network: 'lan', variables: {}, files: [], services: [], placement: 'spread' },
 });
 const member = (name: string, index: number): MemberRecord => ({ group: 'mx', name, server: 'b1@qemu:///system', index, createdAt: index, tokenSha256: null });
 

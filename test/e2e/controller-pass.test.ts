@@ -73,7 +73,7 @@ resource "storm_network" "lan" {
   group = {
     name: 'web',
     policy: { ...DEFAULT_SCALING, min: 1, max: 3, windowSeconds: 30, cooldownOutSeconds: 0, cooldownInSeconds: 60 },
-    shape: { deployments: [deployment], memoryMib: 64, vcpus: 1, network: 'lan', variables: {}, files: [{ path: '/etc/motd', content: 'I am ${member}\n', permissions: '0644' }], services: [] },
+    shape: { deployments: [deployment], memoryMib: 64, vcpus: 1, network: 'lan', variables: {}, files: [{ path: '/etc/motd', content: 'I am ${member}\n', permissions: '0644' }], services: [], placement: 'spread' },
     dnsName: null,
     metric: 'cpu',
     power: null,

@@ -123,6 +123,7 @@ function memberSpec(ctx: PassContext, group: GroupRecord, deployments: readonly 
       files: [...group.shape.files, ...reportFile],
       diskSizeMib: null,
       state: 'running',
+      placement: group.shape.placement ?? 'spread',
       labels: {
         [MEMBER_LABELS.group]: group.name, [MEMBER_LABELS.index]: String(index), [MEMBER_LABELS.createdAt]: String(createdAt),
         ...(tokenSha256 ? { [MEMBER_LABELS.tokenSha256]: tokenSha256 } : {}),

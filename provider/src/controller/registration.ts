@@ -117,7 +117,14 @@ function memberShape(v: unknown): MemberShape {
       return { path, content: str(fo, 'content', `shape.files[${i}]`, 32_768), permissions };
     }),
     services: services as string[],
+    placement: placementOf(o.placement),
   };
+}
+
+function placementOf(v: unknown): 'spread' | 'consolidate' {
+  if (v === undefined || v === null || v === 'spread') return 'spread';
+  if (v === 'consolidate') return 'consolidate';
+  throw bad('shape.placement must be "spread" (the least-loaded server) or "consolidate" (the fullest that fits)');
 }
 
 export function parseGroupRegistration(body: unknown): GroupRegistration {

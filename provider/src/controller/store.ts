@@ -19,6 +19,8 @@ export interface MemberShape {
   files: { path: string; content: string; permissions: string }[];
   /** What members provide (the appliance's `provides`): SRV records, and MX for mail. */
   services: string[];
+  /** Where new members go: the least-loaded server (the paper's) or the fullest that fits. */
+  placement: 'spread' | 'consolidate';
 }
 
 export interface GroupRecord {

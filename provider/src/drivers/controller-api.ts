@@ -13,6 +13,7 @@ export interface WireGroup {
     variables: Record<string, string>;
     files: { path: string; content: string; permissions: string }[];
     services: string[];
+    placement: 'spread' | 'consolidate';
   };
   dnsName: string | null;
   metric: string;

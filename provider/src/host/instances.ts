@@ -22,6 +22,7 @@ import { outwaitReservation, overCommitment, placeAndReserve, releasePlacement, 
 import { readLayerRecord, readServerRecord, type ApplianceRecord, type DeploymentFile, type DeploymentRecord } from './records.ts';
 import { layerId, type LayerRef } from './refs.ts';
 import type { HostSession } from './session.ts';
+import type { PlacementMode } from '../policy/placement.ts';
 
 export interface Hardware {
   memoryMib: number;
@@ -43,6 +44,8 @@ export interface InstanceSpec {
   state: DomainState;
   /** More of storm's metadata on the domain, e.g. the scaling group it belongs to. */
   labels?: Readonly<Record<string, string>>;
+  /** Among the candidates: the least-loaded (the paper's, default) or the fullest that fits (fewest servers on). */
+  placement?: PlacementMode;
 }
 
 /** Who asks, and how they hear of it: a provider resource or a controller pass. */
@@ -202,7 +205,7 @@ async function placeAndDefine(ctx: Maker, i: InstanceSpec, progress: { on?: Laye
       },
     };
   };
-  const decision = await placeAndReserve(ctx.session, i.name, hw, deployments, reserve);
+  const decision = await placeAndReserve(ctx.session, i.name, hw, deployments, reserve, i.placement ?? 'spread');
   if ('error' in decision.placement || !decision.chosen || !reserved) {
     const why = 'error' in decision.placement ? decision.placement.error : 'no candidate answered.';
     const unanswered = decision.unreachable.length ? ` (${decision.unreachable.join(', ')} did not answer and were left out)` : '';

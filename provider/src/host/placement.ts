@@ -12,7 +12,7 @@
 // it cannot block the server forever; the next apply of that instance adopts it.
 import { getDomain, listDomains, type DomainObservation } from '../drivers/domains.ts';
 import { committedLoad, type ObservedDomain, type PendingInstance } from '../policy/load.ts';
-import { overCommittedMib, place, type InstanceNeeds, type Placement, type ServerLoad } from '../policy/placement.ts';
+import { overCommittedMib, place, type InstanceNeeds, type Placement, type PlacementMode, type ServerLoad } from '../policy/placement.ts';
 import { readServerRecord } from './records.ts';
 import { layerId, type LayerRef } from './refs.ts';
 import type { HostSession } from './session.ts';
@@ -116,7 +116,7 @@ export interface PlacementDecision<T extends LayerRef> {
  * A server that already holds this instance's own leftover domain wins: placing it anywhere
  * else would leave a twin behind.
  */
-export function placeInstance<T extends LayerRef>(session: HostSession, instance: string, needs: InstanceNeeds, candidates: readonly T[]): Promise<PlacementDecision<T>> {
+export function placeInstance<T extends LayerRef>(session: HostSession, instance: string, needs: InstanceNeeds, candidates: readonly T[], mode: PlacementMode = 'spread'): Promise<PlacementDecision<T>> {
   return session.placeOneAtATime(async () => {
     // A candidate that does not answer (powered off, unreachable) is left out, not fatal: the
     // instance goes where it can. Only when none answers is that the failure.
@@ -126,7 +126,7 @@ export function placeInstance<T extends LayerRef>(session: HostSession, instance
     if (!answered.length && unreachable.length) throw unreachable[0]!.reason;
     const loads = answered.map((a) => a.load);
     const leftover = answered.find((a) => a.hasLeftover);
-    const placement: Placement = leftover ? { server: leftover.candidate.serverId } : place(needs, loads);
+    const placement: Placement = leftover ? { server: leftover.candidate.serverId } : place(needs, loads, mode);
     const chosen = 'server' in placement ? (candidates.find((c) => c.serverId === placement.server) ?? null) : null;
     if (chosen) session.pendingPlacements.set(instance, { server: chosen.serverId, memoryMib: needs.memoryMib, vcpus: needs.vcpus });
     return { placement, loads, chosen, unreachable: unreachable.map((u) => u.server), adopting: Boolean(leftover) };
@@ -156,10 +156,11 @@ export async function placeAndReserve<T extends LayerRef>(
   needs: InstanceNeeds,
   candidates: readonly T[],
   reserve: (chosen: T, adopting: boolean) => Promise<Reservation>,
+  mode: PlacementMode = 'spread',
 ): Promise<ReservedPlacement<T>> {
   let lastOver = '';
   for (let round = 1; ; round++) {
-    const decision = await placeInstance(session, instance, needs, candidates);
+    const decision = await placeInstance(session, instance, needs, candidates, mode);
     if (!decision.chosen) return { ...decision, rounds: round };
     const reservation = await reserve(decision.chosen, decision.adopting);
     if (decision.adopting) return { ...decision, rounds: round };

@@ -10,7 +10,7 @@ import { UNKNOWN } from '../protocol/cty/index.ts';
 import type { ObjectValue, ResourceContext } from '../contract.ts';
 import type { ResourceSchema } from '../schema/model.ts';
 import { decodeBlock, defineResource, encodeBlock, type Model } from '../schema/typed.ts';
-import { between, inRange, matches } from '../schema/validators.ts';
+import { between, inRange, matches, oneOf } from '../schema/validators.ts';
 import { controllerRequest, type ControllerConnection, type WireGroup, type WireGroupView as GroupView } from '../drivers/controller-api.ts';
 import { resolveHardware } from '../host/instances.ts';
 import { parseLayerId, type LayerRef } from '../host/refs.ts';
@@ -45,6 +45,7 @@ const schema = {
       step: { type: 'number', mode: 'optional', default: D.step, validators: [between(1, 100)], description: 'Members added or removed per decision.' },
       cooldown_out_seconds: { type: 'number', mode: 'optional', default: D.cooldownOutSeconds, validators: [between(0, 86400)], description: 'After a scale-out, no other for this long: the new member must boot and take load first.' },
       cooldown_in_seconds: { type: 'number', mode: 'optional', default: D.cooldownInSeconds, validators: [between(0, 86400)], description: 'After any change, no scale-in for this long: removing is the costlier mistake, so it waits longer than a scale-out.' },
+      placement: { type: 'string', mode: 'optional', default: 'spread', validators: [oneOf('spread', 'consolidate')], description: 'Where a new member goes: `spread`, the least-loaded server that fits (the paper\'s rule: members get the most room), or `consolidate`, the fullest server that fits (fewer servers on, so `host_power` can switch more off).' },
       services: { type: { list: 'string' }, mode: 'optional', description: 'What the members provide, e.g. `data.storm_appliance.mail.provides`. With `dns_name`, each known service gets an SRV record (`_smtp._tcp.NAME` → NAME:25; known: smtp/mail, submission, imap, imaps, pop3, http/www/webserv, https, dns, ldap), and `smtp`/`mail` makes NAME a mail exchanger (MX). Others are listed on the status page only.' },
       dns_name: { type: 'string', mode: 'optional', validators: [matches(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/, 'a DNS name: lower case letters, digits, dashes and dots')], description: 'A name on the network\'s DNS that resolves round-robin to every running member (A records; MX too for a mail appliance; SRV per service the appliance provides).' },
       drain_timeout_seconds: { type: 'number', mode: 'optional', default: 600, validators: [between(0, 86400)], description: 'How long destroy waits for the controller to remove every member.' },
@@ -103,7 +104,7 @@ async function registration(g: Group): Promise<WireGroup> {
       windowSeconds: g.window_seconds, step: g.step,
       cooldownOutSeconds: g.cooldown_out_seconds, cooldownInSeconds: g.cooldown_in_seconds,
     },
-    shape: { deployments: g.deployments, memoryMib: hw.memoryMib, vcpus: hw.vcpus, network: g.network, variables: g.variables ?? {}, files: g.file, services: g.services ?? [] },
+    shape: { deployments: g.deployments, memoryMib: hw.memoryMib, vcpus: hw.vcpus, network: g.network, variables: g.variables ?? {}, files: g.file, services: g.services ?? [], placement: g.placement === 'consolidate' ? 'consolidate' : 'spread' },
     dnsName: g.dns_name,
     metric: g.scale_on?.metric ?? 'cpu',
     power: g.host_power ? {
@@ -136,6 +137,7 @@ function fromView(base: Group, v: GroupView): Group {
     cooldown_in_seconds: v.policy.cooldownInSeconds,
     dns_name: v.dnsName,
     services: (v.shape.services ?? []).length ? v.shape.services : base.services,
+    placement: v.shape.placement ?? 'spread',
     file: v.shape.files,
     scale_on: custom ? { metric: v.metric, high: v.policy.guestCpuHigh, low: v.policy.guestCpuLow } : null,
     host_power: v.power ? {

@@ -8,7 +8,7 @@ import { DEFAULT_SCALING } from '../../src/policy/scaling.ts';
 export const sampleGroup = (name: string): GroupRecord => ({
   name,
   policy: { ...DEFAULT_SCALING, min: 1, max: 4 },
-  shape: { deployments: ['dep-mail@blade1@qemu+tcp://10.0.0.11/system'], memoryMib: 256, vcpus: 1, network: 'lan', variables: { site: 'a' }, files: [], services: [] },
+  shape: { deployments: ['dep-mail@blade1@qemu+tcp://10.0.0.11/system'], memoryMib: 256, vcpus: 1, network: 'lan', variables: { site: 'a' }, files: [], services: [], placement: 'spread' },
   dnsName: 'mail.storm.internal',
   metric: 'cpu',
   power: null,
