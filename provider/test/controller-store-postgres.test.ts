@@ -15,7 +15,8 @@ import { fileURLToPath } from 'node:url';
 import { Client } from 'pg';
 import { startPostgres, type Postgres } from '../../test/lib/postgres.ts';
 import { openStore } from '../src/controller/open-store.ts';
-import { openPostgresStore, PostgresStoreError, redactUrl } from '../src/controller/store-postgres.ts';
+import { redactUrl } from '../src/controller/redact.ts';
+import { openPostgresStore, PostgresStoreError } from '../src/controller/store-postgres.ts';
 import { sampleGroup, storeContract } from './lib/store-contract.ts';
 
 const STORE_MODULE = fileURLToPath(new URL('../src/controller/store-postgres.ts', import.meta.url));

@@ -14,6 +14,7 @@ import { runDnsPass } from './dns-pass.ts';
 import { runGroupPass, sha256Hex } from './group-pass.ts';
 import { initControllerDir, readControllerDir } from './init.ts';
 import { openStore } from './open-store.ts';
+import { redactUrl } from './redact.ts';
 import { PowerMemory, runPowerPass } from './power-pass.ts';
 import { accountingCsv } from './report.ts';
 import { CpuSampler } from './sampler.ts';
@@ -158,7 +159,7 @@ async function run(values: Values): Promise<number> {
   }
   const stop = new AbortController();
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => stop.abort());
-  log.info('controller started', { id, api: api.url, db: values.db ?? join(values.dir, 'controller.db'), interval });
+  log.info('controller started', { id, api: api.url, db: redactUrl(values.db ?? join(values.dir, 'controller.db')), interval });
   const report = values.advertise ? { url: values.advertise, caPem: files.caPem } : null;
   const rounds = new Rounds(store, log, interval, retentionMs, report, board, id, stop.signal);
   while (!stop.signal.aborted) {
@@ -178,7 +179,8 @@ async function run(values: Values): Promise<number> {
 export class Rounds {
   private readonly sampler = new CpuSampler();
   private readonly power = new PowerMemory();
-  private leading = false;
+  /** null until the first round: then whichever it is, is said. */
+  private leading: boolean | null = null;
   private lastPrune = 0;
 
   constructor(

@@ -3,6 +3,7 @@
 // their meaning are the SQLite store's; every write is one statement, so a controller killed at
 // any point leaves whole records (PostgreSQL rolls back what a dead client did not finish).
 import { Pool, type PoolClient, type QueryResult } from 'pg';
+import { redactUrl } from './redact.ts';
 import type { ControllerStore, DecisionRecord, GroupRecord, MemberRecord, PowerOnRecord, SampleRecord, ServerRecord } from './store.ts';
 
 /** Bumped when the tables change; a database of another version is refused, not misread. */
@@ -88,22 +89,6 @@ type Param = string | number | boolean | null | readonly string[] | readonly num
 /** The store cannot be reached or opened; the message is for the operator as it stands. */
 export class PostgresStoreError extends Error {
   override name = 'PostgresStoreError';
-}
-
-/** The URL as it may be printed: without its password, whether in the userinfo or a parameter. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    u.password = '';
-    // Only when there is one: rewriting the query would re-encode the other parameters.
-    const secrets = [...u.searchParams.keys()].filter((key) => /pass/i.test(key));
-    for (const key of secrets) u.searchParams.delete(key);
-    return u.toString();
-  } catch {
-    // Unparsable (a password with a bare '#' or '/', say): everything from the user's ':' to
-    // the last '@' goes, at worst with some of the URL that was no secret.
-    return url.replace(/^([a-z]+:\/\/[^/:@]*):.*@/i, '$1@').replace(/([?&][^=&]*pass[^=&]*=)[^&]*/gi, '$1');
-  }
 }
 
 const codeOf = (err: unknown): string | undefined =>
