@@ -97,6 +97,8 @@ test('power: an empty server goes off after the hold, beyond the minimum, only i
   assert.equal(decidePower(DEFAULT_POWER, { servers: [servers[0]!, { ...servers[1]!, canPower: false }], unplaced: null, now }).action, 'none', 'could not power it on again');
   assert.equal(decidePower({ ...DEFAULT_POWER, minServersOn: 2 }, { servers, unplaced: null, now }).action, 'none', 'minimum');
   assert.equal(decidePower(DEFAULT_POWER, { servers: [server('a', 'on', 0.95), servers[1]!], unplaced: null, now }).action, 'none', 'the other is busy: it would be needed at once');
+  assert.equal(decidePower(DEFAULT_POWER, { servers: [server('a', 'on', 0.79, { cpuPeak: 0.91 }), servers[1]!], unplaced: null, now }).action, 'none', 'the other was busy within the hold: no churn at the mark');
+  assert.equal(decidePower(DEFAULT_POWER, { servers: [server('a', 'on', 0.5, { cpuPeak: 0.6 }), servers[1]!], unplaced: null, now }).action, 'off');
 });
 
 test('power: at most N changes at once; below the minimum powers on', () => {

@@ -33,9 +33,12 @@ const img = (name: string) => ({ path: join(GUEST, name), sha256: sha256File(joi
 // Blade 1's network: the burner server is reached at its gateway from every member.
 const LAN1 = '192.168.243';
 const LAN2 = '192.168.244';
-// Thresholds a little under the paper's 0.9: this machine's 2 cores also run terraform, the
-// controller and QEMU's own threads, so two burning TCG guests measure ~85-100 %, not a clean 100 %.
-const HIGH = 0.8;
+// Thresholds under the paper's 0.9: this machine's 2 cores also run terraform, the controller,
+// QEMU's own threads and, in CI, whatever else runs; two burning TCG guests on 2 cores measure
+// 75-100 % each, three share 2 cores (~66 % each). The group's mark must hold with two (0.6) and
+// blade 1 must pass its mark with two burning (0.75) for the run to show each step every time.
+const GUEST_HIGH = 0.6;
+const HOST_HIGH = 0.75;
 const INTERVAL = 2;
 
 const work = mkdtempSync(join(tmpdir(), 'storm-controller-boot-'));
@@ -164,7 +167,7 @@ resource "storm_scaling_group" "web" {
   vcpus                = 1
   min                  = 1
   max                  = 3
-  guest_cpu_high       = ${HIGH}
+  guest_cpu_high       = ${GUEST_HIGH}
   guest_cpu_low        = 0.3
   window_seconds       = 6
   cooldown_out_seconds = 20
@@ -176,7 +179,7 @@ resource "storm_scaling_group" "web" {
     content = "http://${LAN1}.1:${(burnServer.address() as AddressInfo).port}/burn/$\${member}\\n"
   }
   host_power {
-    host_cpu_high        = ${HIGH}
+    host_cpu_high        = ${HOST_HIGH}
     min_servers_on       = 1
     empty_hold_seconds   = 20
     default_boot_seconds = 5
@@ -290,9 +293,9 @@ test('load on the guest: a second member, then blade 2 powered on over IPMI and 
 
   await waitFor('blade 2 powered on by the controller', 180_000, async () => (await lab.power(blade2)) === 'on');
   const poweredOn = Date.now();
-  figures.push(`web-1 running → blade 2 powered on (blade 1 ≥ ${HIGH * 100} %): ${((poweredOn - running1) / 1000).toFixed(1)} s`);
+  figures.push(`web-1 running → blade 2 powered on (blade 1 ≥ ${HOST_HIGH * 100} %): ${((poweredOn - running1) / 1000).toFixed(1)} s`);
   // The decision is logged once the BMC has acted: a moment after the chassis is seen on.
-  await waitFor('the power-on decision in the log', 20_000, async () => logLines.some((l) => /power on blade2 \(web\): every powered server ≥ 80 %/.test(l)));
+  await waitFor('the power-on decision in the log', 20_000, async () => logLines.some((l) => new RegExp(`power on blade2 \\(web\\): every powered server ≥ ${HOST_HIGH * 100} %`).test(l)));
 
   // Killed in the middle of the next scale-out (its domain reserved on blade 2, nothing more):
   // restarted, it finishes that member — no twin, nothing lost.

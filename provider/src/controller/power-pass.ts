@@ -52,7 +52,7 @@ export function serversOf(group: GroupRecord, registered: readonly ServerRecord[
 }
 
 /** Reads one server's power, load and draw; records the Watts and a finished boot. */
-export async function observeServer(ctx: PowerContext, s: ServerRecord, samples: SampleRecord[]): Promise<ObservedServer> {
+export async function observeServer(ctx: PowerContext, s: ServerRecord, samples: SampleRecord[], holdMs: number): Promise<ObservedServer> {
   const now = ctx.now();
   let chassis: Power | null = null;
   let watts: number | null = null;
@@ -80,6 +80,8 @@ export async function observeServer(ctx: PowerContext, s: ServerRecord, samples:
     ctx.memory.emptySince.delete(s.id);
   }
   const cpu = power === 'on' ? (await ctx.store.samples(s.name, CPU, now - ctx.freshMs, now)).at(-1)?.value ?? null : null;
+  const recent = power === 'on' ? await ctx.store.samples(s.name, CPU, now - holdMs, now) : [];
+  const cpuPeak = recent.length ? Math.max(...recent.map((x) => x.value)) : null;
   return {
     id: s.id,
     name: s.name,
@@ -87,6 +89,7 @@ export async function observeServer(ctx: PowerContext, s: ServerRecord, samples:
     power,
     canPower: s.managed && s.bmc !== null && chassis !== null,
     cpu,
+    cpuPeak,
     emptySince: power === 'on' ? ctx.memory.emptySince.get(s.id) ?? null : null,
     bootHistorySeconds: await ctx.store.bootHistory(s.id),
     watts,
@@ -105,7 +108,7 @@ export async function runPowerPass(ctx: PowerContext, group: GroupRecord, regist
   if (!group.power || group.deleting) return null;
   const records = serversOf(group, registered);
   const samples: SampleRecord[] = [];
-  const servers = await Promise.all(records.map((s) => observeServer(ctx, s, samples)));
+  const servers = await Promise.all(records.map((s) => observeServer(ctx, s, samples, group.power!.emptyHoldSeconds * 1000)));
   await ctx.store.recordSamples(samples);
   const now = ctx.now();
   // A server not handed to the controller counts while it is on (it carries load) and is

@@ -32,6 +32,12 @@ export interface ServerPowerView {
   canPower: boolean;
   /** Host CPU utilization 0..1 (null when not measured, e.g. off). */
   cpu: number | null;
+  /**
+   * Its highest CPU over the last hold time (0..1), null when not measured: what "busy" means
+   * for powering another server off, so a server hovering at the mark does not switch its
+   * neighbour off and on again with every sample (seen: 81 %, 91 %, 79 % → on, off, on).
+   */
+  cpuPeak?: number | null;
   /** Epoch ms since which it holds no domain; null when it holds some. */
   emptySince: number | null;
   /** Seconds its past power-ons took until libvirt answered, oldest first. */
@@ -85,14 +91,15 @@ export function decidePower(p: PowerPolicy, o: PowerObservation): PowerDecision 
     return powerOn(`every powered server ≥ ${pct(p.hostCpuHigh)} (${busy.map((s) => `${s.server} ${pct(s.cpu!)}`).join(', ')})`);
   }
   // Off only what storm can power on again, only beyond the minimum, only after the hold, and
-  // never while the others are busy (it would be needed again at once).
+  // never while the others are or lately were busy (it would be needed again at once).
   const holdMs = p.emptyHoldSeconds * 1000;
   const idle = powered
     .filter((s) => s.canPower && s.emptySince !== null && o.now - s.emptySince >= holdMs)
     .sort((a, b) => a.emptySince! - b.emptySince! || a.server.localeCompare(b.server));
   if (idle.length && powered.length > p.minServersOn) {
     const rest = powered.filter((s) => s !== idle[0]);
-    if (rest.some((s) => s.cpu === null || s.cpu < p.hostCpuHigh)) {
+    const busy = (s: ServerPowerView) => (s.cpuPeak ?? s.cpu) !== null && (s.cpuPeak ?? s.cpu)! >= p.hostCpuHigh;
+    if (rest.some((s) => !busy(s))) {
       const s = idle[0]!;
       return { action: 'off', server: s.server, reason: `${s.server} empty for ${Math.round((o.now - s.emptySince!) / 1000)} s ≥ ${p.emptyHoldSeconds} s → power off` };
     }
