@@ -18,21 +18,42 @@ function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** Connects through the native binding; a refused or dead connection becomes LibvirtUnreachableError. */
+/**
+ * How long one native call may take before the caller is told the server does not answer. A
+ * libvirt call whose reply never comes (seen once under heavy TCG load: a controller round
+ * waited forever on a call that never settled) must fail, not stall a long-running process;
+ * the abandoned call's connection is left to libvirt's keepalive.
+ */
+const OPEN_DEADLINE_MS = 30_000;
+const CALL_DEADLINE_MS = 120_000;
+const CLOSE_DEADLINE_MS = 5_000;
+
+function withDeadline<T>(work: Promise<T>, ms: number, onLate: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(onLate()), ms);
+    timer.unref();
+  });
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+}
+
+/** Connects through the native binding; a refused, dead or silent connection becomes LibvirtUnreachableError. */
 export async function withConnection<T>(uri: string, use: (h: Hypervisor) => Promise<T>): Promise<T> {
   // Loaded on first use: the binding pulls an XML library that would slow every provider start,
   // and most provider processes (validate, plan of unchanged config) never touch libvirt.
   const { Hypervisor } = await import('@unraid/libvirt');
   const hypervisor = new Hypervisor({ uri });
+  const silent = (ms: number) => () => unreachable(uri, `no answer within ${ms / 1000} s`);
   try {
-    await hypervisor.connectOpen();
+    await withDeadline(hypervisor.connectOpen(), OPEN_DEADLINE_MS, silent(OPEN_DEADLINE_MS));
   } catch (err) {
+    if (err instanceof LibvirtUnreachableError) throw err;
     throw unreachable(uri, errorText(err));
   }
   try {
-    return await use(hypervisor);
+    return await withDeadline(use(hypervisor), CALL_DEADLINE_MS, silent(CALL_DEADLINE_MS));
   } finally {
-    await hypervisor.connectClose().catch(() => {});
+    await withDeadline(hypervisor.connectClose(), CLOSE_DEADLINE_MS, silent(CLOSE_DEADLINE_MS)).catch(() => {});
   }
 }
 
