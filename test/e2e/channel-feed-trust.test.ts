@@ -48,6 +48,10 @@ output "appliance_verified_by" {
 output "version" {
   value = data.storm_appliance.mail.version
 }
+
+output "feed_expires" {
+  value = data.storm_channel.test.feed_expires
+}
 `;
 }
 
@@ -95,7 +99,8 @@ describe('feeds that cannot be rolled back, frozen or swapped', () => {
     const r = await run(['apply', '-auto-approve', '-no-color']);
     assert.equal(r.exitCode, 0, r.output);
     const keyId = channel.publicKeyLine.split(' ')[1];
-    assert.deepEqual(await outputs(), { channel_verified_by: keyId, appliance_verified_by: keyId, version: '1.1' });
+    const expires = /^expires: (.*)$/m.exec(await readFile(sigFile(), 'utf8'))![1];
+    assert.deepEqual(await outputs(), { channel_verified_by: keyId, appliance_verified_by: keyId, version: '1.1', feed_expires: expires });
   });
 
   test('a replayed older feed is refused once a newer one was seen', async () => {
