@@ -108,7 +108,8 @@ export async function readChannel(ctx: ResourceContext, url: string, insecure: b
   // Kept as the offline copy only now: verified (or not meant to be) and readable.
   await feed.keep();
   await sig!.keep();
-  return { feed: parsed, verifiedBy: verified?.keyId ?? null, statement: verified?.statement ?? null, keys: verified?.keys ?? trustedKeys(ctx) };
+  // Unverified channels verify no images either: no keys.
+  return { feed: parsed, verifiedBy: verified?.keyId ?? null, statement: verified?.statement ?? null, keys: verified?.keys ?? [] };
 }
 
 interface FeedToVerify {
