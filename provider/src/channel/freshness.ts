@@ -32,6 +32,11 @@ export function versionText(version: number): string {
 
 export const describeVersion = (version: number): string => `version ${versionText(version)}`;
 
+/** "at T" for a version that is a signing time, else "as version N": for "signed by K at T". */
+export function whenSigned(version: number): string {
+  return looksLikeTime(version) ? `at ${formatTime(version)}` : `as version ${version}`;
+}
+
 export class FeedExpiredError extends VerificationError {
   override name = 'FeedExpiredError';
   constructor(
@@ -65,7 +70,7 @@ export class RetiredKeyError extends VerificationError {
     readonly keyId: string,
     readonly retired: RetiredKey,
   ) {
-    super(`the feed is signed by key ${keyId}, which the channel retired: it published a rotation to key ${retired.successor}, signed by ${keyId} (${describeVersion(retired.version)}), followed on ${formatTime(retired.followedAt)}`);
+    super(`the feed is signed by key ${keyId}, which the channel retired: it published a rotation to key ${retired.successor}, signed by ${keyId} ${whenSigned(retired.version)}, which storm followed on ${formatTime(retired.followedAt)}`);
   }
 }
 

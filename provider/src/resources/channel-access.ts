@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { DiagnosticError, attr, pathToString, type AttributePath } from '../protocol/diagnostics.ts';
 import { ChannelHttpError, TrustStateError, fetchCached, readTrustState, signatureUrl, trustStatePath, updateTrustState, type ChannelTrustState, type Fetched } from '../drivers/channel.ts';
 import { parseFeed, type ChannelFeed } from '../channel/feed.ts';
-import { checkFeedFreshness, describeVersion, RetiredKeyError } from '../channel/freshness.ts';
+import { checkFeedFreshness, describeVersion, RetiredKeyError, whenSigned } from '../channel/freshness.ts';
 import { MAX_ROTATION_STEPS, RotationError, rotationUrl, verifyRotation, type KeyRotation } from '../channel/rotation.ts';
 import {
   PublicKeyFormatError,
@@ -168,7 +168,7 @@ async function verifyFeed(ctx: ResourceContext, f: FeedToVerify): Promise<{ stat
     ctx.warn(
       'The channel\'s publisher key was rotated: storm followed the rotation',
       `${pathToString(f.urlPath)} = "${f.url}" is now signed by key ${r.to.keyId}, which key ${r.from.keyId} named as its successor ` +
-        `(${rotationUrl(f.channel, r.from.keyId)}, signed by ${r.from.keyId}, ${describeVersion(r.version)}${r.reason ? `; reason: ${r.reason}` : ''}). ` +
+        `(${rotationUrl(f.channel, r.from.keyId)}, signed by ${r.from.keyId} ${whenSigned(r.version)}${r.reason ? `; reason: ${r.reason}` : ''}). ` +
         `storm trusts ${r.to.keyId} for this channel because ${r.from.keyId} signed the rotation, and from now on refuses this channel's feeds signed by ${r.from.keyId}. ` +
         `Replace ${r.from.keyId}'s line in trusted_keys with this one: "${formatPublicKey(r.to)}".`,
     );

@@ -73,6 +73,8 @@ function setting(c: NonNullable<Context['channel']>): string {
   return `${c.path ? pathToString(c.path) : 'the channel'} = "${c.feed ?? c.url}"`;
 }
 const attributeOf = (c: NonNullable<Context['channel']>) => (c.path ? pathToString(c.path) : 'the channel URL');
+/** "the URL in channel": the setting by name, in a sentence. */
+const urlIn = (c: NonNullable<Context['channel']>) => (c.path ? `the URL in ${pathToString(c.path)}` : 'the channel URL');
 const forget = (c: NonNullable<Context['channel']>) => (c.trustFile ? `delete ${c.trustFile}` : 'delete its file under the cache directory\'s channels/trust/');
 
 const signedFix = (s: string) => `${s} If you trust this channel without signatures, set insecure_skip_verify = true on the data source.`;
@@ -275,7 +277,7 @@ const TABLE: readonly Row[] = [
         detail:
           `${setting(c.channel)}: ${err.message}. An expired feed may be an old copy that a mirror, proxy or attacker keeps serving to hide newer appliance versions from you (a freeze), so storm refuses it. ` +
           `The publisher signs the feed again (\`storm sign --purpose feed rss.xml\` sets a new expiry: 7 days, or what --expires-in says) and publishes the new rss.xml.sig; ` +
-          `if ${attributeOf(c.channel)} points at a mirror, check that the mirror is up to date. If the expiry looks wrong, check this machine's clock.`,
+          `if ${urlIn(c.channel)} points at a mirror, check that the mirror is up to date. If the expiry looks wrong, check this machine's clock.`,
         path: c.channel.path,
       };
     },
@@ -287,7 +289,7 @@ const TABLE: readonly Row[] = [
         summary: `The ${c.channel.what} is older than one storm has already seen`,
         detail:
           `${setting(c.channel)}: ${err.message}. storm never goes back to an older feed of a channel: a mirror, proxy or attacker may be replaying an old one to hold you on appliance versions with known problems (a rollback). ` +
-          `Check that ${attributeOf(c.channel)} reaches the publisher's server and not a stale mirror or cache. If the publisher really went back to an older feed, they sign it again ` +
+          `Check that ${urlIn(c.channel)} reaches the publisher's server and not a stale mirror or cache. If the publisher really went back to an older feed, they sign it again ` +
           `(\`storm sign --purpose feed rss.xml\` gives it a newer version); to make this machine forget what it has seen of the channel, ${forget(c.channel)}.`,
         path: c.channel.path,
       },
