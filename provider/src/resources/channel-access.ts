@@ -4,7 +4,7 @@
 // for another channel, remember what was seen, parse.
 import { createHash } from 'node:crypto';
 import { DiagnosticError, attr, pathToString, type AttributePath } from '../protocol/diagnostics.ts';
-import { ChannelHttpError, TrustStateError, fetchCached, readTrustState, signatureUrl, trustStatePath, updateTrustState, type ChannelTrustState, type Fetched } from '../drivers/channel.ts';
+import { ChannelHttpError, fetchCached, readTrustState, signatureUrl, trustStatePath, updateTrustState, type ChannelTrustState, type Fetched } from '../drivers/channel.ts';
 import { parseFeed, type ChannelFeed } from '../channel/feed.ts';
 import { checkFeedFreshness, describeVersion, RetiredKeyError, whenSigned } from '../channel/freshness.ts';
 import { MAX_ROTATION_STEPS, RotationError, rotationUrl, verifyRotation, type KeyRotation } from '../channel/rotation.ts';
