@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseFeed } from '../provider/src/channel/feed.ts';
-import { generateKeyPair, loadSecretKey, parsePublicKey, signFile, verifySignature } from '../provider/src/channel/signing.ts';
+import { generateKeyPair, loadSecretKey, newFeedClaims, parsePublicKey, signFile, verifySignature } from '../provider/src/channel/signing.ts';
 import { fetchBytes } from '../provider/src/drivers/channel.ts';
 import { buildSite, serveStatic } from '../test/lib/channel.ts';
 import { REPO_DIR } from '../test/lib/terraform.ts';
@@ -31,7 +31,7 @@ export async function benchChannel(): Promise<void> {
       const built = await buildSite(defs, www, url);
       if (built.code !== 0) throw new Error(`site build failed:\n${built.output.slice(-2000)}`);
       const key = generateKeyPair('bench');
-      await writeFile(join(www, 'rss.xml.sig'), (await signFile(loadSecretKey(key.secretKeyPem), join(www, 'rss.xml'), 'feed')).signature);
+      await writeFile(join(www, 'rss.xml.sig'), (await signFile(loadSecretKey(key.secretKeyPem), join(www, 'rss.xml'), newFeedClaims(`${url}rss.xml`))).signature);
       const trusted = [parsePublicKey(key.publicKeyLine)];
       const feedBytes = (await readFile(join(www, 'rss.xml'))).length;
       const times: number[] = [];
@@ -39,7 +39,7 @@ export async function benchChannel(): Promise<void> {
       for (let i = 0; i < 7; i++) {
         const t0 = performance.now();
         const [xml, sig] = await Promise.all([fetchBytes(`${url}rss.xml`), fetchBytes(`${url}rss.xml.sig`)]);
-        verifySignature(Buffer.from(sig!).toString('utf8'), trusted, { purpose: 'feed', sha256: createHash('sha256').update(xml!).digest('hex'), size: xml!.length });
+        verifySignature(Buffer.from(sig!).toString('utf8'), trusted, { purpose: 'feed', sha256: createHash('sha256').update(xml!).digest('hex'), size: xml!.length, channel: `${url}rss.xml` });
         items = (await parseFeed(Buffer.from(xml!).toString('utf8'))).items.length;
         times.push(performance.now() - t0);
       }

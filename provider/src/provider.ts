@@ -18,9 +18,14 @@ const configBlock = {
       type: { list: 'string' },
       mode: 'optional',
       description:
-        'Public keys of the appliance publishers you trust, each the line `storm keygen` printed (`storm-ed25519 KEYID BASE64`). Channels whose feed or images are not signed by one of them are refused, unless a data source sets `insecure_skip_verify`.',
+        'Public keys of the appliance publishers you trust, each the line `storm keygen` printed (`storm-ed25519 KEYID BASE64`). Channels whose feed or images are not signed by one of them are refused, unless a data source sets `insecure_skip_verify`. A key a channel rotated to, by a rotation its old trusted key signed, is followed (with a warning to replace the line). Removing a key here is how you revoke it.',
     },
-    cache_dir: { type: 'string', mode: 'optional', description: 'Where images and channel feeds are cached. Defaults to `$STORM_CACHE_DIR`, else `~/.cache/storm`.' },
+    cache_dir: {
+      type: 'string',
+      mode: 'optional',
+      description:
+        'Where images and channel feeds are cached, and where storm remembers the newest feed it has seen of each channel (`channels/trust/`; keep it between runs for the rollback check). Defaults to `$STORM_CACHE_DIR`, else `~/.cache/storm`.',
+    },
   },
   blocks: {
     controller: {

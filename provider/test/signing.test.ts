@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   BadSignatureError,
+  LegacySignatureError,
   MalformedSignatureError,
   PublicKeyFormatError,
   SecretKeyError,
@@ -163,8 +164,16 @@ describe('signatures', () => {
 
   test('the canonical statement is exactly the documented text', () => {
     assert.equal(
-      canonicalStatement({ purpose: 'feed', name: 'feed.xml', sha256: EMPTY_SHA.toUpperCase(), size: 42 }),
-      `storm-signature-v1\npurpose: feed\nname: feed.xml\nsha256: ${EMPTY_SHA}\nsize: 42\n`,
+      canonicalStatement({ purpose: 'image', name: 'base.qcow2', sha256: EMPTY_SHA.toUpperCase(), size: 42 }),
+      `storm-signature-v1\npurpose: image\nname: base.qcow2\nsha256: ${EMPTY_SHA}\nsize: 42\n`,
+    );
+    assert.equal(
+      canonicalStatement({ purpose: 'feed', name: 'rss.xml', sha256: EMPTY_SHA, size: 42, channel: 'HTTPS://Example.org:443/rss.xml#x', version: 1717243200000, expires: 1717848000000 }),
+      `storm-signature-v2\npurpose: feed\nname: rss.xml\nsha256: ${EMPTY_SHA}\nsize: 42\nchannel: https://example.org/rss.xml\nversion: 1717243200000\nexpires: 2024-06-08T12:00:00.000Z\n`,
+    );
+    assert.equal(
+      canonicalStatement({ purpose: 'key-rotation', name: 'rotation-b2a16655e4cbdb26.json', sha256: EMPTY_SHA, size: 42, channel: '/srv/channel/rss.xml', version: 7 }),
+      `storm-signature-v2\npurpose: key-rotation\nname: rotation-b2a16655e4cbdb26.json\nsha256: ${EMPTY_SHA}\nsize: 42\nchannel: file:///srv/channel/rss.xml\nversion: 7\n`,
     );
   });
 
@@ -213,13 +222,15 @@ describe('signatures', () => {
 
     // An attacker who replaces the image and rewrites the sha256 (and purpose, size, name) in the .sig.
     const expected = { purpose: 'image' as const, sha256: sha('evil'), size: 4 };
-    for (const [field, value] of [['sha256', expected.sha256], ['purpose', 'feed'], ['size', '12'], ['name', 'evil.qcow2']] as const) {
+    for (const [field, value] of [['sha256', expected.sha256], ['size', '12'], ['name', 'evil.qcow2']] as const) {
       assert.throws(
-        () => verifySignature(withField(sig, field, value), [signer.pub], { ...expected, purpose: field === 'purpose' ? 'feed' : 'image' }),
+        () => verifySignature(withField(sig, field, value), [signer.pub], expected),
         (e: unknown) => e instanceof BadSignatureError && /does not verify with key/.test(e.message),
         field,
       );
     }
+    // An image signature relabelled as a feed's reads as an old-format feed signature: refused before any key is tried.
+    assert.throws(() => verifySignature(withField(sig, 'purpose', 'feed'), [signer.pub], { ...expected, purpose: 'feed' }), LegacySignatureError);
     // A key id pointed at another trusted key: that key does not verify it either.
     const reassigned = withField(sig, 'key-id', other.pub.keyId);
     assert.throws(() => verifySignature(reassigned, [signer.pub, other.pub], { purpose: 'image', sha256: statement.sha256 }), BadSignatureError);
@@ -256,10 +267,12 @@ describe('signatures', () => {
   test('malformed signature files are MalformedSignatureErrors saying what is wrong', () => {
     const drop = (field: string): string => sig.replace(new RegExp(`^${field}: .*\\n`, 'm'), '');
     const cases: [string, RegExp][] = [
-      ['hello\n', /first line must be "storm-signature-v1"/],
+      ['hello\n', /first line must be "storm-signature-v1" or "storm-signature-v2"/],
       ['-----BEGIN PGP SIGNATURE-----\n\niQ==\n-----END PGP SIGNATURE-----\n', /OpenPGP signature/],
       ['untrusted comment: signature from minisign secret key\nRUQ=\n', /minisign signature/],
-      ['storm-signature-v2\n', /first line/],
+      ['storm-signature-v3\n', /first line.*a newer storm made it/],
+      [sig.replace('storm-signature-v1', 'storm-signature-v2'), /an image signature is storm-signature-v1/],
+      [`${sig}channel: https://example.org/rss.xml\n`, /unknown field "channel" \(a storm-signature-v2 field in a storm-signature-v1\)/],
       [drop('key-id'), /no "key-id:" line/],
       [drop('sha256'), /no "sha256:" line/],
       [drop('signature'), /no "signature:" line/],
@@ -267,7 +280,8 @@ describe('signatures', () => {
       [`${sig}x-extra: 1\n`, /unknown field "x-extra"/],
       [sig.replace('\nname:', '\nName:'), /line 4 is not "field: value"/],
       [withField(sig, 'key-id', 'B2A16655E4CBDB26'), /key-id .* 16 lowercase hex/],
-      [withField(sig, 'purpose', 'kernel'), /purpose must be "image" or "feed"/],
+      [withField(sig, 'purpose', 'kernel'), /purpose must be one of image, feed, key-rotation/],
+      [withField(sig, 'purpose', 'key-rotation'), /a key-rotation signature is storm-signature-v2/],
       [withField(sig, 'sha256', 'abc'), /sha256 .* 64 lowercase hex/],
       [withField(sig, 'size', '-1'), /size "-1" must be a whole number/],
       [withField(sig, 'size', '011'), /whole number/],
@@ -401,7 +415,7 @@ describe('files and the CLI', () => {
     const signer = newKey();
     const stranger = newKey();
     const file = path.join(dir, 'feed.xml');
-    await fs.writeFile(file, '<rss/>');
+    await fs.writeFile(file, '<rss version="2.0"/>');
     const missing = captureIO();
     assert.equal(await verifyCommand(['--pub', signer.line, file], missing), 1);
     assert.match(missing.err(), /FAILED: not signed: there is no .*feed\.xml\.sig/);
@@ -409,7 +423,7 @@ describe('files and the CLI', () => {
     const signIO = captureIO();
     const keyFile = path.join(dir, 'signer.key');
     await fs.writeFile(keyFile, pemOf(signer.secret), { mode: 0o600 });
-    assert.equal(await signCommand(['--key', keyFile, '--purpose', 'feed', file], signIO), 0, signIO.err());
+    assert.equal(await signCommand(['--key', keyFile, '--purpose', 'feed', '--channel', 'https://example.org/feed.xml', file], signIO), 0, signIO.err());
     const elsewhere = path.join(dir, 'elsewhere.sig');
     await fs.rename(`${file}.sig`, elsewhere);
     assert.equal(await verifyCommand(['--pub', signer.line, '--sig', elsewhere, file], captureIO()), 0);

@@ -16,12 +16,18 @@ import Parser from 'rss-parser';
 import { formatProblems, parseApplianceDefinition } from '../../provider/src/channel/definition.ts';
 import type { ApplianceDefinition } from '../../provider/src/channel/types.ts';
 import { parseFeed } from '../../provider/src/channel/feed.ts';
-import { generateKeyPair, hashFile, parsePublicKey, verifySignature } from '../../provider/src/channel/signing.ts';
-import { signCommand } from '../../provider/src/cli/keys.ts';
+import { generateKeyPair, hashFile, parsePublicKey, verifyFeedSignature } from '../../provider/src/channel/signing.ts';
+import { signCommand, type KeysCommandIO } from '../../provider/src/cli/keys.ts';
 import { launchChromium } from '../lib/browser.ts';
 import { buildSite, serveStatic as serveAt, type BuildResult } from '../lib/channel.ts';
 
 const serveStatic = (root: string) => serveAt(root, BASE_PATH);
+
+/** The CLI's output, kept for assertions instead of interleaving with the test report. */
+function captured(): KeysCommandIO & { err: () => string } {
+  let err = '';
+  return { stdout: { write: () => true }, stderr: { write: (t: string) => (err += t) }, env: {}, err: () => err };
+}
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 const site = path.join(repo, 'catalog-site');
@@ -225,16 +231,38 @@ describe('catalog site: build, serve, feed, browser', () => {
     assert.equal((await pub.text()).trim(), publicKeyLine);
     assert.ok((await readFile(path.join(out, 'index.html'), 'utf8')).includes(publicKeyLine), 'the key is shown on the site');
 
-    // `storm sign --purpose feed` next to the built rss.xml, as the README tells publishers.
+    // `storm sign --purpose feed` next to the built rss.xml, as the README tells publishers: the
+    // channel comes from the feed's own <atom:link rel="self">, which the build wrote from
+    // STORM_CHANNEL_URL, so the signature names the URL users read the feed at.
     const rss = path.join(out, 'rss.xml');
-    assert.equal(await signCommand(['--key', secretKeyFile, '--purpose', 'feed', rss]), 0);
-    const sig = await fetch(new URL('rss.xml.sig', channelUrl));
+    const feedUrl = new URL('rss.xml', channelUrl).href;
+    const signed = Date.now();
+    const first = captured();
+    assert.equal(await signCommand(['--key', secretKeyFile, '--purpose', 'feed', rss], first), 0, first.err());
+    const sig = await fetch(feedUrl + '.sig');
     assert.equal(sig.status, 200);
-    const feed = Buffer.from(await (await fetch(new URL('rss.xml', channelUrl))).arrayBuffer());
+    const sigText = await sig.text();
+    assert.match(sigText, /^storm-signature-v2\n/);
+    const feed = Buffer.from(await (await fetch(feedUrl)).arrayBuffer());
     const { sha256, size } = await hashFile(rss);
     assert.equal(size, feed.length);
-    const verified = verifySignature(await sig.text(), [parsePublicKey(publicKeyLine)], { purpose: 'feed', sha256, size });
-    assert.equal(verified.statement.purpose, 'feed');
+    const verified = verifyFeedSignature(sigText, [parsePublicKey(publicKeyLine)], { sha256, size, channel: feedUrl });
+    assert.equal(verified.statement.channel, feedUrl);
+    assert.ok(verified.statement.version >= signed && verified.statement.version <= Date.now(), 'the version is the signing time');
+    const week = verified.statement.expires - verified.statement.version;
+    assert.ok(week > 7 * 86_400_000 - 1000 && week <= 7 * 86_400_000, `expires in 7 days by default (${week} ms)`);
+
+    // Signed again with nothing changed: a newer version and a later expiry, as a publisher's
+    // weekly re-sign needs; --expires-in sets how long.
+    const second = captured();
+    assert.equal(await signCommand(['--key', secretKeyFile, '--purpose', 'feed', '--expires-in', '14d', rss], second), 0, second.err());
+    const again = verifyFeedSignature(await readFile(`${rss}.sig`, 'utf8'), [parsePublicKey(publicKeyLine)], { sha256, size, channel: feedUrl }).statement;
+    assert.ok(again.version > verified.statement.version);
+    assert.ok(again.expires - again.version > 13 * 86_400_000);
+    // A channel URL other than the one the feed was built for is refused at signing time.
+    const io = captured();
+    assert.equal(await signCommand(['--key', secretKeyFile, '--purpose', 'feed', '--channel', 'https://elsewhere.example/rss.xml', rss], io), 1);
+    assert.match(io.err(), /the feed says it lives at .*rss\.xml .*--channel says https:\/\/elsewhere\.example\/rss\.xml/);
   });
 
   test('the HCL snippets are what terraform fmt would write', async (t) => {

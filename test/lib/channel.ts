@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { serializeApplianceDefinition } from '../../provider/src/channel/definition.ts';
-import { generateKeyPair, loadSecretKey, signFile } from '../../provider/src/channel/signing.ts';
+import { generateKeyPair, loadSecretKey, newFeedClaims, signFile, type SecretKey } from '../../provider/src/channel/signing.ts';
 import type { ApplianceDefinition } from '../../provider/src/channel/types.ts';
 import { REPO_DIR } from './terraform.ts';
 
@@ -97,6 +97,14 @@ export interface TestChannel {
   publicKeyLine: string;
   /** A key nobody signed with, for "wrong key" cases. */
   otherPublicKeyLine: string;
+  /** The publisher's secret key, which signed the images and the feed. */
+  publisherKey: SecretKey;
+  /**
+   * Signs rss.xml again, as `storm sign --purpose feed` does after a build (a newer version each
+   * time), writing rss.xml.sig; returns the signature. The options make the signatures an
+   * attacker would replay or a careless publisher would make.
+   */
+  signFeed(options?: SignFeedOptions): Promise<string>;
   /** Served path of an image by its local file name. */
   servedImage(fileName: string): string;
   /** Stops serving (the channel goes down); the files stay. */
@@ -105,6 +113,17 @@ export interface TestChannel {
   reopen(): Promise<void>;
   /** Stops serving and deletes everything. */
   remove(): Promise<void>;
+}
+
+export interface SignFeedOptions {
+  /** Another key than the publisher's. */
+  key?: SecretKey;
+  /** The channel named in the signature (default: the feed's URL). */
+  channel?: string;
+  /** How long the signature is valid (default: storm sign's 7 days). */
+  lifetimeMs?: number;
+  /** The signing time (default: now, above every earlier version). */
+  now?: number;
 }
 
 /** Publishes appliances as a signed channel on loopback (build, sign images and feed, serve). */
@@ -150,12 +169,24 @@ export async function publishTestChannel(appliances: ChannelAppliance[]): Promis
     await copyFile(img, served);
     await writeFile(`${served}.sig`, (await signFile(secret, served, 'image')).signature);
   }
-  await writeFile(path.join(root, 'rss.xml.sig'), (await signFile(secret, path.join(root, 'rss.xml'), 'feed')).signature);
+  const feedUrl = `${url}rss.xml`;
+  let lastVersion = 0;
+  const signFeed = async (options: SignFeedOptions = {}): Promise<string> => {
+    const now = options.now ?? Math.max(Date.now(), lastVersion + 1);
+    lastVersion = Math.max(lastVersion, now);
+    const claims = newFeedClaims(options.channel ?? feedUrl, { now, lifetimeMs: options.lifetimeMs });
+    const { signature } = await signFile(options.key ?? secret, path.join(root, 'rss.xml'), claims);
+    await writeFile(path.join(root, 'rss.xml.sig'), signature);
+    return signature;
+  };
+  await signFeed();
   return {
-    feedUrl: `${url}rss.xml`,
+    feedUrl,
     root,
     publicKeyLine: key.publicKeyLine,
     otherPublicKeyLine: other.publicKeyLine,
+    publisherKey: secret,
+    signFeed,
     servedImage: (fileName) => path.join(root, 'images', fileName),
     close: async () => {
       if (!server.listening) return;

@@ -15,45 +15,64 @@
 // (`BEGIN ENCRYPTED PRIVATE KEY`, aes-256-cbc) when created with a passphrase.
 //
 // What is signed is never a file's bytes but a canonical statement about them, so that a
-// multi-GiB image is signed by the sha256 that storm computes anyway while downloading it:
+// multi-GiB image is signed by the sha256 that storm computes anyway while downloading it.
+// Two formats, by what the statement has to say:
 //
-//   storm-signature-v1\n
-//   purpose: image|feed\n
+//   storm-signature-v1\n                     an image: what the file is
+//   purpose: image\n
 //   name: <file name or appliance id>\n
 //   sha256: <64 lowercase hex digits>\n
 //   size: <bytes, decimal>\n
 //
+//   storm-signature-v2\n                     a feed or a key rotation: also where and when
+//   purpose: feed|key-rotation\n
+//   name: …\n  sha256: …\n  size: …\n         (as in v1)
+//   channel: <the channel's feed URL, as WHATWG URL's href spells it>\n
+//   version: <decimal integer ≥ 1; storm sign uses the signing time in ms since the epoch>\n
+//   expires: <ISO 8601 UTC time, as Date.toISOString spells it>\n       (feeds only)
+//
 // The purpose keeps a feed signature from passing for an image signature of the same bytes and
 // the other way round. The name is informative (files get renamed in caches and mirrors) and is
-// checked only when the verifier asks for it.
+// checked only when the verifier asks for it. A feed names its channel, so that another
+// channel's feed served at this URL is refused; its version must never go down, so that an old
+// feed cannot be replayed; and it expires, so that a feed cannot be frozen (TUF's mix-and-match,
+// rollback and freeze attacks). An image needs none of this: the feed lists the sha256 of every
+// image, so the feed's freshness covers them, and image statements stay v1 (nothing to re-sign).
+// A v1 feed signature is refused with advice to re-sign: it names no channel, version or expiry,
+// so accepting it would accept exactly the replays v2 exists to stop.
 //
 // Signature (`<file>.sig`), UTF-8 text, one `field: value` per line after the first:
 //
-//   storm-signature-v1
+//   storm-signature-v1 | storm-signature-v2
 //   key-id: <key id>
-//   purpose: image|feed
-//   name: <name>
-//   sha256: <hex>
-//   size: <bytes>
+//   <the statement's fields, as above>
 //   signature: <base64 of the 64-byte Ed25519 signature over the canonical statement>
 //   comment: <optional free text>
 //
-// The statement is rebuilt from the purpose, name, sha256 and size lines. The `comment:` line is
-// NOT covered by the signature: anyone can change it, so it must never be trusted. The key-id line
-// is not covered either; it only picks the key to try. Fields may come in any order, each at most
-// once; unknown fields, a missing field, or text before the first line make the file malformed.
-// CRLF line ends and blank lines are tolerated, since .sig files pass through editors and web
-// servers.
+// The statement is rebuilt from the statement's lines, so each value has exactly one spelling
+// (a channel URL not in its canonical form is malformed, not silently re-spelt). The `comment:`
+// line is NOT covered by the signature: anyone can change it, so it must never be trusted. The
+// key-id line is not covered either; it only picks the key to try. Fields may come in any order,
+// each at most once; unknown fields, a missing field, a field of the other format, or text
+// before the first line make the file malformed. CRLF line ends and blank lines are tolerated,
+// since .sig files pass through editors and web servers.
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 export const PUBLIC_KEY_PREFIX = 'storm-ed25519';
-export const SIGNATURE_HEADER = 'storm-signature-v1';
+export const SIGNATURE_HEADER_V1 = 'storm-signature-v1';
+export const SIGNATURE_HEADER_V2 = 'storm-signature-v2';
 
-export type SignaturePurpose = 'image' | 'feed';
-export const SIGNATURE_PURPOSES: readonly SignaturePurpose[] = ['image', 'feed'];
+export type SignaturePurpose = 'image' | 'feed' | 'key-rotation';
+export const SIGNATURE_PURPOSES: readonly SignaturePurpose[] = ['image', 'feed', 'key-rotation'];
+
+/** How long a feed signature is valid unless the publisher says otherwise: a week, like a Debian Release file's Valid-Until. */
+export const DEFAULT_FEED_LIFETIME_MS = 7 * 24 * 3600 * 1000;
+/** Longer would make expiry meaningless as a bound on how long a frozen feed can be served. */
+export const MAX_FEED_LIFETIME_MS = 366 * 24 * 3600 * 1000;
 
 export interface PublicKey {
   keyId: string;
@@ -69,18 +88,29 @@ export interface SecretKey {
   publicKey: PublicKey;
 }
 
-export interface Statement {
-  purpose: SignaturePurpose;
+/** What every statement says about the signed bytes. */
+export interface Content {
   name: string;
   sha256: string;
   size: number;
 }
 
-export interface ParsedSignature extends Statement {
+/** What a feed or key-rotation statement says beyond its content: v2's fields. */
+export type Claims =
+  | { purpose: 'image' }
+  | { purpose: 'feed'; channel: string; version: number; expires: number }
+  | { purpose: 'key-rotation'; channel: string; version: number };
+
+export type Statement = Content & Claims;
+export type ImageStatement = Extract<Statement, { purpose: 'image' }>;
+export type FeedStatement = Extract<Statement, { purpose: 'feed' }>;
+export type RotationStatement = Extract<Statement, { purpose: 'key-rotation' }>;
+
+export type ParsedSignature = Statement & {
   keyId: string;
   signature: Buffer;
   comment: string | null;
-}
+};
 
 // ---------------------------------------------------------------------------------------------
 // Errors. Every message is meant to be shown to a user as is.
@@ -144,9 +174,35 @@ export class SignatureMismatchError extends VerificationError {
   ) {
     const why =
       field === 'purpose'
-        ? `it was made for purpose "${signed}" and purpose "${actual}" was expected: a signature made for one purpose never vouches for the other`
+        ? `it was made for purpose "${signed}" and purpose "${actual}" was expected: a signature made for one purpose never vouches for another`
         : `it is for ${field} ${signed} while the ${field} here is ${actual}: the file was modified after signing, or the signature belongs to another file`;
     super(`the signature by key ${keyId} is valid, but ${why}`);
+  }
+}
+
+/** A storm-signature-v1 feed signature: valid once, refused now, because it can be replayed forever. */
+export class LegacySignatureError extends VerificationError {
+  override name = 'LegacySignatureError';
+  constructor(readonly keyId: string) {
+    super(
+      `it is a ${SIGNATURE_HEADER_V1} feed signature (by key ${keyId}), which names no channel, version or expiry: such a feed could be ` +
+        `replayed long after a newer one was published, or served as another channel's feed, so storm no longer accepts it. ` +
+        `The publisher re-signs the feed with a current storm: \`storm sign --purpose feed rss.xml\` writes a ${SIGNATURE_HEADER_V2} signature ` +
+        `that names the channel, a version and an expiry`,
+    );
+  }
+}
+
+/** A valid feed (or key rotation) signature for another channel than the one being read. */
+export class WrongChannelError extends VerificationError {
+  override name = 'WrongChannelError';
+  constructor(
+    readonly keyId: string,
+    readonly purpose: SignaturePurpose,
+    readonly signed: string,
+    readonly expected: string,
+  ) {
+    super(`the ${purpose} signature by key ${keyId} is valid, but for channel ${signed}, not ${expected}`);
   }
 }
 
@@ -257,19 +313,59 @@ export function loadSecretKey(pem: string | Buffer, passphrase?: string): Secret
 // ---------------------------------------------------------------------------------------------
 // Statements and signatures
 
+/**
+ * The one spelling of a channel's name: its feed URL as WHATWG URL writes it (scheme and host in
+ * lower case, the default port dropped, no fragment), an absolute path as its file: URL. The
+ * provider compares this with the name a feed was signed for, so `HTTPS://Example.org:443/rss.xml`
+ * and `https://example.org/rss.xml` are the same channel.
+ */
+export function channelName(url: string): string {
+  const text = url.trim();
+  let u: URL;
+  try {
+    u = text.startsWith('/') ? pathToFileURL(text) : new URL(text);
+  } catch {
+    throw new SigningError(`the channel ${JSON.stringify(url)} is not a URL: a channel is named by the absolute URL of its rss.xml, e.g. https://appliances.example.org/rss.xml`);
+  }
+  if (!['http:', 'https:', 'file:'].includes(u.protocol)) {
+    throw new SigningError(`the channel ${JSON.stringify(url)} is not an http(s) or file URL: a channel is named by the absolute URL of its rss.xml`);
+  }
+  if (u.username || u.password) throw new SigningError(`the channel ${JSON.stringify(url)} has a user name or password in it; a signed channel name must not`);
+  u.hash = '';
+  return u.href;
+}
+
+/** A time as statements and messages spell it; whole milliseconds, UTC. */
+export function formatTime(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
 /** The exact bytes that are signed, after checking that the fields cannot smuggle in extra lines. */
 export function canonicalStatement(statement: Statement): string {
   const s = normalizeStatement(statement);
-  return `${SIGNATURE_HEADER}\npurpose: ${s.purpose}\nname: ${s.name}\nsha256: ${s.sha256}\nsize: ${s.size}\n`;
+  const lines = [s.purpose === 'image' ? SIGNATURE_HEADER_V1 : SIGNATURE_HEADER_V2, `purpose: ${s.purpose}`, `name: ${s.name}`, `sha256: ${s.sha256}`, `size: ${s.size}`];
+  if (s.purpose !== 'image') lines.push(`channel: ${s.channel}`, `version: ${s.version}`);
+  if (s.purpose === 'feed') lines.push(`expires: ${formatTime(s.expires)}`);
+  return lines.join('\n') + '\n';
 }
 
 function normalizeStatement(statement: Statement): Statement {
-  const { purpose, name, size } = statement;
-  if (!SIGNATURE_PURPOSES.includes(purpose)) throw new SigningError(`purpose must be "image" or "feed", got "${String(purpose)}"`);
+  const { name, size } = statement;
+  if (!SIGNATURE_PURPOSES.includes(statement.purpose)) throw new SigningError(`purpose must be one of ${SIGNATURE_PURPOSES.join(', ')}, got "${String(statement.purpose)}"`);
   checkName(name);
   const sha256 = normalizeSha256(statement.sha256);
   if (!Number.isSafeInteger(size) || size < 0) throw new SigningError(`size must be a whole number of bytes, got ${size}`);
-  return { purpose, name, sha256, size };
+  const content = { name, sha256, size };
+  if (statement.purpose === 'image') return { purpose: 'image', ...content };
+  const channel = channelName(statement.channel);
+  checkVersion(statement.version);
+  if (statement.purpose === 'key-rotation') return { purpose: 'key-rotation', ...content, channel, version: statement.version };
+  if (!Number.isSafeInteger(statement.expires) || statement.expires <= 0) throw new SigningError(`expires must be a time in whole milliseconds since the epoch, got ${statement.expires}`);
+  return { purpose: 'feed', ...content, channel, version: statement.version, expires: statement.expires };
+}
+
+function checkVersion(version: number): void {
+  if (!Number.isSafeInteger(version) || version < 1) throw new SigningError(`version must be a whole number of at least 1, got ${version}`);
 }
 
 function checkName(name: string): void {
@@ -288,22 +384,57 @@ function normalizeSha256(value: string): string {
 
 export function signStatement(secretKey: SecretKey, statement: Statement, comment?: string): string {
   const s = normalizeStatement(statement);
-  const signature = sign(null, Buffer.from(canonicalStatement(s), 'utf8'), secretKey.key);
-  const lines = [
-    SIGNATURE_HEADER,
-    `key-id: ${secretKey.keyId}`,
-    `purpose: ${s.purpose}`,
-    `name: ${s.name}`,
-    `sha256: ${s.sha256}`,
-    `size: ${s.size}`,
-    `signature: ${signature.toString('base64')}`,
-  ];
+  const canonical = canonicalStatement(s);
+  const signature = sign(null, Buffer.from(canonical, 'utf8'), secretKey.key);
+  // The statement's own lines, with the key id after the header: one text for both.
+  const [header, ...fields] = canonical.trimEnd().split('\n');
+  const lines = [header!, `key-id: ${secretKey.keyId}`, ...fields, `signature: ${signature.toString('base64')}`];
   const c = comment?.trim();
   if (c) {
     if (/[\r\n]/.test(c)) throw new SigningError('the signature comment must be a single line');
     lines.push(`comment: ${c}`);
   }
   return lines.join('\n') + '\n';
+}
+
+export interface FeedClaimsOptions {
+  /** Now, in ms since the epoch; the version and the expiry count from it. */
+  now?: number;
+  /** How long the signature is valid; DEFAULT_FEED_LIFETIME_MS when not given. */
+  lifetimeMs?: number;
+  /** The version of the signature being replaced, if any: the new one is always above it. */
+  previousVersion?: number | null;
+}
+
+/**
+ * The claims of a new feed signature: the signing time as its version (no counter for the
+ * publisher to keep, and re-signing an unchanged feed still gives a newer version and a new
+ * expiry), raised above the signature it replaces when this machine's clock is behind it.
+ */
+export function newFeedClaims(channel: string, options: FeedClaimsOptions = {}): Extract<Claims, { purpose: 'feed' }> & { clockBehind: boolean } {
+  const now = options.now ?? Date.now();
+  const lifetime = options.lifetimeMs ?? DEFAULT_FEED_LIFETIME_MS;
+  checkFeedLifetime(lifetime);
+  const previous = options.previousVersion ?? 0;
+  const clockBehind = previous >= now;
+  const version = clockBehind ? previous + 1 : now;
+  // Whole seconds: the expiry is read by people in .sig files and messages.
+  const expires = Math.floor((version + lifetime) / 1000) * 1000;
+  return { purpose: 'feed', channel: channelName(channel), version, expires, clockBehind };
+}
+
+/** Throws unless a feed signature may be valid this long. */
+export function checkFeedLifetime(ms: number): void {
+  if (!Number.isSafeInteger(ms) || ms < 1000) throw new SigningError('a feed signature must be valid for at least a second');
+  if (ms > MAX_FEED_LIFETIME_MS) throw new SigningError(`a feed signature may be valid for at most 366 days (an expiry years away would not stop a frozen feed); got ${Math.round(ms / 86_400_000)} days`);
+}
+
+/** A duration as publishers write it: 30s, 90m, 12h, 7d, 2w. */
+export function parseDuration(text: string): number {
+  const m = /^\s*([0-9]{1,6})\s*([smhdw])\s*$/.exec(text);
+  if (!m) throw new SigningError(`"${text}" is not a duration: write a whole number and a unit, e.g. 7d, 36h, 2w (s, m, h, d, w)`);
+  const unit = { s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 }[m[2] as 's' | 'm' | 'h' | 'd' | 'w'];
+  return Number(m[1]) * unit * 1000;
 }
 
 /** sha256 and size of a file, read in chunks: images are GiB, and storm never holds one in memory. */
@@ -333,41 +464,56 @@ export interface SignedFile {
   statement: Statement;
 }
 
-export async function signFile(secretKey: SecretKey, file: string, purpose: SignaturePurpose, options: SignFileOptions = {}): Promise<SignedFile> {
+/** Signs a file; `claims` is 'image', or a feed's or key rotation's claims (see newFeedClaims). */
+export async function signFile(secretKey: SecretKey, file: string, claims: 'image' | Claims, options: SignFileOptions = {}): Promise<SignedFile> {
   const name = options.name ?? path.basename(file);
-  // Fail on a bad name before hashing GiB.
+  const c: Claims = claims === 'image' ? { purpose: 'image' } : claims;
+  // Fail on bad claims before hashing GiB.
   checkName(name);
+  normalizeStatement({ ...c, name, sha256: '0'.repeat(64), size: 0 });
   const { sha256, size } = await hashFile(file, options.onProgress);
-  const statement: Statement = { purpose, name, sha256, size };
+  const statement = normalizeStatement({ ...c, name, sha256, size });
   return { signature: signStatement(secretKey, statement, options.comment), statement };
 }
 
-const SIGNATURE_FIELDS = ['key-id', 'purpose', 'name', 'sha256', 'size', 'signature', 'comment'] as const;
-type SignatureField = (typeof SIGNATURE_FIELDS)[number];
+const V1_FIELDS = ['purpose', 'name', 'sha256', 'size'] as const;
+const V2_FIELDS = [...V1_FIELDS, 'channel', 'version', 'expires'] as const;
+const ENVELOPE_FIELDS = ['key-id', 'signature', 'comment'] as const;
+type SignatureField = (typeof V2_FIELDS)[number] | (typeof ENVELOPE_FIELDS)[number];
 
-/** The fields of a .sig file, checked for form only (nothing is verified). Throws UnsignedError or MalformedSignatureError. */
+/**
+ * The fields of a .sig file, checked for form only (nothing is verified). Throws UnsignedError,
+ * MalformedSignatureError, or LegacySignatureError for a v1 feed signature.
+ */
 export function parseSignature(sigText: string | null | undefined): ParsedSignature {
   if (sigText === null || sigText === undefined || sigText.trim() === '') throw new UnsignedError('there is no signature (the .sig is missing or empty)');
   const lines = sigText.split('\n').map((l) => l.replace(/\r$/, ''));
   let i = 0;
   while (i < lines.length && lines[i]!.trim() === '') i++;
   const first = lines[i]!.trim();
-  if (first !== SIGNATURE_HEADER) {
+  if (first !== SIGNATURE_HEADER_V1 && first !== SIGNATURE_HEADER_V2) {
     const hint = /^-----BEGIN PGP/.test(first)
       ? ' (this is an OpenPGP signature; storm uses its own format, made by `storm sign`)'
       : /^untrusted comment:/.test(first)
         ? ' (this is a minisign signature; storm uses its own format, made by `storm sign`)'
-        : '';
-    throw new MalformedSignatureError(`not a storm signature: the first line must be "${SIGNATURE_HEADER}"${hint}`);
+        : /^storm-signature-v[0-9]+$/.test(first)
+          ? ' (a newer storm made it: upgrade storm to read it)'
+          : '';
+    throw new MalformedSignatureError(`not a storm signature: the first line must be "${SIGNATURE_HEADER_V1}" or "${SIGNATURE_HEADER_V2}"${hint}`);
   }
+  const v2 = first === SIGNATURE_HEADER_V2;
+  const allowed: readonly string[] = [...(v2 ? V2_FIELDS : V1_FIELDS), ...ENVELOPE_FIELDS];
   const fields = new Map<SignatureField, string>();
   for (i++; i < lines.length; i++) {
     const line = lines[i]!;
     if (line.trim() === '') continue;
     const m = /^([a-z0-9-]+): ?(.*)$/.exec(line);
     if (!m) throw new MalformedSignatureError(`line ${i + 1} is not "field: value": ${JSON.stringify(line.slice(0, 80))}`);
-    const field = m[1]! as SignatureField;
-    if (!SIGNATURE_FIELDS.includes(field)) throw new MalformedSignatureError(`line ${i + 1}: unknown field "${m[1]}"`);
+    if (!allowed.includes(m[1]!)) {
+      const other = (V2_FIELDS as readonly string[]).includes(m[1]!) ? ` (a ${SIGNATURE_HEADER_V2} field in a ${first})` : '';
+      throw new MalformedSignatureError(`line ${i + 1}: unknown field "${m[1]}"${other}`);
+    }
+    const field = m[1] as SignatureField;
     if (fields.has(field)) throw new MalformedSignatureError(`line ${i + 1}: field "${field}" appears twice`);
     fields.set(field, m[2]!);
   }
@@ -379,13 +525,15 @@ export function parseSignature(sigText: string | null | undefined): ParsedSignat
   const keyId = need('key-id').trim();
   if (!/^[0-9a-f]{16}$/.test(keyId)) throw new MalformedSignatureError(`key-id "${keyId}" must be 16 lowercase hex digits`);
   const purpose = need('purpose').trim();
-  if (purpose !== 'image' && purpose !== 'feed') throw new MalformedSignatureError(`purpose must be "image" or "feed", got "${purpose}"`);
+  if (!(SIGNATURE_PURPOSES as readonly string[]).includes(purpose)) throw new MalformedSignatureError(`purpose must be one of ${SIGNATURE_PURPOSES.join(', ')}, got "${purpose}"`);
+  if (!v2 && purpose === 'feed') throw new LegacySignatureError(keyId);
+  if (v2 === (purpose === 'image')) {
+    throw new MalformedSignatureError(`${purpose === 'image' ? 'an image' : `a ${purpose}`} signature is ${purpose === 'image' ? SIGNATURE_HEADER_V1 : SIGNATURE_HEADER_V2}, this one says ${first}`);
+  }
   const name = need('name');
   const sha256 = need('sha256').trim();
   if (!/^[0-9a-f]{64}$/.test(sha256)) throw new MalformedSignatureError(`sha256 "${sha256}" must be 64 lowercase hex digits`);
-  const sizeText = need('size').trim();
-  const size = Number(sizeText);
-  if (!/^(0|[1-9][0-9]*)$/.test(sizeText) || !Number.isSafeInteger(size)) throw new MalformedSignatureError(`size "${sizeText}" must be a whole number of bytes`);
+  const size = wholeNumber(need('size').trim(), 'size', 'a whole number of bytes');
   const sigB64 = need('signature').trim();
   const signature = decodeBase64Strict(sigB64);
   if (signature === null || signature.length !== 64) throw new MalformedSignatureError('signature must be the base64 of 64 bytes (an Ed25519 signature)');
@@ -394,8 +542,35 @@ export function parseSignature(sigText: string | null | undefined): ParsedSignat
   } catch (e) {
     throw new MalformedSignatureError((e as Error).message);
   }
-  const comment = fields.get('comment')?.trim() || null;
-  return { keyId, purpose, name, sha256, size, signature, comment };
+  const envelope = { keyId, signature, comment: fields.get('comment')?.trim() || null };
+  const content = { name, sha256, size };
+  if (purpose === 'image') return { purpose, ...content, ...envelope };
+  const channel = need('channel').trim();
+  let canonical: string;
+  try {
+    canonical = channelName(channel);
+  } catch (e) {
+    throw new MalformedSignatureError((e as Error).message);
+  }
+  if (canonical !== channel) throw new MalformedSignatureError(`channel "${channel}" is not written as storm writes it ("${canonical}")`);
+  const version = wholeNumber(need('version').trim(), 'version', 'a whole number');
+  if (version < 1) throw new MalformedSignatureError('version must be at least 1');
+  if (purpose === 'key-rotation') {
+    if (fields.has('expires')) throw new MalformedSignatureError('a key-rotation signature has no "expires:" line: a rotation does not expire');
+    return { purpose, ...content, channel, version, ...envelope };
+  }
+  const expiresText = need('expires').trim();
+  const expires = Date.parse(expiresText);
+  if (!/^[0-9]{4}-/.test(expiresText) || Number.isNaN(expires) || formatTime(expires) !== expiresText) {
+    throw new MalformedSignatureError(`expires "${expiresText}" must be a UTC time written like 2025-06-01T12:00:00.000Z`);
+  }
+  return { purpose: 'feed', ...content, channel, version, expires, ...envelope };
+}
+
+function wholeNumber(text: string, field: string, what: string): number {
+  const n = Number(text);
+  if (!/^(0|[1-9][0-9]*)$/.test(text) || !Number.isSafeInteger(n)) throw new MalformedSignatureError(`${field} "${text}" must be ${what}`);
+  return n;
 }
 
 export interface ExpectedContent {
@@ -405,30 +580,48 @@ export interface ExpectedContent {
   size?: number;
   /** Checked when given; names change between publisher and cache, so usually not. */
   name?: string;
+  /** Feeds and key rotations: the channel (any spelling channelName accepts) they must be signed for; checked when given. */
+  channel?: string;
+}
+
+export interface Verified<S extends Statement = Statement> {
+  keyId: string;
+  keyComment: string | null;
+  statement: S;
+  comment: string | null;
 }
 
 /**
  * Checks a .sig against the trusted keys and the content it should vouch for, in the order that
- * gives the most useful error: form, key, signature, then whether it is for this content.
+ * gives the most useful error: form, key, signature, then whether it is for this content and
+ * channel. Whether a feed is fresh (its version and expiry) is the caller's to judge: only the
+ * caller knows the time and what it has seen before (see channel/freshness.ts).
  */
-export function verifySignature(
-  sigText: string | null | undefined,
-  trusted: readonly PublicKey[],
-  expected: ExpectedContent,
-): { keyId: string; keyComment: string | null; statement: Statement; comment: string | null } {
+export function verifySignature(sigText: string | null | undefined, trusted: readonly PublicKey[], expected: ExpectedContent): Verified {
   const sig = parseSignature(sigText);
   const candidates = trusted.filter((k) => k.keyId === sig.keyId);
   if (candidates.length === 0) throw new UnknownKeyError(sig.keyId, [...new Set(trusted.map((k) => k.keyId))]);
-  const statement: Statement = { purpose: sig.purpose, name: sig.name, sha256: sig.sha256, size: sig.size };
+  const { keyId, signature, comment, ...statement } = sig;
   const message = Buffer.from(canonicalStatement(statement), 'utf8');
-  const key = candidates.find((k) => verify(null, message, k.key, sig.signature));
-  if (!key) throw new BadSignatureError(sig.keyId);
-  if (sig.purpose !== expected.purpose) throw new SignatureMismatchError(sig.keyId, 'purpose', sig.purpose, expected.purpose);
+  const key = candidates.find((k) => verify(null, message, k.key, signature));
+  if (!key) throw new BadSignatureError(keyId);
+  if (statement.purpose !== expected.purpose) throw new SignatureMismatchError(keyId, 'purpose', statement.purpose, expected.purpose);
   const sha256 = normalizeSha256(expected.sha256);
-  if (sig.sha256 !== sha256) throw new SignatureMismatchError(sig.keyId, 'sha256', sig.sha256, sha256);
-  if (expected.size !== undefined && sig.size !== expected.size) throw new SignatureMismatchError(sig.keyId, 'size', String(sig.size), String(expected.size));
-  if (expected.name !== undefined && sig.name !== expected.name) throw new SignatureMismatchError(sig.keyId, 'name', sig.name, expected.name);
-  return { keyId: key.keyId, keyComment: key.comment, statement, comment: sig.comment };
+  if (statement.sha256 !== sha256) throw new SignatureMismatchError(keyId, 'sha256', statement.sha256, sha256);
+  if (expected.size !== undefined && statement.size !== expected.size) throw new SignatureMismatchError(keyId, 'size', String(statement.size), String(expected.size));
+  if (expected.name !== undefined && statement.name !== expected.name) throw new SignatureMismatchError(keyId, 'name', statement.name, expected.name);
+  if (expected.channel !== undefined && statement.purpose !== 'image') {
+    const channel = channelName(expected.channel);
+    if (statement.channel !== channel) throw new WrongChannelError(keyId, statement.purpose, statement.channel, channel);
+  }
+  return { keyId: key.keyId, keyComment: key.comment, statement, comment };
+}
+
+/** verifySignature for a feed, typed as one. */
+export function verifyFeedSignature(sigText: string | null | undefined, trusted: readonly PublicKey[], expected: Omit<ExpectedContent, 'purpose'>): Verified<FeedStatement> {
+  const v = verifySignature(sigText, trusted, { ...expected, purpose: 'feed' });
+  if (v.statement.purpose !== 'feed') throw new SigningError('unreachable: a verified feed signature is for a feed');
+  return { ...v, statement: v.statement };
 }
 
 /** Standard base64 only, in its one canonical spelling, so that a key or signature has exactly one text form. */

@@ -30,7 +30,7 @@ const commands: Record<string, Command> = {
   },
   sign: {
     summary: 'sign images or a feed with a publisher key, writing FILE.sig next to each',
-    usage: 'storm sign [--key FILE] [--purpose image|feed] FILE...',
+    usage: 'storm sign [--key FILE] [--purpose image|feed] [--channel URL] [--expires-in 7d] FILE...',
     ownHelp: true,
     async run(args) {
       const { signCommand } = await import('./keys.ts');
@@ -39,11 +39,20 @@ const commands: Record<string, Command> = {
   },
   verify: {
     summary: 'check a file\'s .sig against trusted public keys, as the provider does',
-    usage: 'storm verify --pub FILE_OR_LINE [--sig FILE.sig] FILE',
+    usage: 'storm verify --pub FILE_OR_LINE [--sig FILE.sig] [--purpose image|feed|key-rotation] FILE',
     ownHelp: true,
     async run(args) {
       const { verifyCommand } = await import('./keys.ts');
       return verifyCommand(args);
+    },
+  },
+  'rotate-key': {
+    summary: 'announce a channel\'s new publisher key, signed by the old one (keys/rotation-<id>.json)',
+    usage: 'storm rotate-key --key OLD.key --new NEW.pub --channel URL [--out DIR]',
+    ownHelp: true,
+    async run(args) {
+      const { rotateKeyCommand } = await import('./keys.ts');
+      return rotateKeyCommand(args);
     },
   },
   tls: {

@@ -93,7 +93,7 @@ export const applianceDataSource = defineDataSource<typeof schema>({
   async read(ctx, config) {
     const url = config.channel;
     const insecure = config.insecure_skip_verify === true;
-    const { feed, verifiedBy } = await readChannel(ctx, url, insecure, attr('channel'));
+    const { feed, verifiedBy, keys } = await readChannel(ctx, url, insecure, attr('channel'));
     let chain: ChannelItem[];
     try {
       chain = resolve(feed.items, config.name, config.version_constraint);
@@ -103,8 +103,8 @@ export const applianceDataSource = defineDataSource<typeof schema>({
     }
     if (!insecure) {
       for (const item of chain) {
-        await verifyDetached(ctx, item.image.sig, 'image', item.image.sha256, `image of ${item.name} ${item.version}`, item.image.url);
-        await verifyDetached(ctx, item.base.sig, 'image', item.base.sha256, `base image ${item.base.name}`, item.base.url);
+        await verifyDetached(ctx, item.image.sig, 'image', item.image.sha256, `image of ${item.name} ${item.version}`, item.image.url, keys);
+        await verifyDetached(ctx, item.base.sig, 'image', item.base.sha256, `base image ${item.base.name}`, item.base.url, keys);
       }
     }
     const root = chain[chain.length - 1]!;

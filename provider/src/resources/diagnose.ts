@@ -2,8 +2,8 @@
 // and the attribute to blame. Resources say what they were doing (which server, which image,
 // which channel, which attribute holds each), the table says the rest, so one failure reads
 // the same whichever resource met it.
-import { DiagnosticError, attr, type AttributePath } from '../protocol/diagnostics.ts';
-import { ChannelHttpError, ChannelUnreachableError } from '../drivers/channel.ts';
+import { DiagnosticError, attr, pathToString, type AttributePath } from '../protocol/diagnostics.ts';
+import { ChannelHttpError, ChannelUnreachableError, TrustStateError } from '../drivers/channel.ts';
 import { IpmiAuthError, IpmiUnreachableError, LibvirtError, LibvirtTlsError, LibvirtUnreachableError } from '../drivers/errors.ts';
 import { SYSTEM_PKI, type TlsProblem } from '../drivers/libvirt-pki.ts';
 import { ChecksumMismatchError, ImageSourceError } from '../drivers/images/fetch.ts';
@@ -12,7 +12,19 @@ import { NetworkConflictError } from '../drivers/networks.ts';
 import { Qcow2Error } from '../drivers/qcow2.ts';
 import { SeedFileError } from '../drivers/seed/nocloud.ts';
 import { FeedError } from '../channel/feed.ts';
-import { BadSignatureError, PublicKeyFormatError, SignatureMismatchError, UnknownKeyError, UnsignedError, VerificationError } from '../channel/signing.ts';
+import { FeedExpiredError, FeedRollbackError, RetiredKeyError } from '../channel/freshness.ts';
+import { RotationError, rotationUrl } from '../channel/rotation.ts';
+import {
+  BadSignatureError,
+  LegacySignatureError,
+  PublicKeyFormatError,
+  SignatureMismatchError,
+  UnknownKeyError,
+  UnsignedError,
+  VerificationError,
+  WrongChannelError,
+  formatTime,
+} from '../channel/signing.ts';
 
 /** What the resource was doing when the failure happened, and which attributes hold what. */
 export interface Context {
@@ -26,7 +38,17 @@ export interface Context {
   /** The image being installed: its kind (base, appliance, …) and the attribute holding it. */
   image?: { what: string; path: AttributePath };
   /** The channel document being read: what it is and where it came from. */
-  channel?: { what: string; url: string; path?: AttributePath };
+  channel?: {
+    what: string;
+    url: string;
+    path?: AttributePath;
+    /** The channel's feed URL, as configured in the attribute at `path`. */
+    feed?: string;
+    /** The file where storm remembers what it has seen of the channel. */
+    trustFile?: string;
+    /** The feed came from the cache: since when, and why the channel was not asked. */
+    offline?: { since: string; because: string };
+  };
   /** The attribute holding files, for seed failures. */
   files?: AttributePath;
   /**
@@ -46,6 +68,15 @@ interface Row {
 }
 
 const on = (c: Context) => (c.server ? ` for server "${c.server}"` : '');
+/** `channel = "https://…/rss.xml"`: the setting a channel failure is about, as the user wrote it. */
+function setting(c: NonNullable<Context['channel']>): string {
+  return `${c.path ? pathToString(c.path) : 'the channel'} = "${c.feed ?? c.url}"`;
+}
+const attributeOf = (c: NonNullable<Context['channel']>) => (c.path ? pathToString(c.path) : 'the channel URL');
+/** "the URL in channel": the setting by name, in a sentence. */
+const urlIn = (c: NonNullable<Context['channel']>) => (c.path ? `the URL in ${pathToString(c.path)}` : 'the channel URL');
+const forget = (c: NonNullable<Context['channel']>) => (c.trustFile ? `delete ${c.trustFile}` : 'delete its file under the cache directory\'s channels/trust/');
+
 const signedFix = (s: string) => `${s} If you trust this channel without signatures, set insecure_skip_verify = true on the data source.`;
 
 /** The host part of a libvirt URI, as the server's certificate must name it. */
@@ -201,8 +232,101 @@ const TABLE: readonly Row[] = [
     diagnose: (err, c) => c.channel && { summary: `The ${c.channel.what}'s signature is invalid`, detail: `${c.channel.url}: ${err.message} Do not use it; tell the publisher.` },
   },
   {
+    errors: [LegacySignatureError],
+    diagnose: (err, c) =>
+      c.channel && {
+        summary: `The ${c.channel.what}'s signature is in storm's old format`,
+        detail: `${c.channel.url}: ${err.message}. Until the publisher does, storm cannot use ${setting(c.channel)}.`,
+        path: c.channel.path,
+      },
+  },
+  {
+    errors: [WrongChannelError],
+    diagnose: (err, c) => {
+      if (!c.channel) return null;
+      const e = err as WrongChannelError;
+      const fix =
+        e.purpose === 'key-rotation'
+          ? `The publisher issues the rotation for this channel: \`storm rotate-key --channel ${e.expected} …\`.`
+          : `If ${e.signed} is the channel you mean, set ${attributeOf(c.channel)} = "${e.signed}". If the publisher moved the channel to ${e.expected}, they sign the feed for it there: \`storm sign --purpose feed --channel ${e.expected} rss.xml\`.`;
+      return {
+        summary: `The ${c.channel.what} is signed for another channel`,
+        detail:
+          `${setting(c.channel)} serves a ${c.channel.what} that key ${e.keyId} signed for channel ${e.signed}. A feed is valid only at the channel URL it was signed for: ` +
+          `this is another channel's (a mirror or proxy mixing channels up, or someone swapping in a feed you did not ask for), so storm refuses it. ${fix}`,
+        path: c.channel.path,
+      };
+    },
+  },
+  {
+    errors: [FeedExpiredError],
+    diagnose: (err, c) => {
+      if (!c.channel) return null;
+      const e = err as FeedExpiredError;
+      if (c.channel.offline) {
+        return {
+          summary: 'The channel is unreachable and its cached copy has expired',
+          detail:
+            `${c.channel.offline.because}. storm serves a channel's cached copy only until the expiry its publisher signed: the copy of ${setting(c.channel)} fetched at ${c.channel.offline.since} ` +
+            `expired at ${formatTime(e.expires)} (it is now ${formatTime(e.now)}). Plans that read this channel fail until it answers again.`,
+          path: c.channel.path,
+        };
+      }
+      return {
+        summary: `The ${c.channel.what} has expired`,
+        detail:
+          `${setting(c.channel)}: ${err.message}. An expired feed may be an old copy that a mirror, proxy or attacker keeps serving to hide newer appliance versions from you (a freeze), so storm refuses it. ` +
+          `The publisher signs the feed again (\`storm sign --purpose feed rss.xml\` sets a new expiry: 7 days, or what --expires-in says) and publishes the new rss.xml.sig; ` +
+          `if ${urlIn(c.channel)} points at a mirror, check that the mirror is up to date. If the expiry looks wrong, check this machine's clock.`,
+        path: c.channel.path,
+      };
+    },
+  },
+  {
+    errors: [FeedRollbackError],
+    diagnose: (err, c) =>
+      c.channel && {
+        summary: `The ${c.channel.what} is older than one storm has already seen`,
+        detail:
+          `${setting(c.channel)}: ${err.message}. storm never goes back to an older feed of a channel: a mirror, proxy or attacker may be replaying an old one to hold you on appliance versions with known problems (a rollback). ` +
+          `Check that ${urlIn(c.channel)} reaches the publisher's server and not a stale mirror or cache. If the publisher really went back to an older feed, they sign it again ` +
+          `(\`storm sign --purpose feed rss.xml\` gives it a newer version); to make this machine forget what it has seen of the channel, ${forget(c.channel)}.`,
+        path: c.channel.path,
+      },
+  },
+  {
+    errors: [RetiredKeyError],
+    diagnose: (err, c) => {
+      if (!c.channel) return null;
+      const e = err as RetiredKeyError;
+      const doc = c.channel.feed ? rotationUrl(c.channel.feed, e.keyId) : `keys/rotation-${e.keyId}.json next to the feed`;
+      return {
+        summary: `The ${c.channel.what} is signed by a retired key`,
+        detail:
+          `${setting(c.channel)}: ${err.message}. A retired key's feed may be an old one replayed, or the retired key may be in someone else's hands, so storm refuses it. ` +
+          `Remove ${e.keyId} from trusted_keys and trust ${e.retired.successor} instead (its line is in ${doc}). If the publisher really signs with ${e.keyId} again, ask them why, then ${forget(c.channel)} to forget the rotation.`,
+        path: c.channel.path,
+      };
+    },
+  },
+  {
+    errors: [RotationError],
+    diagnose: (err, c) =>
+      c.channel && {
+        summary: 'The channel\'s key rotation cannot be followed',
+        detail:
+          `${c.channel.url}: ${err.message}. The feed at ${setting(c.channel)} is signed by a key you do not trust, and this rotation does not lead to it from one you do. ` +
+          'Tell the publisher; if you trust their new key (ask them for its line through a channel you trust), add it to trusted_keys in the provider block.',
+        path: c.channel.path,
+      },
+  },
+  {
     errors: [VerificationError],
     diagnose: (err, c) => c.channel && { summary: `The ${c.channel.what}'s signature cannot be read`, detail: `${c.channel.url}: ${err.message}` },
+  },
+  {
+    errors: [TrustStateError],
+    diagnose: (err, c) => ({ summary: 'storm cannot read what it remembers of the channel', detail: `${err.message}.`, path: c.channel?.path }),
   },
   {
     errors: [PublicKeyFormatError],
