@@ -99,6 +99,9 @@ test('power: an empty server goes off after the hold, beyond the minimum, only i
   assert.equal(decidePower(DEFAULT_POWER, { servers: [server('a', 'on', 0.95), servers[1]!], unplaced: null, now }).action, 'none', 'the other is busy: it would be needed at once');
   assert.equal(decidePower(DEFAULT_POWER, { servers: [server('a', 'on', 0.79, { cpuPeak: 0.91 }), servers[1]!], unplaced: null, now }).action, 'none', 'the other was busy within the hold: no churn at the mark');
   assert.equal(decidePower(DEFAULT_POWER, { servers: [server('a', 'on', 0.5, { cpuPeak: 0.6 }), servers[1]!], unplaced: null, now }).action, 'off');
+  const kept = decidePower(DEFAULT_POWER, { servers: [server('a', 'on', 0.5, { cpuPeak: 0.6 }), servers[1]!], unplaced: null, now, demand: 'web 77 % ≥ its low mark 30 %' });
+  assert.equal(kept.action, 'none', 'the group still wants room: no churn');
+  assert.match(kept.reason, /kept on: web 77 %/);
 });
 
 test('power: at most N changes at once; below the minimum powers on', () => {

@@ -48,6 +48,11 @@ export interface PowerObservation {
   servers: readonly ServerPowerView[];
   /** An instance waiting for room that no powered server has (a scale-out that found none). */
   unplaced: string | null;
+  /**
+   * Why the servers' guests still want room, e.g. "web 77 % ≥ its low mark 30 %"; while set, no
+   * server is powered off (it would be wanted again: the on/off churn autoscalers are blamed for).
+   */
+  demand?: string | null;
   now: number;
 }
 
@@ -96,6 +101,9 @@ export function decidePower(p: PowerPolicy, o: PowerObservation): PowerDecision 
   const idle = powered
     .filter((s) => s.canPower && s.emptySince !== null && o.now - s.emptySince >= holdMs)
     .sort((a, b) => a.emptySince! - b.emptySince! || a.server.localeCompare(b.server));
+  if (idle.length && powered.length > p.minServersOn && o.demand) {
+    return { action: 'none', reason: `${idle[0]!.server} is empty but kept on: ${o.demand}` };
+  }
   if (idle.length && powered.length > p.minServersOn) {
     const rest = powered.filter((s) => s !== idle[0]);
     const busy = (s: ServerPowerView) => (s.cpuPeak ?? s.cpu) !== null && (s.cpuPeak ?? s.cpu)! >= p.hostCpuHigh;
