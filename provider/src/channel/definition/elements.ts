@@ -552,9 +552,9 @@ export const APPLIANCE: RootElement = {
       wording: { subject: 'version' },
       ifEmpty: { what: "give the appliance's version", example: '1.0.0-0' },
       missing: "add the appliance's version, e.g. <version>1.0.0-0</version>",
-      refuse: (v: string) =>
+      refuse: (v: string, appliance) =>
         RESERVED_VERSIONS.includes(v.toLowerCase())
-          ? `version ${quote(v)} is reserved: the channel site publishes appliances/NAME/${v.toLowerCase()} itself, and a version folder of that name would collide with it; choose another, e.g. 1.0.0-0`
+          ? `version ${quote(v)} is reserved: the channel site publishes appliances/${typeof appliance['name'] === 'string' ? appliance['name'] : 'NAME'}/${v.toLowerCase()} itself, and a version folder of that name would collide with it; choose another, e.g. 1.0.0-0`
           : null,
     }),
     text({
