@@ -47,10 +47,9 @@ export function encodingProblem(start: string): { offset: number; message: strin
   const m = DECLARATION.exec(start);
   if (!m || m[2]!.toLowerCase() === 'utf-8') return null;
   const name = m[2]!;
-  const latin = /^(iso-?8859-1|latin-?1|l1|windows-1252|cp1252|us-ascii|ascii)$/i.test(name);
   return {
     offset: m.index + m[0].length - name.length - 1,
-    message: `the XML declaration says encoding=${quote(name)}: ${WHY}; ${convertFrom(latin ? 'ISO-8859-1' : name)}`,
+    message: `the XML declaration says encoding=${quote(name)}: ${WHY}; ${convertFrom(name)}`,
   };
 }
 
