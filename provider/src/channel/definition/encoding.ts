@@ -37,7 +37,8 @@ function wideEncoding(b: Uint8Array): { name: string; how: string } | null {
   return null;
 }
 
-const DECLARATION = /^<\?xml[ \t\r\n][^>]*?\bencoding[ \t\r\n]*=[ \t\r\n]*(["'])([^"']*)\1/;
+// The encoding's name as XML spells one (EncName); a declaration that is not well-formed is the reader's to report.
+const DECLARATION = /^<\?xml[ \t\r\n][^>]*?\bencoding[ \t\r\n]*=[ \t\r\n]*(["'])([A-Za-z][A-Za-z0-9._-]*)\1/;
 
 /**
  * The problem with the encoding an XML declaration at the start of `start` names (no BOM before
