@@ -345,27 +345,28 @@ export class XmlTree {
   private readonly made = new Map<number, XmlElement>();
 
   constructor(readonly text: string) {
-    // Every element and every chunk takes at least four characters ("<x/>", text between
-    // markup of four or more), so this is room for all of them at once, and no growing.
+    // Every element takes at least four characters ("<x/>"; more if open at the end, bounded by
+    // the depth), so this is room for all of them at once, and no growing.
     const room = (text.length >> 2) + MAX_DEPTH + 2;
     this.nameId = new Int32Array(room);
     this.nameFrom = new Int32Array(room);
     this.nameLength = new Int32Array(room);
-    // A power of two at least twice the most names there can be: probes stay short.
+    // A power of two at least twice the most names there can be: probes stay short. A slot holds
+    // a name's number plus one, so the zeroes a new array starts with mean "empty".
     let size = 16;
     while (size < room * 2) size *= 2;
-    this.slots = new Int32Array(size).fill(NONE);
+    this.slots = new Int32Array(size);
     this.start = new Int32Array(room);
     this.tagEnd = new Int32Array(room);
     this.parentOf = new Int32Array(room);
     this.firstChildOf = new Int32Array(room);
     this.nextSiblingOf = new Int32Array(room);
     this.firstChunk = new Int32Array(room);
-    const chunkRoom = room * 2;
-    this.chunkFrom = new Int32Array(chunkRoom);
-    this.chunkTo = new Int32Array(chunkRoom);
-    this.chunkNext = new Int32Array(chunkRoom);
-    this.chunkKind = new Int8Array(chunkRoom);
+    // A chunk is at least a character and ends at markup of three or more ("<a>"), or at the end.
+    this.chunkFrom = new Int32Array(room);
+    this.chunkTo = new Int32Array(room);
+    this.chunkNext = new Int32Array(room);
+    this.chunkKind = new Int8Array(room);
   }
 
   /** How many different names the elements have. */
@@ -380,13 +381,13 @@ export class XmlTree {
     for (let k = from; k < to; k++) h = (Math.imul(h, 31) + s.charCodeAt(k)) | 0;
     const mask = this.slots.length - 1;
     for (let slot = h & mask; ; slot = (slot + 1) & mask) {
-      const id = this.slots[slot]!;
+      const id = this.slots[slot]! - 1;
       if (id === NONE) {
         if (!make) return NONE;
         const made = this.names++;
         this.nameFrom[made] = from;
         this.nameLength[made] = to - from;
-        this.slots[slot] = made;
+        this.slots[slot] = made + 1;
         return made;
       }
       const at = this.nameFrom[id]!;
@@ -621,6 +622,8 @@ class Reader {
 
   private addChunk(el: number, from: number, to: number, cdata: boolean): void {
     const tree = this.tree;
+    // Unreachable by the arithmetic in XmlTree's constructor; a typed array would drop the write silently.
+    if (tree.chunks >= tree.chunkFrom.length) throw new Stop(from, 'more text than the reader has room for');
     const k = tree.chunks++;
     tree.chunkFrom[k] = from;
     tree.chunkTo[k] = to;
@@ -705,6 +708,7 @@ class Reader {
     }
     const tree = this.tree;
     const el = tree.count;
+    // Unreachable by the arithmetic in XmlTree's constructor; a typed array would drop the write silently.
     if (el >= tree.start.length) throw new Stop(lt, 'more elements than the reader has room for');
     const id = this.nameIdOf(lt + 1, nameEnd);
     let j = nameEnd;
