@@ -846,6 +846,7 @@ class Reader {
     const t = this.t;
     const targetEnd = this.name(lt + 2);
     const target = t.slice(lt + 2, targetEnd);
+    if (target === '') throw new Stop(lt, `"<?" must be followed by a name (it starts a processing instruction); to write "<?" as text, write &lt;?`);
     if (target === 'xml') {
       throw new Stop(lt, `the XML declaration must be the very first thing in the file (line 1, column 1, before any space or comment); move it there or remove it`);
     }
