@@ -312,6 +312,16 @@ function decodeRefs(t: string, from: number, to: number, attribute: boolean): st
 
 const NONE = -1;
 
+// A name's hash, for numbering names without making strings of them; the reader works it out
+// while it scans a tag's name, so the characters are read once.
+const hashStep = (h: number, c: number): number => (Math.imul(h, 31) + c) | 0;
+
+function nameHash(s: string, from: number, to: number): number {
+  let h = 0;
+  for (let k = from; k < to; k++) h = hashStep(h, s.charCodeAt(k));
+  return h;
+}
+
 /** Elements as numbers; XmlElement objects on request. */
 export class XmlTree {
   // Names by number: where each is first spelled, and its string once someone asks. Numbered
@@ -374,11 +384,9 @@ export class XmlTree {
     return this.names;
   }
 
-  /** The number of the name s[from..to), made on first sight when `s` is the text. */
-  private lookUp(s: string, from: number, to: number, make: boolean): number {
+  /** The number of the name s[from..to) whose hash is `h`, made on first sight when `s` is the text. */
+  private lookUp(s: string, from: number, to: number, h: number, make: boolean): number {
     const t = this.text;
-    let h = to - from;
-    for (let k = from; k < to; k++) h = (Math.imul(h, 31) + s.charCodeAt(k)) | 0;
     const mask = this.slots.length - 1;
     for (let slot = h & mask; ; slot = (slot + 1) & mask) {
       const id = this.slots[slot]! - 1;
@@ -400,13 +408,14 @@ export class XmlTree {
     }
   }
 
-  numberName(from: number, to: number): number {
-    return this.lookUp(this.text, from, to, true);
+  /** The number of the name text[from..to), whose nameHash() is `h`. */
+  numberName(from: number, to: number, h: number): number {
+    return this.lookUp(this.text, from, to, h, true);
   }
 
   /** The number of a name, or -1 when no element has it. */
   numberOf(name: string): number {
-    return this.lookUp(name, 0, name.length, false);
+    return this.lookUp(name, 0, name.length, nameHash(name, 0, name.length), false);
   }
 
   nameOfNumber(id: number): string {
@@ -557,6 +566,8 @@ class Reader {
   private lastNameId = -1;
   private lastNameFrom = 0;
   private lastNameTo = 0;
+  private lastNameHash = 0;
+  private scannedHash = 0;
   private readonly attrStarts = new Int32Array(FEW_ATTRIBUTES);
   private readonly attrEnds = new Int32Array(FEW_ATTRIBUTES);
 
@@ -682,15 +693,35 @@ class Reader {
     return j;
   }
 
-  /** The number of the name t[from..to). */
-  private nameIdOf(from: number, to: number): number {
-    // Siblings tend to share a name: the last one is compared before anything is hashed.
+  /** The number of the name t[from..to), whose hash is `h`. */
+  private nameIdOf(from: number, to: number, h: number): number {
+    // Siblings tend to share a name: the last one is compared before the table is asked.
     const last = this.lastNameId;
-    if (last !== NONE && this.lastNameTo - this.lastNameFrom === to - from && sameText(this.t, this.lastNameFrom, this.lastNameTo, from, to)) return last;
-    this.lastNameId = this.tree.numberName(from, to);
+    if (last !== NONE && this.lastNameHash === h && sameText(this.t, this.lastNameFrom, this.lastNameTo, from, to)) return last;
+    this.lastNameId = this.tree.numberName(from, to, h);
     this.lastNameFrom = from;
     this.lastNameTo = to;
+    this.lastNameHash = h;
     return this.lastNameId;
+  }
+
+  /** Where the element name at `at` ends (at itself: none), its hash in `scannedHash`. */
+  private tagName(at: number): number {
+    const t = this.t;
+    const n = t.length;
+    if (at >= n) return at;
+    let c = t.charCodeAt(at);
+    if (!isNameStart(c)) return at;
+    let h = hashStep(0, c);
+    let j = at + 1;
+    while (j < n) {
+      c = t.charCodeAt(j);
+      if (!isNameChar(c)) break;
+      h = hashStep(h, c);
+      j++;
+    }
+    this.scannedHash = h;
+    return j;
   }
 
   private skipSpace(at: number): number {
@@ -702,7 +733,7 @@ class Reader {
 
   private startTag(lt: number): void {
     const t = this.t;
-    const nameEnd = this.name(lt + 1);
+    const nameEnd = this.tagName(lt + 1);
     if (nameEnd === lt + 1) {
       throw new Stop(lt, `a "<" that does not start a tag must be written &lt; (it is followed by ${describeChar(t, lt + 1)})`);
     }
@@ -710,7 +741,7 @@ class Reader {
     const el = tree.count;
     // Unreachable by the arithmetic in XmlTree's constructor; a typed array would drop the write silently.
     if (el >= tree.start.length) throw new Stop(lt, 'more elements than the reader has room for');
-    const id = this.nameIdOf(lt + 1, nameEnd);
+    const id = this.nameIdOf(lt + 1, nameEnd, this.scannedHash);
     let j = nameEnd;
     let selfClosing = false;
     let attributes = 0;
