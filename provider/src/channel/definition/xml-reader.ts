@@ -54,7 +54,11 @@ export interface XmlElement {
   /** Offset of the first non-blank text or CDATA, where a problem with the text is; the start tag's when there is none. */
   textOffset: number;
   attrs: ReadonlyMap<string, XmlAttribute>;
-  /** Decoded text and CDATA directly inside it, concatenated and trimmed. */
+  /**
+   * Decoded text and CDATA directly inside it, concatenated and trimmed. Of an element with child
+   * elements (where text is only ever a mistake to quote), the first TEXT_BESIDE_ELEMENTS
+   * characters or so: 200,000 scraps of text between elements are not worth joining.
+   */
   text: string;
   /** Its first child element's number, or -1. */
   firstChild: number;
@@ -312,6 +316,9 @@ function decodeRefs(t: string, from: number, to: number, attribute: boolean): st
 
 const NONE = -1;
 
+/** How much of the text beside child elements is kept: enough to quote it. */
+const TEXT_BESIDE_ELEMENTS = 256;
+
 // A name's hash, for numbering names without making strings of them; the reader works it out
 // while it scans a tag's name, so the characters are read once.
 const hashStep = (h: number, c: number): number => (Math.imul(h, 31) + c) | 0;
@@ -487,15 +494,17 @@ export class XmlTree {
 
   private textOf(i: number): { value: string; offset: number } {
     const t = this.text;
+    const limit = this.firstChildOf[i] === NONE ? Infinity : TEXT_BESIDE_ELEMENTS;
     let value = '';
     let offset = -1;
-    for (let k = this.firstChunk[i]!; k !== NONE; k = this.chunkNext[k]!) {
+    for (let k = this.firstChunk[i]!; k !== NONE && value.length < limit; k = this.chunkNext[k]!) {
       const from = this.chunkFrom[k]!;
       const to = this.chunkTo[k]!;
       if (offset === -1) {
         let s = from;
         while (s < to && isSpace(t.charCodeAt(s))) s++;
         if (s < to) offset = s;
+        else continue;
       }
       value += this.chunkKind[k]! < 0 ? t.slice(from, to) : decodeRefs(t, from, to, false);
     }
