@@ -111,6 +111,8 @@ describe('recipes too big to keep as files', () => {
       'processing instructions': megabyteOf('<?a?>'),
       'one long label': firewall.replace('<label>Firewall</label>', `<label>${'x'.repeat(MIB - firewall.length - 16)}</label>`),
       'one long line of attributes': around(`<x ${Array.from({ length: 60_000 }, (_, i) => `a${i}=''`).join(' ')}/>`),
+      'a known element with 90,000 attributes': firewall.replace("<base name='alpine-3'", `<base ${Array.from({ length: 90_000 }, (_, i) => `a${i}=''`).join(' ')} name='alpine-3'`),
+      'elements of 64 attributes each': megabyteOf(`<x ${Array.from({ length: 64 }, (_, i) => `a${i}=''`).join(' ')}/>`),
       'nesting to the limit, repeated': megabyteOf(`${'<x>'.repeat(30)}${'</x>'.repeat(30)}`),
     };
     for (const [shape, xml] of Object.entries(shapes)) {
@@ -185,6 +187,13 @@ describe('limits, encodings and characters', () => {
     assert.match(label('a&#1114112;b')[0]!.message, /U\+110000 is beyond Unicode/);
     assert.match(label('a&#x7;b')[0]!.message, /^character reference &#x7;: control character U\+0007/);
     assert.deepEqual([label('ab\uE000')[0]!.line, label('ab\uE000')[0]!.column], [4, 12]);
+  });
+
+  test('an element has at most 64 attributes: said at the first one too many', () => {
+    const p = problems(judged(firewall.replace("<base name='alpine-3'", `<base ${Array.from({ length: 65 }, (_, i) => `a${i}=''`).join(' ')} name='alpine-3'`)));
+    assert.equal(p.length, 1);
+    assert.deepEqual([p[0]!.line, p[0]!.column], [10, 9 + 64 * 6 + (64 - 10) * 1]);
+    assert.match(p[0]!.message, /^<base> has more than 64 attributes; no element of an appliance definition takes more than 7/);
   });
 
   test('deep nesting stops at the limit with a message, not a stack overflow', () => {

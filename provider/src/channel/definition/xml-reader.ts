@@ -544,8 +544,8 @@ function describeChar(text: string, i: number): string {
   return cp > SPACE && cp < 0x7f ? `"${String.fromCodePoint(cp)}"` : cp === SPACE ? 'a space' : cp === LF ? 'a line break' : hex(cp);
 }
 
-// Attribute names of one start tag, as offsets, for the duplicate check; past this many a Set of names takes over.
-const FEW_ATTRIBUTES = 16;
+/** The most attributes one element may have: bounds the duplicate check, and what the checker is handed. */
+export const MAX_ATTRIBUTES = 64;
 
 function sameText(t: string, a: number, aEnd: number, b: number, bEnd: number): boolean {
   if (aEnd - a !== bEnd - b) return false;
@@ -577,8 +577,10 @@ class Reader {
   private lastNameTo = 0;
   private lastNameHash = 0;
   private scannedHash = 0;
-  private readonly attrStarts = new Int32Array(FEW_ATTRIBUTES);
-  private readonly attrEnds = new Int32Array(FEW_ATTRIBUTES);
+  // The attribute names of the start tag being read, as offsets and hashes, for the duplicate check.
+  private readonly attrStarts = new Int32Array(MAX_ATTRIBUTES);
+  private readonly attrEnds = new Int32Array(MAX_ATTRIBUTES);
+  private readonly attrHashes = new Int32Array(MAX_ATTRIBUTES);
 
   constructor(
     text: string,
@@ -754,7 +756,6 @@ class Reader {
     let j = nameEnd;
     let selfClosing = false;
     let attributes = 0;
-    let many: Set<string> | null = null;
     for (;;) {
       const before = j;
       j = this.skipSpace(j);
@@ -781,24 +782,19 @@ class Reader {
       if (close === -1) throw new Stop(k, `the value of ${t.slice(j, attrEnd)} on <${t.slice(lt + 1, nameEnd)}> is never closed: end it with ${q === DQUOTE ? '"' : "'"}`);
       const rawLt = this.ltFrom(k + 1);
       if (rawLt !== -1 && rawLt < close) throw new Stop(rawLt, `attribute ${t.slice(j, attrEnd)} of <${t.slice(lt + 1, nameEnd)}> contains a raw "<"; write it as &lt;`);
-      // Duplicates: compared in place while there are few, by name once there are many.
-      if (attributes < FEW_ATTRIBUTES) {
-        for (let a = 0; a < attributes; a++) {
-          if (sameText(t, this.attrStarts[a]!, this.attrEnds[a]!, j, attrEnd)) {
-            throw new Stop(j, `the attribute ${t.slice(j, attrEnd)} appears twice on <${t.slice(lt + 1, nameEnd)}> (first at column ${this.src.column(this.attrStarts[a]!)}); keep one`);
-          }
-        }
-        this.attrStarts[attributes] = j;
-        this.attrEnds[attributes] = attrEnd;
-      } else {
-        if (many === null) {
-          many = new Set();
-          for (let a = 0; a < FEW_ATTRIBUTES; a++) many.add(t.slice(this.attrStarts[a]!, this.attrEnds[a]!));
-        }
-        const attr = t.slice(j, attrEnd);
-        if (many.has(attr)) throw new Stop(j, `the attribute ${attr} appears twice on <${t.slice(lt + 1, nameEnd)}>; keep one`);
-        many.add(attr);
+      if (attributes === MAX_ATTRIBUTES) {
+        throw new Stop(j, `<${t.slice(lt + 1, nameEnd)}> has more than ${MAX_ATTRIBUTES} attributes; no element of an appliance definition takes more than 7 (<boot>); remove the rest`);
       }
+      // Duplicates: compared in place, by hash first, so a tag costs no strings.
+      const hash = nameHash(t, j, attrEnd);
+      for (let a = 0; a < attributes; a++) {
+        if (this.attrHashes[a] === hash && sameText(t, this.attrStarts[a]!, this.attrEnds[a]!, j, attrEnd)) {
+          throw new Stop(j, `the attribute ${t.slice(j, attrEnd)} appears twice on <${t.slice(lt + 1, nameEnd)}> (first at column ${this.src.column(this.attrStarts[a]!)}); keep one`);
+        }
+      }
+      this.attrStarts[attributes] = j;
+      this.attrEnds[attributes] = attrEnd;
+      this.attrHashes[attributes] = hash;
       attributes++;
       const amp = this.ampFrom(k + 1);
       if (amp !== -1 && amp < close) this.checkRefs(el, t.slice(j, attrEnd), k + 1, close);
