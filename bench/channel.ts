@@ -1,6 +1,6 @@
-// The channel at scale: building the catalog site for 1000 generated appliances, and what a
-// data source does with the resulting feed (fetch over HTTP, verify the signature, parse),
-// for 1000 items. Figures only.
+// The channel at scale: validating one definition of 1 MiB (bench/definition.ts), building the
+// catalog site for 1000 generated appliances, and what a data source does with the resulting
+// feed (fetch over HTTP, verify the signature, parse), for 1000 items. Figures only.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -11,6 +11,7 @@ import { parseFeed } from '../provider/src/channel/feed.ts';
 import { generateKeyPair, loadSecretKey, newFeedClaims, parsePublicKey, signFile, verifySignature } from '../provider/src/channel/signing.ts';
 import { fetchBytes } from '../provider/src/drivers/channel.ts';
 import { buildSite, serveStatic } from '../test/lib/channel.ts';
+import { benchDefinition } from './definition.ts';
 import { REPO_DIR } from '../test/lib/terraform.ts';
 
 const COUNT = Number(process.env.BENCH_APPLIANCES ?? 1000);
@@ -21,6 +22,7 @@ function median(xs: number[]): number {
 }
 
 export async function benchChannel(): Promise<void> {
+  benchDefinition();
   const work = await mkdtemp(join(tmpdir(), 'storm-bench-channel-'));
   try {
     const defs = join(work, 'appliances');

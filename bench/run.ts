@@ -5,7 +5,8 @@
 //      terraform_data in a storm-free directory; provider processes, their memory, and where the
 //      time goes (bench/plan.ts).
 //   3. instance-layer creation: overlay vs full copy, by appliance size (bench/layers.ts).
-//   4. the channel: site build for 1000 appliances, feed fetch + verify + parse (bench/channel.ts).
+//   4. the channel: one 1 MiB definition validated against a plain XML parse (bench/definition.ts),
+//      site build for 1000 appliances, feed fetch + verify + parse (bench/channel.ts).
 //   5. the controller: reaction (load crossing → member running) against a hand-run terraform apply
 //      on a lab blade, memory and CPU per round with 1000 simulated members against a bare node,
 //      sampling CPU against virsh domstats (bench/controller.ts).

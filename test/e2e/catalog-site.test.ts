@@ -63,10 +63,11 @@ type StormItem = Parser.Item & {
 /**
  * A channel directory from the provider's fixture definitions (provider/test/fixtures/appliances):
  * valid/<name>.xml becomes <name>/<version>/appliance.xml, plus two later versions of emailserv
- * (1.9 and 1.10, to check that versions sort as numbers), plus `extra` files.
+ * (1.9 and 1.10, to check that versions sort as numbers; 1.9 is written with a BOM and CRLF line
+ * ends, to check that a definition is published byte for byte), plus `extra` files.
  */
-async function channelDir(dir: string, extra: Record<string, string> = {}): Promise<void> {
-  const files: Record<string, string> = { ...extra };
+async function channelDir(dir: string, extra: Record<string, string | Uint8Array> = {}): Promise<void> {
+  const files: Record<string, string | Uint8Array> = { ...extra };
   for await (const f of glob('*.xml', { cwd: path.join(fixtures, 'valid') })) {
     const xml = await readFile(path.join(fixtures, 'valid', f), 'utf8');
     const parsed = parseApplianceDefinition(xml, f);
@@ -75,6 +76,7 @@ async function channelDir(dir: string, extra: Record<string, string> = {}): Prom
     files[`${name}/${version}/appliance.xml`] = xml;
     if (name === 'emailserv') {
       for (const later of ['1.9.0-0', '1.10.0-0']) files[`${name}/${later}/appliance.xml`] = xml.replace(`<version>${version}</version>`, `<version>${later}</version>`);
+      files[`${name}/1.9.0-0/appliance.xml`] = `\uFEFF${(files[`${name}/1.9.0-0/appliance.xml`] as string).replace(/\n/g, '\r\n')}`;
     }
   }
   for (const [rel, xml] of Object.entries(files)) {
@@ -139,8 +141,35 @@ describe('catalog site: build, serve, feed, browser', () => {
     const expected = formatProblems(parsed.problems, file);
     assert.ok(result.output.includes(expected), `build output should contain:\n${expected}\n--- got:\n${result.output}`);
     const lines = (JSON.parse(await readFile(path.join(fixtures, 'invalid/expected.json'), 'utf8')) as Record<string, [string, number][]>)['many-errors.xml']!;
-    for (const [where, line] of lines) assert.ok(result.output.includes(`${file}:${line}: ${where}: `), `reports ${where} at line ${line}`);
+    const literal = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    for (const [where, line] of lines) assert.match(result.output, new RegExp(`${literal(file)}:${line}:\\d+: ${literal(where)}: `), `reports ${where} at line ${line} (and a column)`);
     assert.ok(!existsSync(path.join(work, 'invalid-dist', 'rss.xml')), 'nothing is published');
+  });
+
+  test('hostile definitions fail the build before anything is written, each at its line', async () => {
+    const dir = path.join(work, 'hostile');
+    const firewall = await readFile(path.join(fixtures, 'valid/firewall.xml'), 'utf8');
+    const withVersion = (xml: string, v: string) => xml.replace(/<version>[^<]*<\/version>/, `<version>${v}</version>`);
+    const withDependency = (xml: string, name: string, v: string) => withVersion(xml, v).replace('</appliance>', `  <dependency>${name}</dependency>\n</appliance>`);
+    const cycleA = withDependency(firewall.replace(/<name>[^<]*<\/name>/, '<name>cycle-a</name>'), 'cycle-b', '1.0');
+    const cycleB = withDependency(firewall.replace(/<name>[^<]*<\/name>/, '<name>cycle-b</name>'), 'cycle-a', '1.0');
+    await channelDir(dir, {
+      'index/appliance.xml': withVersion(firewall, 'index.html'),
+      'pua/appliance.xml': firewall.replace(/<label>[^<]*<\/label>/, '<label>Fire \uE0000\uE001 wall</label>'),
+      'latin1/appliance.xml': Buffer.from(firewall.replace(/<label>[^<]*<\/label>/, '<label>Pare-feu série</label>'), 'latin1'),
+      'cycle-a/appliance.xml': cycleA,
+      'cycle-b/appliance.xml': cycleB,
+    });
+    const dist = path.join(work, 'hostile-dist');
+    const result = await buildSite(dir, dist, channelUrl);
+    assert.notEqual(result.code, 0, 'the build must fail');
+    const line = (f: string, re: RegExp) => assert.match(result.output, new RegExp(`${path.join(dir, f).replace(/[.*+?^\${}()|[\]\\]/g, '\\$&')}:\\d+:(\\d+:)? ${re.source}`), f);
+    line('index/appliance.xml', /\/appliance\/version: version "index.html" is reserved/);
+    line('pua/appliance.xml', /\/: private-use character U\+E000 is not allowed/);
+    line('latin1/appliance.xml', /\/: byte 0xE9 is not UTF-8 \(was the file saved as Latin-1 or Windows-1252\?\)/);
+    line('cycle-a/appliance.xml', /\/appliance\/dependency: dependency cycle: cycle-a 1.0 → cycle-b 1.0 → cycle-a 1.0/);
+    assert.doesNotMatch(result.output, /EISDIR|TypeError|    at /, 'no crash, no stack trace');
+    assert.ok(!existsSync(dist), 'nothing is written');
   });
 
   test('the example appliances shipped with the site are valid', async () => {
@@ -208,6 +237,7 @@ describe('catalog site: build, serve, feed, browser', () => {
       assert.equal(published.status, 200);
       const bytes = Buffer.from(await published.arrayBuffer());
       assert.equal(item.stormDefinitionSha256, createHash('sha256').update(bytes).digest('hex'), 'storm:definition-sha256 covers the served definition');
+      assert.ok(bytes.equals(await readFile(path.join(work, 'valid', def.name, def.version, 'appliance.xml'))), `${id} is published byte for byte`);
       const reparsed = parseApplianceDefinition(bytes.toString('utf8'), item.stormDefinition);
       assert.ok(reparsed.ok);
       assert.deepEqual(reparsed.definition, def);

@@ -73,10 +73,15 @@ export interface ApplianceDefinition {
   dependencies: Dependency[];
 }
 
-/** One problem in a definition: where (an XPath-like path and a 1-based line) and what to do. */
+/**
+ * One problem in a definition: where (an XPath-like path, a 1-based line and column; null for the
+ * document as a whole) and what to do.
+ */
 export interface DefinitionProblem {
   path: string;
   line: number | null;
+  /** In characters, as editors count them. */
+  column: number | null;
   message: string;
 }
 

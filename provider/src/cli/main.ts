@@ -64,6 +64,15 @@ const commands: Record<string, Command> = {
       return tlsCommand(args);
     },
   },
+  validate: {
+    summary: 'check appliance definitions (files or a folder) as the catalog site\'s build does',
+    usage: 'storm validate [--quiet] FILE|FOLDER...',
+    ownHelp: true,
+    async run(args) {
+      const { validateCommand } = await import('./validate.ts');
+      return validateCommand(args);
+    },
+  },
   schema: {
     summary: 'print the provider schema as JSON (the format of `terraform providers schema -json`)',
     usage: 'storm schema',

@@ -65,7 +65,7 @@ async function definitionOf(ctx: ResourceContext, item: ChannelItem, insecure: b
     if (!item.definitionSha256) throw new DiagnosticError('The feed does not cover the definition', `The feed item for ${item.name} ${item.version} has no storm:definition-sha256, so its definition cannot be trusted. Ask the publisher to rebuild the channel.`);
     if (sha256Hex(bytes) !== item.definitionSha256) throw new DiagnosticError('The appliance definition was changed after the feed was signed', `${item.definitionUrl} does not match the checksum in the signed feed. Do not use it; tell the publisher.`);
   }
-  const parsed = parseApplianceDefinition(Buffer.from(bytes).toString('utf8'), item.definitionUrl);
+  const parsed = parseApplianceDefinition(bytes, item.definitionUrl);
   if (!parsed.ok) throw new DiagnosticError('The appliance definition is invalid', formatProblems(parsed.problems, item.definitionUrl));
   const d = parsed.definition;
   if (d.name !== item.name || d.version !== item.version || d.image.sha256 !== item.image.sha256 || d.base.sha256 !== item.base.sha256) {

@@ -14,6 +14,19 @@ import { closest, convertUnits, quote } from './wording.ts';
 
 /** The only definition format version this storm reads (the paper's `<appliance version='1.0'>`). */
 export const DEFINITION_FORMAT_VERSION = '1.0';
+
+// Far above anything real (the paper's examples have one or two of each), low enough that one
+// definition cannot make a site build, a plan or an install do unbounded work.
+export const MAX_DEPENDENCIES = 256;
+export const MAX_PROVIDES = 64;
+export const MAX_DISKS = 64;
+
+/**
+ * Versions that are a path the channel site itself writes beside an appliance's version folders
+ * (appliances/NAME/index.html is its catalog page), compared ignoring case as some file systems
+ * do. Names cannot collide: they live one folder down (appliances/NAME/) and take no dots.
+ */
+export const RESERVED_VERSIONS: readonly string[] = ['index.html'];
 export const APPLIANCE_START_TAG = `<appliance version='${DEFINITION_FORMAT_VERSION}'>`;
 
 export type JsonSchema = { [keyword: string]: unknown };
@@ -295,6 +308,10 @@ interface ElementCommon {
   readonly description: string;
   /** For an element that must be there: what to add. */
   readonly missing?: string;
+  /** For a repeated element: at most this many (a bound on what one definition can make storm do). */
+  readonly max?: number;
+  /** What to do about too many, after "at most N are allowed; ". */
+  readonly tooMany?: string;
 }
 
 /** An element holding text only. */
@@ -443,6 +460,8 @@ const HARDWARE: ElementsElement = {
       occurs: 'many',
       field: 'disks',
       description: 'a disk of the appliance: an image file inside it, or a new empty disk',
+      max: MAX_DISKS,
+      tooMany: 'an appliance with more disks than that is a mistake; remove the rest',
       groups: [
         {
           attributes: [
@@ -533,6 +552,10 @@ export const APPLIANCE: RootElement = {
       wording: { subject: 'version' },
       ifEmpty: { what: "give the appliance's version", example: '1.0.0-0' },
       missing: "add the appliance's version, e.g. <version>1.0.0-0</version>",
+      refuse: (v: string, appliance) =>
+        RESERVED_VERSIONS.includes(v.toLowerCase())
+          ? `version ${quote(v)} is reserved: the channel site publishes appliances/${typeof appliance['name'] === 'string' ? appliance['name'] : 'NAME'}/${v.toLowerCase()} itself, and a version folder of that name would collide with it; choose another, e.g. 1.0.0-0`
+          : null,
     }),
     text({
       name: 'size',
@@ -641,6 +664,8 @@ export const APPLIANCE: RootElement = {
       description: 'a service the appliance provides',
       wording: { subject: 'provides' },
       ifEmpty: { what: 'name the service this appliance provides', example: 'webserv' },
+      max: MAX_PROVIDES,
+      tooMany: 'list the services users look for',
       unique: { say: (key, first) => `duplicate <provides>${key}</provides>${first}; list each service once` },
     }),
     text({
@@ -661,6 +686,8 @@ export const APPLIANCE: RootElement = {
       description: 'another appliance this one needs, as name[:version]; each name at most once, never the appliance itself',
       wording: { subject: 'dependency' },
       ifEmpty: { what: 'name the appliance depended on as name[:version]', example: 'emailserv:1.0.0-0' },
+      max: MAX_DEPENDENCIES,
+      tooMany: 'depend on fewer appliances (one that gathers the others, say)',
       unique: { key: (d) => d.name, say: (key, first) => `duplicate dependency on ${key}${first}; list each appliance once` },
       refuse: (d, appliance) =>
         d.name === appliance['name'] ? `an appliance cannot depend on itself; remove <dependency>${DEPENDENCY.write(d)}</dependency>` : null,

@@ -91,7 +91,13 @@ function propertySchema(rule: ElementRule): JsonSchema {
       return { anyOf: [schema, NULL], description };
     case 'many': {
       const unique = rule.content === 'elements' ? undefined : (rule.unique as UniqueRule<unknown> | undefined);
-      return { type: 'array', ...(wholeValueUnique(unique) ? { uniqueItems: true } : {}), items: schema, description: `${description}; zero or more` };
+      return {
+        type: 'array',
+        ...(wholeValueUnique(unique) ? { uniqueItems: true } : {}),
+        ...(rule.max !== undefined ? { maxItems: rule.max } : {}),
+        items: schema,
+        description: `${description}; zero or more${rule.max !== undefined ? `, at most ${rule.max}` : ''}`,
+      };
     }
   }
 }

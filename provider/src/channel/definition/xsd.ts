@@ -5,6 +5,7 @@
 
 import {
   APPLIANCE,
+  RESERVED_VERSIONS,
   type AttributeRule,
   type ElementRule,
   type UniqueRule,
@@ -12,7 +13,7 @@ import {
   type ValueRule,
   type XsdRestriction,
 } from './elements.ts';
-import { MAX_DEFINITION_BYTES } from './xml-reader.ts';
+import { MAX_DEFINITION_BYTES } from './encoding.ts';
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
@@ -129,6 +130,14 @@ function header(): string[] {
     }
   };
   walk(APPLIANCE.children);
+  const limits: string[] = [];
+  const walkLimits = (children: readonly ElementRule[]): void => {
+    for (const c of children) {
+      if (c.max !== undefined) limits.push(`${c.max} ${c.name}`);
+      if (c.content === 'elements') walkLimits(c.children);
+    }
+  };
+  walkLimits(APPLIANCE.children);
   const { attribute, value } = APPLIANCE.formatVersion;
   return [
     '<!--',
@@ -145,8 +154,11 @@ function header(): string[] {
     '    with repeatable siblings is beyond XSD 1.0, so the schema allows any sequence of known elements.',
     ...exactlyOne,
     '  - No two dependencies on the same name; no dependency on itself.',
+    `  - At most ${limits.join(', ')} elements.`,
+    `  - The version is none of ${RESERVED_VERSIONS.join(', ')} (in any case): paths the channel site writes itself.`,
     '  - URLs are also run through a real URL parser.',
-    `  - No DOCTYPE, no processing instructions, at most ${MAX_DEFINITION_BYTES / (1024 * 1024)} MiB.`,
+    `  - No DOCTYPE, no processing instructions, at most ${MAX_DEFINITION_BYTES / (1024 * 1024)} MiB, UTF-8 only.`,
+    '  - No control, private-use or noncharacter code points, written or as references.',
     '  Publishers point editors at it with',
     `    <appliance ${attribute}='${value}' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"`,
     '               xsi:noNamespaceSchemaLocation="appliance-definition.xsd">',
