@@ -124,3 +124,13 @@ test('placement: spread picks the least-loaded server, consolidate the fullest t
   assert.deepEqual(place({ memoryMib: 512, vcpus: 1 }, servers, 'consolidate'), { server: 'c' });
   assert.deepEqual(place({ memoryMib: 1024, vcpus: 1 }, servers, 'consolidate'), { server: 'b' }, 'c has no room');
 });
+
+test('scaling reasons speak the group\'s metric, and never read "30 % < 30 %"', () => {
+  const p = { ...DEFAULT_SCALING, min: 1, max: 3, windowSeconds: 10, cooldownInSeconds: 0 };
+  const members = [{ name: 'web-0', createdAt: 0, ready: true }, { name: 'web-1', createdAt: 1, ready: true }];
+  const load = (u: number) => [0, 5_000, 10_000].map((at) => ({ at, utilization: u }));
+  const quiet = decideScaling(p, { members, load: load(0.297), lastScaleOutAt: null, lastScaleInAt: null, now: 10_000 });
+  assert.equal(quiet.reason, 'cpu 29.7 % < 30 % for 10 s');
+  const queue = decideScaling({ ...p, guestCpuHigh: 100, guestCpuLow: 10 }, { members, load: load(250), lastScaleOutAt: null, lastScaleInAt: null, now: 10_000, metric: 'queue' });
+  assert.equal(queue.reason, 'queue 250–250 ≥ 100 for 10 s');
+});

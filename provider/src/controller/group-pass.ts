@@ -254,7 +254,7 @@ export async function runGroupPass(ctx: PassContext, group: GroupRecord, log: Lo
   const load = await groupLoad(ctx.store, group, members, now - 2 * group.policy.windowSeconds * 1000 - 60_000, now);
   const running = new Set(onHosts.filter((m) => m.domain.state === 'running').map((m) => m.name));
   const view: GroupMember[] = members.map((m) => ({ name: m.name, createdAt: m.createdAt, ready: running.has(m.name) }));
-  const decision = decideScaling(group.policy, { members: view, load, lastScaleOutAt: group.lastScaleOutAt, lastScaleInAt: group.lastScaleInAt, now });
+  const decision = decideScaling(group.policy, { members: view, load, lastScaleOutAt: group.lastScaleOutAt, lastScaleInAt: group.lastScaleInAt, now, metric: group.metric });
   let done: string[] = [];
   let unplaced: string | null = null;
   if (decision.action === 'out') {

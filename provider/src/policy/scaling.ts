@@ -51,6 +51,8 @@ export interface GroupObservation {
   lastScaleOutAt: number | null;
   lastScaleInAt: number | null;
   now: number;
+  /** What `load` measures, for the reasons: 'cpu' (the default) or a reported metric's name. */
+  metric?: string;
 }
 
 export type ScalingDecision =
@@ -58,7 +60,15 @@ export type ScalingDecision =
   | { action: 'out'; count: number; reason: string }
   | { action: 'in'; members: string[]; reason: string };
 
-const pct = (x: number) => `${Math.round(x * 100)} %`;
+/**
+ * A value against its mark, in the group's metric: CPU as a percentage (with a decimal when
+ * rounding would make it read as the mark itself: "29.7 % < 30 %", not "30 % < 30 %"), a
+ * reported metric as its number.
+ */
+function says(metric: string, mark: number): (x: number) => string {
+  if (metric !== 'cpu') return (x) => String(Math.round(x * 100) / 100);
+  return (x) => (Math.round(x * 100) === Math.round(mark * 100) && x !== mark ? `${(x * 100).toFixed(1)} %` : `${Math.round(x * 100)} %`);
+}
 
 /** Newest first; members made in one round go by name (web-10 after web-9). */
 const newestFirst = (a: GroupMember, b: GroupMember) => b.createdAt - a.createdAt || b.name.localeCompare(a.name, 'en', { numeric: true });
@@ -79,6 +89,7 @@ function held(load: readonly GroupLoadSample[], now: number, windowMs: number, t
 }
 
 export function decideScaling(p: ScalingPolicy, g: GroupObservation): ScalingDecision {
+  const metric = g.metric ?? 'cpu';
   const count = g.members.length;
   // The bounds first: they hold whatever the load says.
   if (count < p.min) return { action: 'out', count: p.min - count, reason: `${count} member(s) < min ${p.min}` };
@@ -90,7 +101,8 @@ export function decideScaling(p: ScalingPolicy, g: GroupObservation): ScalingDec
   const booting = g.members.filter((m) => !m.ready);
   const high = held(g.load, g.now, windowMs, (u) => u >= p.guestCpuHigh);
   if (high) {
-    const peak = `cpu ${pct(Math.min(...high))}–${pct(Math.max(...high))} ≥ ${pct(p.guestCpuHigh)} for ${p.windowSeconds} s`;
+    const v = says(metric, p.guestCpuHigh);
+    const peak = `${metric} ${v(Math.min(...high))}–${v(Math.max(...high))} ≥ ${v(p.guestCpuHigh)} for ${p.windowSeconds} s`;
     if (count >= p.max) return { action: 'none', reason: `${peak}, but already at max ${p.max}` };
     if (booting.length) return { action: 'none', reason: `${peak}; waiting for ${booting.map((m) => m.name).join(', ')} to boot` };
     if (g.lastScaleOutAt !== null && g.now - g.lastScaleOutAt < p.cooldownOutSeconds * 1000) {
@@ -100,7 +112,8 @@ export function decideScaling(p: ScalingPolicy, g: GroupObservation): ScalingDec
   }
   const low = held(g.load, g.now, windowMs, (u) => u < p.guestCpuLow);
   if (low && count > p.min) {
-    const quiet = `cpu ${pct(Math.max(...low))} < ${pct(p.guestCpuLow)} for ${p.windowSeconds} s`;
+    const v = says(metric, p.guestCpuLow);
+    const quiet = `${metric} ${v(Math.max(...low))} < ${v(p.guestCpuLow)} for ${p.windowSeconds} s`;
     const lastChange = Math.max(g.lastScaleOutAt ?? -Infinity, g.lastScaleInAt ?? -Infinity);
     if (g.now - lastChange < p.cooldownInSeconds * 1000) {
       return { action: 'none', reason: `${quiet}; in scale-in cooldown (${Math.ceil((p.cooldownInSeconds * 1000 - (g.now - lastChange)) / 1000)} s left)` };
