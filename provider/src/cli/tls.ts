@@ -116,7 +116,10 @@ async function readCa(dir: string): Promise<{ ca: ReturnType<typeof loadCa>; cer
   let certPem: string;
   let keyPem: string;
   try {
-    [certPem, keyPem] = await Promise.all([fs.readFile(certFile, 'utf8'), fs.readFile(keyFile, 'utf8')]);
+    // One after the other: with both missing, the message names the certificate every time
+    // (read together, whichever failed first was said, and that varied).
+    certPem = await fs.readFile(certFile, 'utf8');
+    keyPem = await fs.readFile(keyFile, 'utf8');
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     throw new CertificateError(err.code === 'ENOENT' ? `${err.path} does not exist: make the CA first with \`storm tls ca --dir ${dir}\`` : `${err.path ?? dir}: ${err.message}`);
