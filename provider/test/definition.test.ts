@@ -157,16 +157,53 @@ describe('valid definitions', () => {
   });
 });
 
+describe("the paper's format, as written", () => {
+  const paperFixture = (name: string): string => readFileSync(join(fixtures, 'paper', name), 'utf8');
+
+  test('Figure 2 verbatim is valid: the name from the label, no sha256 (the site computes it), no base (a single layer)', () => {
+    const def = ok(parseApplianceDefinition(paperFixture('figure-2.xml'), 'figure-2.xml'));
+    assert.equal(def.name, 'simple-web-server');
+    assert.equal(def.image.sha256, null);
+    assert.equal(def.base, null);
+    assert.equal(def.image.sig, 'https://cs.colorado.edu/appliances/webserv.asc');
+    assert.deepEqual(def.hardware.disks.map((d) => d.type), ['system', 'swap', 'user']);
+    assert.equal(def.webpanel, '/upload.php');
+  });
+
+  test('the name comes from whoever knows it (a feed), else the folders, else the label', () => {
+    const figure2 = paperFixture('figure-2.xml');
+    assert.equal(ok(parseApplianceDefinition(figure2, 'f', { name: 'webserv' })).name, 'webserv');
+    for (const folders of [['webserv'], ['webserv', '1.0.0-0'], ['webserv-1.0.0-0'], ['channel', 'webserv']]) {
+      assert.equal(ok(parseApplianceDefinition(figure2, 'f', { folders })).name, 'webserv', folders.join('/'));
+    }
+    // A folder that is not a name: the label decides.
+    assert.equal(ok(parseApplianceDefinition(figure2, 'f', { folders: ['Web Server'] })).name, 'simple-web-server');
+    // A <name> always wins.
+    assert.equal(ok(parseApplianceDefinition(doc({}), 'f', { folders: ['other'] })).name, 'webserv');
+  });
+
+  test('a label makes a name: accents dropped, runs of anything else one hyphen, at most 63', () => {
+    const named = (label: string) => parseApplianceDefinition(doc({ 3: '', 4: `  <label>${label}</label>` }));
+    assert.equal(ok(named('Éclair — Mail &amp; Web 2.0')).name, 'eclair-mail-web-2-0');
+    assert.equal(ok(named('x'.repeat(70))).name, 'x'.repeat(63));
+    const p = at(named('☃☃☃'), '/appliance/name');
+    assert.match(p.message, /^no <name>, and the label "☃☃☃" gives none.*<name>webserv<\/name>/);
+  });
+
+  test('a derived name is the name a dependency on itself is judged by', () => {
+    const r = parseApplianceDefinition(doc({ 3: '', 17: '  <dependency>simple-web-server</dependency>' }));
+    assert.match(at(r, '/appliance/dependency[1]').message, /cannot depend on itself/);
+  });
+});
+
 describe('errors name the path, the line and the fix', () => {
   test('missing required elements are reported at the parent', () => {
-    const p = at(parse({ 9: '' }), '/appliance/sha256');
+    const p = at(parse({ 6: '' }), '/appliance/version');
     assert.equal(p.line, 2);
-    assert.match(p.message, /^missing <sha256>: .*64 lowercase hex.*sha256sum/);
+    assert.match(p.message, /^missing <version>: .*1\.0\.0-0/);
     const m = at(parse({ 13: '' }), '/appliance/hardware/memory');
     assert.equal(m.line, 11);
     assert.match(m.message, /missing <memory>.*KiB.*<memory>524288<\/memory>/);
-    const b = at(parse({ 10: '' }), '/appliance/base');
-    assert.match(b.message, /base-OS layer.*<base name=/);
     assert.deepEqual(
       problems(parse({ 11: '', 12: '', 13: '', 14: '', 15: '', 16: '' })).map((x) => x.path),
       ['/appliance/hardware'],

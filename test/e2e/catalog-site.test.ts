@@ -215,7 +215,9 @@ describe('catalog site: build, serve, feed, browser', () => {
       assert.ok(item.contentSnippet?.includes(def.description), `description carries the definition’s description: ${item.contentSnippet}`);
       assert.equal(item.stormSha256, def.image.sha256);
       assert.equal(item.stormSignature ?? null, def.image.sig);
-      assert.deepEqual({ ...item.enclosure }, { url: def.image.url, length: String(def.sizeMib * 1024 * 1024), type: 'application/x-qemu-disk' });
+      // The fixtures' images live on another server: the build never saw them, so RSS's "length unknown".
+      assert.deepEqual({ ...item.enclosure }, { url: def.image.url, length: '0', type: 'application/x-qemu-disk' });
+      assert.ok(def.base, `${id} has a base`);
       assert.deepEqual({ ...item.stormBase?.$ }, {
         name: def.base.name,
         url: def.base.url,
@@ -249,7 +251,7 @@ describe('catalog site: build, serve, feed, browser', () => {
     assert.deepEqual(channel.items.map((i) => `${i.name}/${i.version}`).sort(), [...definitions.keys()].sort());
     for (const i of channel.items) {
       const def = definitions.get(`${i.name}/${i.version}`)!;
-      assert.deepEqual(i.image, { url: def.image.url, sha256: def.image.sha256, sig: def.image.sig, sizeBytes: def.sizeMib * 1024 * 1024 });
+      assert.deepEqual(i.image, { url: def.image.url, sha256: def.image.sha256, sig: def.image.sig, sizeBytes: null });
       assert.deepEqual(i.base, def.base);
       assert.ok(i.definitionSha256, 'definition-sha256');
     }

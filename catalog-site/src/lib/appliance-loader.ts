@@ -11,7 +11,8 @@ import { glob, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Loader } from 'astro/loaders';
-import { checkChannelFiles, type ChannelVerdict, type DefinitionFile } from '../../../provider/src/channel/publish.ts';
+import { checkChannelFiles, withLocalImages, type ChannelVerdict, type DefinitionFile } from '../../../provider/src/channel/publish.ts';
+import { localImageBeside } from '../../../provider/src/channel/local-image.ts';
 import { appliancePath, definitionPath, entryId } from './urls.ts';
 
 /** A publisher's mistake: the message says it all, so no stack trace into the loader. */
@@ -78,7 +79,11 @@ export function applianceLoader(options: { directory: string }): Loader {
       for await (const f of glob('**/appliance.xml', { cwd: dir })) names.push(path.join(dir, f));
       names.sort();
       // Bytes, not text: what is published is the file as it is, and the validator decides what it may be.
-      const files = await Promise.all(names.map(async (file): Promise<DefinitionFile> => ({ file, bytes: await readFile(file), mtime: (await stat(file)).mtime })));
+      const read = await Promise.all(
+        names.map(async (file): Promise<DefinitionFile> => ({ file, bytes: await readFile(file), mtime: (await stat(file)).mtime, folders: path.relative(dir, path.dirname(file)).split(path.sep).filter(Boolean) })),
+      );
+      // Images kept beside their definitions: the build computes their checksums and publishes them.
+      const files = await withLocalImages(read, (f, name) => localImageBeside(f.file, name, displayPath));
 
       const verdict = checkChannel(files);
       if (verdict.failures.length) {
@@ -97,6 +102,7 @@ export function applianceLoader(options: { directory: string }): Loader {
             source: path.relative(dir, file),
             definitionSha256: p.definitionSha256,
             published: p.mtime,
+            download: p.download,
           },
         });
         const inRoot = path.relative(fileURLToPath(config.root), file);

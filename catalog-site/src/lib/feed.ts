@@ -10,16 +10,15 @@
 import type { RSSFeedItem } from '@astrojs/rss';
 import type { ApplianceDefinition } from './definition.ts';
 import { compareVersions } from '../../../provider/src/channel/versions.ts';
+import { IMAGE_MEDIA_TYPES, type Download } from '../../../provider/src/channel/publish.ts';
 import { definitionPath, versionPath } from './urls.ts';
-
-export const IMAGE_MEDIA_TYPE = 'application/x-qemu-disk';
-const MIB = 1024 * 1024;
 
 export interface FeedAppliance {
   definition: ApplianceDefinition;
   /** SHA-256 of the published appliance.xml, so a signed feed covers the definition too. */
   definitionSha256: string;
   published: Date;
+  download: Download;
 }
 
 export const escapeXml = (s: string) =>
@@ -51,7 +50,7 @@ function itemDescription(def: ApplianceDefinition): string {
     `${def.hardware.cpus} CPU${def.hardware.cpus === 1 ? '' : 's'}`,
     `${memoryMib(def)} MiB memory`,
     `${def.sizeMib} MiB disk`,
-    `base ${def.base.name}`,
+    def.base ? `base ${def.base.name}` : 'single layer',
   ];
   const parts = [`<p>${escapeHtml(def.description)}</p>`, `<p>${escapeHtml(facts.join(' · '))}</p>`];
   if (def.provides.length) parts.push(`<p>Provides: ${escapeHtml(def.provides.join(', '))}</p>`);
@@ -59,7 +58,7 @@ function itemDescription(def: ApplianceDefinition): string {
   return parts.join('');
 }
 
-function stormElements(def: ApplianceDefinition, definitionUrl: string, definitionSha256: string, t: TextSlots): string {
+function stormElements(def: ApplianceDefinition, imageSha256: string, definitionUrl: string, definitionSha256: string, t: TextSlots): string {
   const el = (name: string, text: string) => `<storm:${name}>${t.slot(text)}</storm:${name}>`;
   const attrs = (a: Record<string, string | null>) =>
     Object.entries(a)
@@ -72,9 +71,10 @@ function stormElements(def: ApplianceDefinition, definitionUrl: string, definiti
     el('version', def.version),
     el('definition', definitionUrl),
     el('definition-sha256', definitionSha256),
-    el('sha256', def.image.sha256),
+    el('sha256', imageSha256),
     def.image.sig ? el('signature', def.image.sig) : '',
-    `<storm:base${attrs({ name: def.base.name, url: def.base.url, sha256: def.base.sha256, sig: def.base.sig })}/>`,
+    // No storm:base: a single-layer appliance (its image is its own base).
+    def.base ? `<storm:base${attrs({ name: def.base.name, url: def.base.url, sha256: def.base.sha256, sig: def.base.sig })}/>` : '',
     ...def.provides.map((p) => el('provides', p)),
     ...def.dependencies.map((d) => el('dependency', formatDependency(d))),
   ].join('');
@@ -92,7 +92,7 @@ export function feedItems(appliances: readonly FeedAppliance[], channelUrl: URL)
     .sort()
     .flatMap((name) => byName.get(name)!.sort((a, b) => compareVersions(b.definition.version, a.definition.version)))
     .sort((a, b) => b.published.getTime() - a.published.getTime());
-  const items = ordered.map(({ definition: def, definitionSha256, published }): RSSFeedItem => {
+  const items = ordered.map(({ definition: def, definitionSha256, published, download }): RSSFeedItem => {
     const definitionUrl = new URL(definitionPath(def.name, def.version), channelUrl).href;
     return {
       title: `${def.label} ${def.version}`,
@@ -100,8 +100,9 @@ export function feedItems(appliances: readonly FeedAppliance[], channelUrl: URL)
       pubDate: published,
       description: itemDescription(def),
       categories: def.provides,
-      enclosure: { url: new URL(def.image.url, channelUrl).href, length: def.sizeMib * MIB, type: IMAGE_MEDIA_TYPE },
-      customData: stormElements(def, definitionUrl, definitionSha256, slots),
+      // RSS asks for the download's length in bytes; 0 when the image lives elsewhere and the build never saw it.
+      enclosure: { url: new URL(def.image.url, channelUrl).href, length: download.bytes ?? 0, type: IMAGE_MEDIA_TYPES[download.format] },
+      customData: stormElements(def, download.sha256, definitionUrl, definitionSha256, slots),
     };
   });
   return { items, fill: (xml) => slots.fill(xml) };

@@ -3,6 +3,7 @@
 // types from here, through CollectionEntry<'appliances'>['data'].
 import { z } from 'astro/zod';
 import type { ApplianceDefinition } from './definition.ts';
+import type { Download } from '../../../provider/src/channel/publish.ts';
 
 const imageRef = z.object({ url: z.string(), sha256: z.string(), sig: z.string().nullable() });
 
@@ -13,8 +14,8 @@ export const definitionSchema = z.object({
   description: z.string(),
   version: z.string(),
   sizeMib: z.number(),
-  image: imageRef,
-  base: imageRef.extend({ name: z.string() }),
+  image: imageRef.extend({ sha256: z.string().nullable() }),
+  base: imageRef.extend({ name: z.string() }).nullable(),
   boot: z.object({ kernel: imageRef, initrd: imageRef, cmdline: z.string() }).nullable(),
   provides: z.array(z.string()),
   webpanel: z.string().nullable(),
@@ -42,6 +43,13 @@ export const publishedApplianceSchema = z.object({
   definitionSha256: z.string(),
   /** pubDate in the feed: the definition file's modification time. */
   published: z.coerce.date(),
+  /** What users download: the image's checksum (the definition's, or computed from the file beside it), its size when the build saw it, its format. */
+  download: z.object({
+    sha256: z.string(),
+    bytes: z.number().nullable(),
+    path: z.string().nullable(),
+    format: z.enum(['qcow2', 'tgz', 'raw']),
+  }),
 });
 
 export type PublishedAppliance = z.infer<typeof publishedApplianceSchema>;
@@ -50,3 +58,5 @@ export type PublishedAppliance = z.infer<typeof publishedApplianceSchema>;
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 const sameShape: Same<z.infer<typeof definitionSchema>, ApplianceDefinition> = true;
 void sameShape;
+const sameDownload: Same<PublishedAppliance['download'], Download> = true;
+void sameDownload;

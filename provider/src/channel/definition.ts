@@ -19,13 +19,15 @@
 // bundle it for any runtime.
 
 import type { DefinitionProblem, ParseResult } from './types.ts';
-import { checkDefinition } from './definition/checker.ts';
+import { checkDefinition, type DefinitionContext } from './definition/checker.ts';
 import { decodeDefinition } from './definition/encoding.ts';
 import { MAX_SAID, readXml, type RawProblem, type Source, type Unsaid } from './definition/xml-reader.ts';
 
 export { DEFINITION_FORMAT_VERSION, MAX_DEPENDENCIES, MAX_DISKS, MAX_PROVIDES, RESERVED_VERSIONS, type JsonSchema } from './definition/elements.ts';
 export { MAX_DEFINITION_BYTES, decodeDefinition } from './definition/encoding.ts';
 export { MAX_DEPTH } from './definition/xml-reader.ts';
+export { nameFromFolders, nameFromText } from './definition/derive.ts';
+export type { DefinitionContext } from './definition/checker.ts';
 export { serializeApplianceDefinition } from './definition/serializer.ts';
 export { definitionJsonSchema } from './definition/json-schema.ts';
 export { definitionXsd } from './definition/xsd.ts';
@@ -58,9 +60,10 @@ function inOrder(problems: RawProblem[], unsaid: Unsaid, src: Source): Definitio
 /**
  * Parses and validates an appliance definition, collecting every problem rather than stopping at
  * the first. Bytes are what a file or a channel holds (only UTF-8 is read: see ./definition/encoding.ts);
- * a string is taken as already decoded. `source` names the document in messages about it as a whole.
+ * a string is taken as already decoded. `source` names the document in messages about it as a whole;
+ * `context` says where it was found, for the name when it has no <name> (./definition/derive.ts).
  */
-export function parseApplianceDefinition(input: string | Uint8Array, source?: string): ParseResult {
+export function parseApplianceDefinition(input: string | Uint8Array, source?: string, context: DefinitionContext = {}): ParseResult {
   const doc = source ?? 'the definition';
   let xml: string;
   if (typeof input === 'string') xml = input;
@@ -71,7 +74,7 @@ export function parseApplianceDefinition(input: string | Uint8Array, source?: st
   }
   const read = readXml(xml, doc, typeof input !== 'string');
   if (read.tree === null) return { ok: false, problems: inOrder(read.problems, read.unsaid, read.source) };
-  const checked = checkDefinition({ ...read, tree: read.tree });
+  const checked = checkDefinition({ ...read, tree: read.tree }, context);
   const problems = [...read.problems, ...checked.problems];
   if (problems.length > 0 || checked.definition === null) return { ok: false, problems: inOrder(problems, read.unsaid, read.source) };
   return { ok: true, definition: checked.definition };

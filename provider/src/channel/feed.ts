@@ -19,7 +19,8 @@ export interface ChannelItem {
   /** Checksum of the definition document, so what the signed feed says covers it too. */
   definitionSha256: string | null;
   image: ChannelImage & { sizeBytes: number | null };
-  base: ChannelImage & { name: string };
+  /** Null: a single-layer appliance (no storm:base; its image is its own base). */
+  base: (ChannelImage & { name: string }) | null;
   provides: string[];
   dependencies: string[];
 }
@@ -78,8 +79,8 @@ export async function parseFeed(xml: string): Promise<ChannelFeed> {
     const name = text(raw.stormName);
     const version = text(raw.stormVersion);
     const base = raw.stormBase?.$ ?? {};
-    if (!name || !version || !text(raw.stormSha256) || !raw.enclosure?.url || !base.url) {
-      throw new FeedError(`item ${i + 1} ("${raw.title ?? ''}") lacks storm:name, storm:version, storm:sha256, storm:base or its enclosure: is this a storm channel?`);
+    if (!name || !version || !text(raw.stormSha256) || !raw.enclosure?.url || (raw.stormBase !== undefined && !base.url)) {
+      throw new FeedError(`item ${i + 1} ("${raw.title ?? ''}") lacks storm:name, storm:version, storm:sha256, a storm:base url or its enclosure: is this a storm channel?`);
     }
     items.push({
       name,
@@ -89,8 +90,9 @@ export async function parseFeed(xml: string): Promise<ChannelFeed> {
       link: raw.link ?? null,
       definitionUrl: text(raw.stormDefinition),
       definitionSha256: text(raw.stormDefinitionSha256) || null,
-      image: { url: raw.enclosure.url, sha256: text(raw.stormSha256), sig: text(raw.stormSignature) || null, sizeBytes: raw.enclosure.length ? Number(raw.enclosure.length) : null },
-      base: { name: base.name ?? '', url: base.url, sha256: base.sha256 ?? '', sig: base.sig ?? null },
+      // An enclosure length of 0 is RSS for "not known" (the image lives on another server).
+      image: { url: raw.enclosure.url, sha256: text(raw.stormSha256), sig: text(raw.stormSignature) || null, sizeBytes: Number(raw.enclosure.length) > 0 ? Number(raw.enclosure.length) : null },
+      base: raw.stormBase === undefined ? null : { name: base.name ?? '', url: base.url ?? '', sha256: base.sha256 ?? '', sig: base.sig ?? null },
       provides: (raw.stormProvides ?? []).map(text).filter(Boolean),
       dependencies: (raw.stormDependency ?? []).map(text).filter(Boolean),
     });

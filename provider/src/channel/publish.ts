@@ -3,16 +3,56 @@
 // definitions of one name and version, versions that differ only in case (one folder on a
 // case-insensitive disk), and dependency cycles. The catalog site's build and `storm validate`
 // both ask this, so a publisher gets the same answer from either before anything is published.
+//
+// What a definition in the paper's format leaves out is derived here: its name from its folders
+// (or its label: ./definition/derive.ts), its image's sha256 from the image file kept beside it
+// (./local-image.ts finds it; the site publishes it). A definition that gives a sha256 and has the
+// file beside it must agree with it.
 import { createHash } from 'node:crypto';
 import { formatProblems, parseApplianceDefinition } from './definition.ts';
 import { findDependencyCycle } from './resolve.ts';
 import type { ApplianceDefinition } from './types.ts';
+
+/** What an image is, for the feed's enclosure type and for installing it (a .tgz is unpacked). */
+export type ImageFormat = 'qcow2' | 'tgz' | 'raw';
+
+export const IMAGE_MEDIA_TYPES: Readonly<Record<ImageFormat, string>> = {
+  // shared-mime-info's names, which desktop tools and web servers' mime.types use.
+  qcow2: 'application/x-qemu-disk',
+  tgz: 'application/gzip',
+  raw: 'application/octet-stream',
+};
+
+/** An image file beside a definition. */
+export interface LocalImage {
+  /** How it is named in messages. */
+  file: string;
+  /** Where it is, to publish it. */
+  path: string;
+  sha256: string;
+  bytes: number;
+  format: ImageFormat;
+}
+
+/** What users download for an appliance: its image, as the channel knows it. */
+export interface Download {
+  sha256: string;
+  /** Null when the image lives on another server and the build never saw it. */
+  bytes: number | null;
+  /** The file beside the definition, or null. */
+  path: string | null;
+  format: ImageFormat;
+}
 
 export interface DefinitionFile {
   /** How the file is named in messages. */
   file: string;
   bytes: Uint8Array;
   mtime: Date;
+  /** The folders it is in below the channel's appliances folder, outermost first (for a name it leaves out). */
+  folders?: readonly string[];
+  /** The image file beside it, named as its <url> names the image (see imageFileName), or null. */
+  image?: LocalImage | null;
 }
 
 export interface PublishedDefinition {
@@ -23,6 +63,7 @@ export interface PublishedDefinition {
   /** SHA-256 of the file's bytes, as published (the feed's storm:definition-sha256). */
   definitionSha256: string;
   mtime: Date;
+  download: Download;
 }
 
 export interface ChannelVerdict {
@@ -41,6 +82,64 @@ function dependencyLine(xml: string, name: string): number {
   return m ? xml.slice(0, m.index).split('\n').length : 1;
 }
 
+/** The file name an image URL ends in ("webserv.tgz"), or null when it names none a folder could hold. */
+export function imageFileName(url: string): string | null {
+  let name: string;
+  try {
+    name = decodeURIComponent(new URL(url).pathname.split('/').pop() ?? '');
+  } catch {
+    return null;
+  }
+  return /^[A-Za-z0-9_][A-Za-z0-9._+~-]{0,254}$/.test(name) ? name : null;
+}
+
+/** What an image's name says it is, when the build has not seen its bytes. */
+export function formatFromName(name: string): ImageFormat {
+  const lower = name.toLowerCase();
+  if (lower.endsWith('.tgz') || lower.endsWith('.tar.gz')) return 'tgz';
+  if (/\.(img|raw|iso)$/.test(lower)) return 'raw';
+  return 'qcow2';
+}
+
+/** The line of the first `<tag`, for a message about it; 1 when it cannot be found. */
+function lineOf(xml: string, tag: string): number {
+  const at = xml.indexOf(`<${tag}`);
+  return at === -1 ? 1 : xml.slice(0, at).split('\n').length;
+}
+
+/** The download, or why the definition's image cannot be published. */
+function downloadOf(f: DefinitionFile, def: ApplianceDefinition, xml: string): Download | string {
+  const name = imageFileName(def.image.url) ?? 'the image';
+  const local = f.image ?? null;
+  if (def.image.sha256 === null) {
+    if (local === null) {
+      return `${f.file}:${lineOf(xml, 'url')}: /appliance/sha256: no <sha256>, and no image file ${JSON.stringify(name)} beside the definition to compute it from; put the image in the definition's folder (the site publishes it and computes the checksum) or, when it lives on another server, add <sha256>…</sha256> as printed by sha256sum`;
+    }
+    return { sha256: local.sha256, bytes: local.bytes, path: local.path, format: local.format };
+  }
+  if (local !== null && local.sha256 !== def.image.sha256) {
+    return `${f.file}:${lineOf(xml, 'sha256')}: /appliance/sha256: <sha256> is ${def.image.sha256}, but ${local.file} beside the definition has ${local.sha256}; correct <sha256>, or leave it out for the site to compute`;
+  }
+  return local !== null
+    ? { sha256: local.sha256, bytes: local.bytes, path: local.path, format: local.format }
+    : { sha256: def.image.sha256, bytes: null, path: null, format: formatFromName(name) };
+}
+
+/**
+ * Finds the image file beside each definition that has one (the name its <url> ends in), with
+ * `find` doing the looking (./local-image.ts on a disk). Definitions that do not parse are left
+ * as they are: checkChannelFiles says why.
+ */
+export async function withLocalImages(files: readonly DefinitionFile[], find: (file: DefinitionFile, name: string) => Promise<LocalImage | null>): Promise<DefinitionFile[]> {
+  return Promise.all(
+    files.map(async (f) => {
+      const parsed = parseApplianceDefinition(f.bytes, f.file, { folders: f.folders ?? [] });
+      const name = parsed.ok ? imageFileName(parsed.definition.image.url) : null;
+      return name === null ? f : { ...f, image: await find(f, name) };
+    }),
+  );
+}
+
 /** At most a dozen names, however long the cycle. */
 function shortened(named: string[]): string[] {
   return named.length > 12 ? [...named.slice(0, 6), `… (${named.length - 11} more)`, ...named.slice(-5)] : named;
@@ -51,7 +150,7 @@ export function checkChannelFiles(files: readonly DefinitionFile[]): ChannelVerd
   const warnings: string[] = [];
   const parsed: PublishedDefinition[] = [];
   for (const f of [...files].sort((a, b) => a.file.localeCompare(b.file))) {
-    const result = parseApplianceDefinition(f.bytes, f.file);
+    const result = parseApplianceDefinition(f.bytes, f.file, { folders: f.folders ?? [] });
     if (!result.ok) {
       failures.push(formatProblems(result.problems, f.file));
       continue;
@@ -62,7 +161,12 @@ export function checkChannelFiles(files: readonly DefinitionFile[]): ChannelVerd
       failures.push(`${f.file}:1: /: the file does not read back as the same bytes; save it as UTF-8`);
       continue;
     }
-    parsed.push({ file: f.file, xml, definition: result.definition, definitionSha256: createHash('sha256').update(f.bytes).digest('hex'), mtime: f.mtime });
+    const download = downloadOf(f, result.definition, xml);
+    if (typeof download === 'string') {
+      failures.push(download);
+      continue;
+    }
+    parsed.push({ file: f.file, xml, definition: result.definition, definitionSha256: createHash('sha256').update(f.bytes).digest('hex'), mtime: f.mtime, download });
   }
 
   const seen = new Map<string, PublishedDefinition>();

@@ -2,22 +2,27 @@
 // Dependency-free on purpose: the provider, the catalog site and the CLI all import it.
 //
 //   <appliance version='1.0'>
-//     <name>webserv</name>                      storm: the id used in HCL (lowercase, a-z0-9-)
+//     <name>webserv</name>                      storm, optional: the id used in HCL (lowercase, a-z0-9-);
+//                                               left out: from the folder the site finds it in, else the label
 //     <label>Simple Web Server</label>
 //     <description>A very simple and efficient test web server.</description>
 //     <version>1.0.0-0</version>
 //     <size>1024</size>                         MiB, the appliance's disk
-//     <url>https://images.example/webserv-1.0.0-0.qcow2</url>   the appliance layer (qcow2 overlay on the base)
-//     <sha256>…64 hex…</sha256>                 storm: checksum of that image
+//     <url>https://images.example/webserv-1.0.0-0.qcow2</url>   the appliance layer: a qcow2 overlay on the base, a
+//                                               whole image when there is no base, or a .tgz holding the system disk's file
+//     <sha256>…64 hex…</sha256>                 storm, optional: checksum of that image; left out: the site
+//                                               computes it from the image file beside the definition
 //     <sig>https://images.example/webserv-1.0.0-0.qcow2.sig</sig>  signature of the image
-//     <base name='debian-12' url='…' sha256='…' sig='…'/>  storm: the base-OS layer it stands on
+//     <base name='debian-12' url='…' sha256='…' sig='…'/>  storm, optional: the base-OS layer it stands on;
+//                                               left out: a single-layer appliance (its image is its own base)
 //     <boot kernel='…' kernel-sha256='…' initrd='…' initrd-sha256='…' cmdline='console=ttyS0'/>  storm, optional
 //     <provides>webserv</provides>              zero or more
 //     <webpanel>/upload.php</webpanel>          optional
 //     <hardware>
 //       <cpus>1</cpus> <memory>524288</memory>  KiB, as in the paper
 //       <ostype>linux</ostype>
-//       <disk name='hda1' type='system' file='sys.img'/>  type system|swap|user; file or size (MiB)
+//       <disk name='hda1' type='system' file='sys.img'/>  at most one system disk: the image (file= names it inside a .tgz)
+//       <disk name='hda3' type='swap' size='128'/>       swap and user disks: new empty volumes of size MiB on every instance
 //     </hardware>
 //     <dependency>emailserv:1.0.0-0</dependency>  name[:version], zero or more
 //   </appliance>
@@ -59,8 +64,10 @@ export interface ApplianceDefinition {
   description: string;
   version: string;
   sizeMib: number;
-  image: ImageRef;
-  base: BaseLayerRef;
+  /** The appliance's image; its sha256 may be left to the channel site, which computes it from the file it publishes. */
+  image: Omit<ImageRef, 'sha256'> & { sha256: string | null };
+  /** Null: a single-layer appliance, its image its own base (the paper's Figure 2). */
+  base: BaseLayerRef | null;
   boot: BootSpec | null;
   provides: string[];
   webpanel: string | null;

@@ -56,7 +56,7 @@ const schema = {
   },
 } as const satisfies ResourceSchema;
 
-async function definitionOf(ctx: ResourceContext, item: ChannelItem, insecure: boolean): Promise<ApplianceDefinition> {
+async function definitionOf(ctx: ResourceContext, item: ChannelItem, insecure: boolean): Promise<ApplianceDefinition & { image: { sha256: string } }> {
   const bytes = await channelDocument(ctx, item.definitionUrl).catch((err: unknown) => {
     throw new DiagnosticError('Cannot fetch the appliance definition', `${(err as Error).message}.`);
   });
@@ -65,13 +65,16 @@ async function definitionOf(ctx: ResourceContext, item: ChannelItem, insecure: b
     if (!item.definitionSha256) throw new DiagnosticError('The feed does not cover the definition', `The feed item for ${item.name} ${item.version} has no storm:definition-sha256, so its definition cannot be trusted. Ask the publisher to rebuild the channel.`);
     if (sha256Hex(bytes) !== item.definitionSha256) throw new DiagnosticError('The appliance definition was changed after the feed was signed', `${item.definitionUrl} does not match the checksum in the signed feed. Do not use it; tell the publisher.`);
   }
-  const parsed = parseApplianceDefinition(bytes, item.definitionUrl);
+  // A definition in the paper's format has no <name> or <sha256>: the signed feed's stand (the
+  // feed covers this document's checksum, so they describe the same appliance).
+  const parsed = parseApplianceDefinition(bytes, item.definitionUrl, { name: item.name });
   if (!parsed.ok) throw new DiagnosticError('The appliance definition is invalid', formatProblems(parsed.problems, item.definitionUrl));
   const d = parsed.definition;
-  if (d.name !== item.name || d.version !== item.version || d.image.sha256 !== item.image.sha256 || d.base.sha256 !== item.base.sha256) {
-    throw new DiagnosticError('The appliance definition disagrees with the feed', `${item.definitionUrl} describes ${d.name} ${d.version} (image ${d.image.sha256.slice(0, 12)}…), the feed ${item.name} ${item.version} (image ${item.image.sha256.slice(0, 12)}…).`);
+  const imageSha256 = d.image.sha256 ?? item.image.sha256;
+  if (d.name !== item.name || d.version !== item.version || imageSha256 !== item.image.sha256 || (d.base?.sha256 ?? null) !== (item.base?.sha256 ?? null)) {
+    throw new DiagnosticError('The appliance definition disagrees with the feed', `${item.definitionUrl} describes ${d.name} ${d.version} (image ${imageSha256.slice(0, 12)}…), the feed ${item.name} ${item.version} (image ${item.image.sha256.slice(0, 12)}…).`);
   }
-  return d;
+  return { ...d, image: { ...d.image, sha256: imageSha256 } };
 }
 
 export const applianceDataSource = defineDataSource<typeof schema>({
@@ -104,7 +107,7 @@ export const applianceDataSource = defineDataSource<typeof schema>({
     if (!insecure) {
       for (const item of chain) {
         await verifyDetached(ctx, item.image.sig, 'image', item.image.sha256, `image of ${item.name} ${item.version}`, item.image.url, keys);
-        await verifyDetached(ctx, item.base.sig, 'image', item.base.sha256, `base image ${item.base.name}`, item.base.url, keys);
+        if (item.base) await verifyDetached(ctx, item.base.sig, 'image', item.base.sha256, `base image ${item.base.name}`, item.base.url, keys);
       }
     }
     const root = chain[chain.length - 1]!;
@@ -118,9 +121,9 @@ export const applianceDataSource = defineDataSource<typeof schema>({
       definition_url: root.definitionUrl,
       image_url: def.image.url,
       image_sha256: def.image.sha256,
-      base_name: def.base.name,
-      base_url: def.base.url,
-      base_sha256: def.base.sha256,
+      base_name: def.base?.name ?? null,
+      base_url: def.base?.url ?? null,
+      base_sha256: def.base?.sha256 ?? null,
       boot: def.boot
         ? { kernel_url: def.boot.kernel.url, kernel_sha256: def.boot.kernel.sha256, initrd_url: def.boot.initrd.url, initrd_sha256: def.boot.initrd.sha256, cmdline: def.boot.cmdline }
         : null,
@@ -134,9 +137,9 @@ export const applianceDataSource = defineDataSource<typeof schema>({
         version: i.version,
         image_url: i.image.url,
         image_sha256: i.image.sha256,
-        base_name: i.base.name,
-        base_url: i.base.url,
-        base_sha256: i.base.sha256,
+        base_name: i.base?.name ?? null,
+        base_url: i.base?.url ?? null,
+        base_sha256: i.base?.sha256 ?? null,
       })),
     };
   },

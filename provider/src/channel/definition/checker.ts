@@ -17,6 +17,15 @@ import {
 } from './elements.ts';
 import { MAX_SAID, type RawProblem, type Source, type Unsaid, type XmlElement, type XmlTree } from './xml-reader.ts';
 import { closest, quote } from './wording.ts';
+import { nameFromFolders, nameFromText } from './derive.ts';
+
+/** Where a definition was found, for what it leaves out (see ./derive.ts). */
+export interface DefinitionContext {
+  /** The name it is known by already (a signed feed's), used when it has no <name>. */
+  readonly name?: string;
+  /** The folders the file is in, outermost first, used when it has no <name>. */
+  readonly folders?: readonly string[];
+}
 
 interface Found {
   el: XmlElement;
@@ -380,7 +389,7 @@ function checkChildren(c: Checker, parent: Found, rules: readonly ElementRule[],
  * Checks the document's root elements (normally one <appliance>). Returns the definition, or
  * null with the problems; `problems` is in the order found, not yet by place.
  */
-export function checkDefinition(read: { tree: XmlTree; source: Source; unsaid: Unsaid }): { definition: ApplianceDefinition | null; problems: RawProblem[] } {
+export function checkDefinition(read: { tree: XmlTree; source: Source; unsaid: Unsaid }, context: DefinitionContext = {}): { definition: ApplianceDefinition | null; problems: RawProblem[] } {
   const { tree } = read;
   const c = new Checker(tree, read.source, read.unsaid);
   if (tree.roots.length === 0) {
@@ -391,12 +400,20 @@ export function checkDefinition(read: { tree: XmlTree; source: Source; unsaid: U
     c.add(`/${tree.name(extra)}`, tree.offset(extra), `a second root element <${tree.name(extra)}>; everything belongs inside the one <appliance> element`);
   }
   for (const extra of tree.roots.slice(1 + MAX_SAID)) read.unsaid.add(tree.offset(extra));
-  const definition = checkRoot(c, tree.element(tree.roots[0]!));
+  const definition = checkRoot(c, tree.element(tree.roots[0]!), context);
   c.unreportedRefs();
   return { definition: c.problems.length > 0 || read.unsaid.count > 0 ? null : definition, problems: c.problems };
 }
 
-function checkRoot(c: Checker, root: XmlElement): ApplianceDefinition | null {
+/** The first direct child of that name's trimmed text, or null. */
+function childText(tree: XmlTree, root: XmlElement, name: string): string | null {
+  for (let child = root.firstChild; child !== -1; child = tree.nextSibling(child)) {
+    if (tree.name(child) === name) return tree.element(child).text;
+  }
+  return null;
+}
+
+function checkRoot(c: Checker, root: XmlElement, context: DefinitionContext): ApplianceDefinition | null {
   const rootPath = `/${APPLIANCE.name}`;
   const { attribute, value: format } = APPLIANCE.formatVersion;
   if (root.name !== APPLIANCE.name) {
@@ -420,7 +437,22 @@ function checkRoot(c: Checker, root: XmlElement): ApplianceDefinition | null {
   c.attrs(root, rootPath, [attribute, ...APPLIANCE.tolerated]);
   c.noText(found);
   const fields: Fields = { [APPLIANCE.formatVersion.field]: format };
-  checkChildren(c, found, APPLIANCE.children, fields, fields);
+  // The paper's definitions have no <name>: one given by whoever found the file, else the
+  // folders', else the label's. Known before the walk, so "depends on itself" can be said.
+  const given = childText(c.tree, root, 'name');
+  const label = childText(c.tree, root, 'label');
+  const derived = given !== null ? null : (context.name ?? nameFromFolders(context.folders ?? [], childText(c.tree, root, 'version')) ?? (label === null ? null : nameFromText(label)));
+  checkChildren(c, found, APPLIANCE.children, fields, { name: given ?? derived });
+  if (given === null) {
+    if (derived !== null) fields['name'] = derived;
+    else if (label !== null && label !== '') {
+      c.add(
+        `${rootPath}/name`,
+        root.offset,
+        `no <name>, and the label ${quote(label)} gives none (a name is lowercase letters, digits and hyphens); add the appliance's id as used in HCL, e.g. <name>webserv</name>`,
+      );
+    }
+  }
   // The table's fields spell ApplianceDefinition (the JSON Schema test holds them to it), and a
   // definition is only returned when no rule found a problem, so no field is a placeholder.
   return fields as unknown as ApplianceDefinition;

@@ -508,20 +508,19 @@ const HARDWARE: ElementsElement = {
 
 export const APPLIANCE: RootElement = {
   name: 'appliance',
-  description: "storm appliance definition (the STORM paper's Figure 2, plus storm's name, sha256, base and boot)",
+  description: "storm appliance definition: the STORM paper's Figure 2 as written, plus storm's optional name, sha256, base and boot",
   formatVersion: { attribute: 'version', field: 'formatVersion', value: DEFINITION_FORMAT_VERSION },
   tolerated: ['xmlns:xsi', 'xsi:noNamespaceSchemaLocation'],
   objects: { image: 'the appliance layer (a qcow2 overlay on the base): <url>, <sha256>, <sig>' },
   children: [
     text({
       name: 'name',
-      occurs: 'one',
+      occurs: 'optional',
       field: 'name',
       value: NAME,
-      description: 'the id used in HCL',
+      description: 'the id used in HCL; left out: derived from the folder the channel site finds the definition in, else from the label ("Simple Web Server" → simple-web-server)',
       wording: { subject: 'name' },
-      ifEmpty: { what: "give the appliance's id as used in HCL", example: 'webserv' },
-      missing: "add the appliance's id as used in HCL, e.g. <name>webserv</name> (lowercase letters, digits and hyphens)",
+      ifEmpty: { what: "give the appliance's id as used in HCL, or leave <name> out to derive it", example: 'webserv' },
     }),
     text({
       name: 'label',
@@ -579,13 +578,12 @@ export const APPLIANCE: RootElement = {
     }),
     text({
       name: 'sha256',
-      occurs: 'one',
+      occurs: 'optional',
       field: 'image.sha256',
       value: SHA256,
-      description: 'SHA-256 of the image at <url>; downloads that do not match are refused',
+      description: 'SHA-256 of the image at <url>; downloads that do not match are refused. Left out: the channel site computes it from the image file it publishes beside the definition',
       wording: { subject: 'sha256' },
-      ifEmpty: { what: 'give the SHA-256 of the image (as printed by sha256sum)', example: EXAMPLE_SHA256 },
-      missing: 'add the SHA-256 of the image at <url> (64 lowercase hex digits, as printed by sha256sum); storm refuses downloads that do not match it',
+      ifEmpty: { what: 'give the SHA-256 of the image (as printed by sha256sum), or leave <sha256> out for the site to compute', example: EXAMPLE_SHA256 },
     }),
     text({
       name: 'sig',
@@ -599,10 +597,9 @@ export const APPLIANCE: RootElement = {
     {
       content: 'attributes',
       name: 'base',
-      occurs: 'one',
+      occurs: 'optional',
       field: 'base',
-      description: 'the base-OS layer the appliance stands on',
-      missing: "every appliance stands on a base-OS layer; add e.g. <base name='debian-12' url='https://images.example/debian-12.qcow2' sha256='…'/>",
+      description: 'the base-OS layer the appliance stands on; left out: a single-layer appliance, its image its own base',
       groups: [
         {
           attributes: [
