@@ -14,6 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import Parser from 'rss-parser';
 import { formatProblems, parseApplianceDefinition } from '../../provider/src/channel/definition.ts';
+import { IMAGE_MEDIA_TYPES, formatFromName } from '../../provider/src/channel/publish.ts';
 import type { ApplianceDefinition } from '../../provider/src/channel/types.ts';
 import { parseFeed } from '../../provider/src/channel/feed.ts';
 import { generateKeyPair, hashFile, parsePublicKey, verifyFeedSignature } from '../../provider/src/channel/signing.ts';
@@ -216,7 +217,8 @@ describe('catalog site: build, serve, feed, browser', () => {
       assert.equal(item.stormSha256, def.image.sha256);
       assert.equal(item.stormSignature ?? null, def.image.sig);
       // The fixtures' images live on another server: the build never saw them, so RSS's "length unknown".
-      assert.deepEqual({ ...item.enclosure }, { url: def.image.url, length: '0', type: 'application/x-qemu-disk' });
+      // Its type follows the image's format, here from its name (webserv.tgz is a gzip).
+      assert.deepEqual({ ...item.enclosure }, { url: def.image.url, length: '0', type: IMAGE_MEDIA_TYPES[formatFromName(def.image.url)] });
       assert.ok(def.base, `${id} has a base`);
       assert.deepEqual({ ...item.stormBase?.$ }, {
         name: def.base.name,
