@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { defineConfig, passthroughImageService } from 'astro/config';
 import { parsePublicKey } from '../provider/src/channel/signing.ts';
 import { channelConfig } from './src/lib/channel-config.ts';
+import { publishImages } from './src/lib/publish-images.ts';
 
 const channel = channelConfig(process.env, process.env.INIT_CWD ?? process.cwd(), fileURLToPath(new URL('./appliances/', import.meta.url)));
 // Resolved once, read back by src/lib/channel.ts in the content loader and the pages.
@@ -37,4 +38,5 @@ export default defineConfig({
   // No image optimisation: the site has no raster images, and sharp is not needed.
   image: { service: passthroughImageService() },
   devToolbar: { enabled: false },
+  integrations: [publishImages(() => channel.appliancesDir, () => channel.url)],
 });

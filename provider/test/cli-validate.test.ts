@@ -54,6 +54,26 @@ describe('storm validate', () => {
     assert.match(quiet.err(), /^corpus\/latin1-undeclared\.xml:4:20: \/: byte 0xE9 is not UTF-8/);
   });
 
+  test("the paper's Figure 2 as written: named by its folder, its checksum from the image beside it, or a problem saying what to do", async () => {
+    const figure2 = await readFile(path.join(fixtures, 'paper', 'figure-2.xml'));
+    const dir = path.join(work, 'paper', 'webserv');
+    await mkdir(dir, { recursive: true });
+    await writeFile(path.join(dir, 'appliance.xml'), figure2);
+    const missing = captureIO(work);
+    assert.equal(await validateCommand(['paper'], missing.io), 1);
+    assert.match(missing.err(), /^paper\/webserv\/appliance\.xml:7: \/appliance\/sha256: no <sha256>, and no image file "webserv\.tgz" beside the definition.*add <sha256>/m);
+    await writeFile(path.join(dir, 'webserv.tgz'), Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0]));
+    const ok = captureIO(work);
+    assert.equal(await validateCommand(['paper'], ok.io), 0, ok.err());
+    // Warnings only: the dependencies live elsewhere.
+    assert.match(ok.err(), /^warning: webserv 1\.0\.0-0 depends on emailserv/m);
+    // A <sha256> that is not the file's is caught.
+    await writeFile(path.join(dir, 'appliance.xml'), figure2.toString('utf8').replace('</url>', `</url>\n    <sha256>${'0'.repeat(64)}</sha256>`));
+    const wrong = captureIO(work);
+    assert.equal(await validateCommand(['paper'], wrong.io), 1);
+    assert.match(wrong.err(), /\/appliance\/sha256: <sha256> is 0{64}, but paper\/webserv\/webserv\.tgz beside the definition has [0-9a-f]{64}/);
+  });
+
   test('the set as a whole: a cycle, a duplicate, and a missing dependency as a warning', async () => {
     const firewall = await readFile(path.join(fixtures, 'valid', 'firewall.xml'), 'utf8');
     const dir = path.join(work, 'set');

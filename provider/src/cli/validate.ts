@@ -5,7 +5,8 @@
 import { glob, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { checkChannelFiles, type DefinitionFile } from '../channel/publish.ts';
+import { checkChannelFiles, withLocalImages, type DefinitionFile } from '../channel/publish.ts';
+import { localImageBeside } from '../channel/local-image.ts';
 
 export interface ValidateCommandIO {
   stdout: { write(text: string): unknown };
@@ -28,6 +29,11 @@ and version twice, no two versions that differ only in case, no dependency cycle
 printed one per line, as the build prints them:
 
   appliances/webserv/appliance.xml:13:13: /appliance/hardware/memory: memory must be ...
+
+What a definition in the paper's format leaves out is derived as the build derives it: a missing
+<name> from its folder (webserv/appliance.xml, webserv/1.0.0-0/appliance.xml) or else its label,
+a missing <sha256> from the image file beside it (named as its <url> ends), which must then be
+there. A <sha256> that disagrees with that file is a problem.
 
 Dependencies on appliances not among the files are warnings, as in the build (the channel may
 publish them from elsewhere).
@@ -71,20 +77,25 @@ export async function validateCommand(args: string[], io: ValidateCommandIO = de
       return 2;
     }
     const found: string[] = [];
+    // The folders a name may come from: below the folder given, as the site reads its appliances
+    // folder; for a file given by itself, the one it is in.
+    const top = st.isDirectory() ? where : path.dirname(path.dirname(where));
     if (st.isDirectory()) {
       for await (const f of glob('**/appliance.xml', { cwd: where })) found.push(path.join(where, f));
       if (found.length === 0) io.stderr.write(`storm validate: warning: no appliance.xml under ${given}\n`);
     } else found.push(where);
     for (const file of found.sort()) {
       try {
-        files.push({ file: shown(file), bytes: await readFile(file), mtime: (await stat(file)).mtime });
+        // Only the site's own layout (…/appliance.xml) says the folder is the appliance's.
+        const folders = path.basename(file) === 'appliance.xml' ? path.relative(top, path.dirname(file)).split(path.sep).filter(Boolean) : [];
+        files.push({ file: shown(file), bytes: await readFile(file), mtime: (await stat(file)).mtime, folders });
       } catch (e) {
         io.stderr.write(`storm validate: cannot read ${shown(file)}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`);
         return 2;
       }
     }
   }
-  const verdict = checkChannelFiles(files);
+  const verdict = checkChannelFiles(await withLocalImages(files, (f, name) => localImageBeside(path.resolve(cwd, f.file), name, shown)));
   for (const f of verdict.failures) io.stderr.write(`${f}\n`);
   for (const w of verdict.warnings) io.stderr.write(`warning: ${w}\n`);
   if (!values.quiet) {

@@ -343,8 +343,13 @@ function uniqueKey(rule: ElementRule, unique: UniqueRule<unknown>, value: unknow
 }
 
 /** The value, or null with the problem said, when the rest of the appliance makes it wrong. */
-function refused(c: Checker, rule: ElementRule, found: Found, value: unknown, appliance: Fields): boolean {
-  const refusal = rule.content === 'text' && rule.refuse ? rule.refuse(value, appliance) : null;
+function refused(c: Checker, rule: ElementRule, found: Found, value: unknown, appliance: Fields, earlier: readonly unknown[] = []): boolean {
+  const refusal =
+    rule.content === 'text' && rule.refuse
+      ? rule.refuse(value, appliance)
+      : rule.content === 'attributes' && rule.refuse
+        ? rule.refuse(value as Fields, earlier as Fields[])
+        : null;
   if (refusal !== null) c.add(found.path, found.el.textOffset, refusal);
   return refusal !== null;
 }
@@ -353,8 +358,10 @@ function checkMany(c: Checker, rule: ElementRule, all: Found[], appliance: Field
   const values: unknown[] = [];
   const seen = new Map<string, number>();
   for (const found of all) {
+    const said = c.problems.length;
     const value = checkOne(c, rule, found, appliance);
-    if (value === null || refused(c, rule, found, value, appliance)) continue;
+    // A value already found wrong in itself is not judged against its siblings as well.
+    if (value === null || (c.problems.length === said && refused(c, rule, found, value, appliance, values))) continue;
     const unique = rule.content === 'elements' ? undefined : (rule.unique as UniqueRule<unknown> | undefined);
     const k = unique ? uniqueKey(rule, unique, value, found) : null;
     if (unique && k) {

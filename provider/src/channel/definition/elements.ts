@@ -355,6 +355,8 @@ export interface AttributesElement extends ElementCommon {
   /** Descriptions of the nested objects its dotted fields make ("kernel.url" → kernel). */
   readonly objects?: Readonly<Record<string, string>>;
   readonly unique?: UniqueRule<Record<string, unknown>>;
+  /** A problem with the value given its earlier siblings (a second system disk), or null. XSD cannot say this. */
+  refuse?(value: Record<string, unknown>, earlier: readonly Record<string, unknown>[]): string | null;
 }
 
 /** An element holding other elements. */
@@ -502,6 +504,18 @@ const HARDWARE: ElementsElement = {
         },
       ],
       unique: { attribute: 'name', say: (key, first) => `duplicate disk name ${quote(key)}${first}; give each disk its own name` },
+      // What each type becomes (the system disk the image, swap and user disks new volumes of
+      // their size on every instance) decides which of file and size it takes.
+      refuse(disk, earlier) {
+        const name = quote(String(disk['name']));
+        if (disk['type'] === 'system') {
+          if (disk['file'] === null) return `disk ${name} is the system disk, which is the appliance's image: name its file (file='sys.img'), not a size`;
+          if (earlier.some((d) => d['type'] === 'system')) return `disk ${name} is a second system disk; an appliance has one (its image): make this one a user disk with a size, or remove it`;
+        } else if (disk['sizeMib'] === null) {
+          return `disk ${name} is a ${String(disk['type'])} disk, a new empty volume on every instance: give its size in MiB (size='128'), not a file`;
+        }
+        return null;
+      },
     },
   ],
 };
