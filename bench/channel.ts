@@ -3,11 +3,12 @@
 // feed (fetch over HTTP, verify the signature, parse), for 1000 items. Figures only.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { glob, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseFeed } from '../provider/src/channel/feed.ts';
+import { checkChannelFiles, type DefinitionFile } from '../provider/src/channel/publish.ts';
 import { generateKeyPair, loadSecretKey, newFeedClaims, parsePublicKey, signFile, verifySignature } from '../provider/src/channel/signing.ts';
 import { fetchBytes } from '../provider/src/drivers/channel.ts';
 import { buildSite, serveStatic } from '../test/lib/channel.ts';
@@ -28,6 +29,16 @@ export async function benchChannel(): Promise<void> {
     const defs = join(work, 'appliances');
     const www = join(work, 'www');
     execFileSync(process.execPath, ['--import', 'tsx', join(REPO_DIR, 'catalog-site/scripts/generate-appliances.ts'), String(COUNT), defs], { stdio: 'ignore' });
+    // The channel's verdict alone (what `storm validate` and the build's loader ask), from bytes in memory.
+    const files: DefinitionFile[] = [];
+    for await (const f of glob('**/appliance.xml', { cwd: defs })) files.push({ file: f, bytes: await readFile(join(defs, f)), mtime: new Date(0), folders: f.split('/').slice(0, -1) });
+    const verdicts: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const t0 = performance.now();
+      const verdict = checkChannelFiles(files);
+      verdicts.push(performance.now() - t0);
+      if (verdict.failures.length) throw new Error(`generated definitions refused:\n${verdict.failures.slice(0, 5).join('\n')}`);
+    }
     const { server, url } = await serveStatic(www);
     try {
       const built = await buildSite(defs, www, url);
@@ -47,6 +58,7 @@ export async function benchChannel(): Promise<void> {
       }
       console.log('');
       console.log(`channel of ${COUNT} appliances`);
+      console.log(`  validating the ${COUNT} definitions (checkChannelFiles: each parsed, then duplicates and cycles)   median ${median(verdicts).toFixed(0)} ms of 5`);
       console.log(`  site build (astro build, ${COUNT} definitions validated)   ${built.seconds.toFixed(1)} s`);
       console.log(`  feed fetch + verify + parse (${items} items, ${(feedBytes / 1024).toFixed(0)} KiB)   median ${median(times).toFixed(0)} ms of 7`);
     } finally {
