@@ -302,7 +302,8 @@ describe('catalog site in a browser: publisher, sizes, dates, sorting, copying, 
     assert.equal(await hcl.getAttribute('data-copy'), 'copied');
     assert.equal(await hcl.getByRole('button', { name: 'Copied the HCL snippet' }).count(), 1, 'the button says so');
     assert.equal(await hcl.getByRole('status').textContent(), 'Copied to the clipboard.');
-    const clipboard = await page.evaluate(() => navigator.clipboard.readText());
+    // Expressions, not functions: the tests are type-checked without the DOM's types.
+    const clipboard = await page.evaluate<string>('navigator.clipboard.readText()');
     assert.equal(clipboard, await hcl.locator('pre').textContent());
     assert.match(clipboard, /data "storm_appliance" "notes"/);
 
@@ -331,7 +332,7 @@ describe('catalog site in a browser: publisher, sizes, dates, sorting, copying, 
     assert.equal(await snippet.getAttribute('data-copy'), 'selected');
     assert.match((await snippet.getByRole('status').textContent()) ?? '', /press Ctrl\+C/);
     // Chromium's selection text leaves out the last line end.
-    assert.equal((await page.evaluate(() => getSelection()?.toString()))?.trimEnd(), (await snippet.locator('pre').textContent())?.trimEnd());
+    assert.equal((await page.evaluate<string>('getSelection().toString()')).trimEnd(), (await snippet.locator('pre').textContent())?.trimEnd());
     assert.deepEqual(errors, [], 'no error, however the copy went');
   });
 
