@@ -1,6 +1,8 @@
 // Build-time settings come from the environment (see README.md):
 //   STORM_CHANNEL_URL         absolute URL the built tree will be served at (default http://127.0.0.1:8080/)
 //   STORM_CHANNEL_TITLE       the channel's title
+//   STORM_CHANNEL_DESCRIPTION the channel's description
+//   STORM_CHANNEL_PUBLISHER   who publishes it (default: the key's comment, else the URL's host)
 //   STORM_CHANNEL_APPLIANCES  directory of <name>/appliance.xml files (default catalog-site/appliances)
 //   STORM_CHANNEL_PUBLIC_KEY  the publisher's PREFIX.pub from `storm keygen`, published as publisher.pub (optional)
 import { readFileSync } from 'node:fs';

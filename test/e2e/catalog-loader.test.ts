@@ -129,7 +129,7 @@ describe('the catalog site loader, in-process', () => {
         );
         for (const line of verdict.failures.join('\n').split('\n').filter((l) => l !== '')) assert.match(line, /^\/channel\/f\d+\/appliance\.xml:\d+(:\d+)?: \//, line);
         if (verdict.failures.length > 0) assert.equal(verdict.definitions.length, 0);
-        for (const d of verdict.definitions) publishedApplianceSchema.parse({ definition: d.definition, source: d.file, definitionSha256: d.definitionSha256, published: d.mtime });
+        for (const d of verdict.definitions) publishedApplianceSchema.parse({ definition: d.definition, source: d.file, definitionSha256: d.definitionSha256, published: d.mtime, download: d.download });
       }),
       { numRuns: RUNS },
     );

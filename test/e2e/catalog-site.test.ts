@@ -1,7 +1,8 @@
 // The channel site end to end: build catalog-site with Astro from fixture definitions, serve
 // the static tree with a real HTTP server (node:http, under a sub-path, as a publisher might),
 // read the feed back with rss-parser as a storm client would, and drive the catalog in a real
-// browser (Debian's chromium through playwright-core).
+// browser (Debian's chromium through playwright-core). What the catalog shows (publisher, sizes,
+// dates, sorting, copying) and its screenshots are catalog-browse.test.ts's.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -14,9 +15,9 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import Parser from 'rss-parser';
 import { formatProblems, parseApplianceDefinition } from '../../provider/src/channel/definition.ts';
-import { IMAGE_MEDIA_TYPES, formatFromName } from '../../provider/src/channel/publish.ts';
 import type { ApplianceDefinition } from '../../provider/src/channel/types.ts';
 import { parseFeed } from '../../provider/src/channel/feed.ts';
+import { IMAGE_MEDIA_TYPES, formatFromName, imageFileName } from '../../provider/src/channel/publish.ts';
 import { generateKeyPair, hashFile, parsePublicKey, verifyFeedSignature } from '../../provider/src/channel/signing.ts';
 import { signCommand, type KeysCommandIO } from '../../provider/src/cli/keys.ts';
 import { launchChromium } from '../lib/browser.ts';
@@ -216,9 +217,9 @@ describe('catalog site: build, serve, feed, browser', () => {
       assert.ok(item.contentSnippet?.includes(def.description), `description carries the definition’s description: ${item.contentSnippet}`);
       assert.equal(item.stormSha256, def.image.sha256);
       assert.equal(item.stormSignature ?? null, def.image.sig);
-      // The fixtures' images live on another server: the build never saw them, so RSS's "length unknown".
-      // Its type follows the image's format, here from its name (webserv.tgz is a gzip).
-      assert.deepEqual({ ...item.enclosure }, { url: def.image.url, length: '0', type: IMAGE_MEDIA_TYPES[formatFromName(def.image.url)] });
+      // The fixtures' images live on another server: the build never saw them, so RSS's "length
+      // unknown", and the type their names say (webserv's is the paper's .tgz).
+      assert.deepEqual({ ...item.enclosure }, { url: def.image.url, length: '0', type: IMAGE_MEDIA_TYPES[formatFromName(imageFileName(def.image.url) ?? '')] });
       assert.ok(def.base, `${id} has a base`);
       assert.deepEqual({ ...item.stormBase?.$ }, {
         name: def.base.name,
@@ -263,7 +264,9 @@ describe('catalog site: build, serve, feed, browser', () => {
     const pub = await fetch(new URL('publisher.pub', channelUrl));
     assert.equal(pub.status, 200);
     assert.equal((await pub.text()).trim(), publicKeyLine);
-    assert.ok((await readFile(path.join(out, 'index.html'), 'utf8')).includes(publicKeyLine), 'the key is shown on the site');
+    const index = await readFile(path.join(out, 'index.html'), 'utf8');
+    assert.ok(index.includes(publicKeyLine), 'the key is shown on the site');
+    assert.ok(index.includes(`href="${BASE_PATH}rss.xml.sig"`), 'with a key, the site links the feed signature the publisher will make');
 
     // `storm sign --purpose feed` next to the built rss.xml, as the README tells publishers: the
     // channel comes from the feed's own <atom:link rel="self">, which the build wrote from
@@ -362,9 +365,6 @@ describe('catalog site: build, serve, feed, browser', () => {
     assert.deepEqual(await visibleCards(), ['firewall', 'webserv']);
     await page.getByRole('combobox', { name: 'Memory' }).selectOption('');
 
-    await mkdir(path.join(repo, 'test-results'), { recursive: true });
-    await page.screenshot({ path: path.join(repo, 'test-results/catalog.png'), fullPage: true });
-
     // Through to an appliance page: its dependencies are links to their pages.
     await page.getByRole('link', { name: 'Simple Web Server' }).click();
     await page.waitForURL(/appliances\/webserv\/$/);
@@ -376,7 +376,6 @@ describe('catalog site: build, serve, feed, browser', () => {
       new URL('appliances/firewall/', channelUrl).href,
     ]);
     assert.match((await page.locator('pre[data-language="hcl"]').textContent()) ?? '', /data "storm_appliance" "webserv"[\s\S]*resource "storm_appliance" "webserv"/);
-    await page.screenshot({ path: path.join(repo, 'test-results/catalog-appliance.png'), fullPage: true });
 
     await deps.first().click();
     await page.waitForURL(/appliances\/emailserv\/#v1\.0\.0-0$/);

@@ -6,7 +6,10 @@
 // @astrojs/rss 4 round-trips item customData through fast-xml-parser with number parsing on,
 // so element text such as a version "1.0" would come out as "1" and a checksum "12e4" as
 // "120000". Element text therefore goes in as opaque slots that fill() puts back, escaped,
-// into the finished document.
+// into the finished document. The slots are private-use characters, which no definition may hold
+// (the validator refuses them) and no channel setting either (./channel-config.ts); fill()
+// still checks that it finds exactly the slots it issued, so a stray one fails the build
+// instead of putting a checksum where a title was.
 import type { RSSFeedItem } from '@astrojs/rss';
 import type { ApplianceDefinition } from './definition.ts';
 import { compareVersions } from '../../../provider/src/channel/versions.ts';
@@ -35,7 +38,15 @@ class TextSlots {
     return `\uE000${this.values.length - 1}\uE001`;
   }
   fill(xml: string): string {
-    return xml.replace(SLOT, (_, i: string) => escapeXml(this.values[Number(i)]!));
+    const filled = new Set<number>();
+    const out = xml.replace(SLOT, (whole: string, i: string) => {
+      const n = Number(i);
+      if (n >= this.values.length || filled.has(n)) throw new Error(`the feed holds a placeholder it did not issue (${JSON.stringify(whole)}): private-use text reached the feed unchecked`);
+      filled.add(n);
+      return escapeXml(this.values[n]!);
+    });
+    if (filled.size !== this.values.length) throw new Error(`the feed lost ${this.values.length - filled.size} of its ${this.values.length} placeholders on the way through @astrojs/rss`);
+    return out;
   }
 }
 

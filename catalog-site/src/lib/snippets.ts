@@ -2,6 +2,8 @@
 // the appliance through the channel (data source storm_appliance, which verifies the feed, the
 // definition and the signatures against the provider's trusted_keys) and install it with
 // resource storm_appliance. Attribute names follow provider/src/resources/data-appliance.ts.
+// A single-layer appliance (no <base>) gets no base block: its image is its own base, and the
+// data source's base_* attributes are null for it.
 import type { ApplianceDefinition } from './definition.ts';
 
 const ident = (name: string) => name.replace(/[^a-zA-Z0-9_]/g, '_');
@@ -26,6 +28,15 @@ export function hclSnippet(def: ApplianceDefinition, feedUrl: string): string {
     cmdline       = ${d}.boot.cmdline
   }`
     : '';
+  const base = def.base
+    ? `
+  base {
+    name   = ${d}.base_name
+    url    = ${d}.base_url
+    sha256 = ${d}.base_sha256
+  }
+`
+    : '';
   return `data "storm_appliance" "${id}" {
   channel            = "${feedUrl}"
   name               = "${def.name}"
@@ -38,13 +49,7 @@ resource "storm_appliance" "${id}" {
   version    = ${d}.version
   vcpus      = ${d}.vcpus
   memory_mib = ${d}.memory_mib
-
-  base {
-    name   = ${d}.base_name
-    url    = ${d}.base_url
-    sha256 = ${d}.base_sha256
-  }
-
+${base}
   image {
     url    = ${d}.image_url
     sha256 = ${d}.image_sha256
@@ -65,6 +70,14 @@ export function cdktfSnippet(def: ApplianceDefinition, feedUrl: string): string 
     cmdline: ${v}.boot.cmdline,
   },`
     : '';
+  const base = def.base
+    ? `
+  base: {
+    name: ${v}.baseName,
+    url: ${v}.baseUrl,
+    sha256: ${v}.baseSha256,
+  },`
+    : '';
   return `import { Appliance, DataStormAppliance } from '@storm/constructs';
 
 const ${v} = new DataStormAppliance(this, '${def.name}-from-channel', {
@@ -78,12 +91,7 @@ new Appliance(this, '${def.name}', {
   name: ${v}.name,
   version: ${v}.version,
   vcpus: ${v}.vcpus,
-  memoryMib: ${v}.memoryMib,
-  base: {
-    name: ${v}.baseName,
-    url: ${v}.baseUrl,
-    sha256: ${v}.baseSha256,
-  },
+  memoryMib: ${v}.memoryMib,${base}
   image: {
     url: ${v}.imageUrl,
     sha256: ${v}.imageSha256,
