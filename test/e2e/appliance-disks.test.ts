@@ -12,6 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
+import type { Logger } from '../../provider/src/contract.ts';
+import { makeInstance, removeInstance } from '../../provider/src/host/instances.ts';
+import { parseLayerId } from '../../provider/src/host/refs.ts';
+import { HostSession } from '../../provider/src/host/session.ts';
 import { bladeServerHcl, startLab, type Blade, type Lab } from '../lib/lab.ts';
 import { publishTestChannel, type TestChannel } from '../lib/channel.ts';
 import { sha256File } from '../lib/images.ts';
@@ -326,12 +330,15 @@ resource "storm_instance" "web" {
     void run.finally(() => (finished = true));
     const deadline = Date.now() + 120_000;
     let seen: string[] = [];
-    // Killed as soon as the new instance's domain is defined (its reservation): its disks are
-    // then being made, or about to be.
+    // The replacement first removes the old instance's disks (all but the kept user disk), then
+    // makes the new one's: killed as soon as its new swap disk exists, before its seed and
+    // complete definition.
+    let destroyed = false;
     for (;;) {
-      const xml = (await virsh(blade.libvirtUri, 'dumpxml', '--inactive', INSTANCE)).stdout;
-      if (/generation(&quot;|")\s*:\s*(&quot;|")4/.test(xml) || finished || Date.now() > deadline) break;
-      await sleep(10);
+      const now = await volumes();
+      destroyed ||= !now.includes(`inst-${INSTANCE}`) && !now.includes(SWAP);
+      if ((destroyed && now.includes(SWAP)) || finished || Date.now() > deadline) break;
+      await sleep(5);
     }
     const midApply = !finished;
     run.kill('SIGKILL');
@@ -344,6 +351,31 @@ resource "storm_instance" "web" {
     const mine = (await volumes()).filter((v) => v.includes(INSTANCE));
     assert.deepEqual(mine, [`inst-${INSTANCE}`, `seed-${INSTANCE}.iso`, SWAP, USER].sort(), `at the kill: ${seen.filter((v) => v.includes(INSTANCE)).join(' ')}`);
     assert.match((await virsh(blade.libvirtUri, 'list', '--all', '--name')).stdout, new RegExp(`^${INSTANCE}$`, 'm'));
+    const xml = (await virsh(blade.libvirtUri, 'dumpxml', INSTANCE)).stdout;
+    assert.match(xml, new RegExp(`${SWAP}'/>\\s*<target dev='vdc'[\\s\\S]*${USER}'/>\\s*<target dev='vdd'`), 'the adopted domain has both disks');
+  });
+
+  test('a scaling group\'s member, made the controller\'s way, gets the same disks; removing it removes them all', async () => {
+    const dep = resources(await tf.state()).find((x) => x.address === 'storm_deployment.site')!.values;
+    const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+    const maker = { session: new HostSession(), log: quiet, signal: new AbortController().signal, warn() {} };
+    const member = 'wtd-web-0';
+    await makeInstance(maker, {
+      name: member,
+      deployments: [parseLayerId(String(dep.id), 'dep', [])],
+      hardware: { memoryMib: 64, vcpus: 1 },
+      network: 'default',
+      variables: {},
+      files: [],
+      diskSizeMib: null,
+      state: 'shutoff',
+      labels: { group: 'wtd-web' },
+    });
+    const made = (await volumes()).filter((v) => v.includes(member));
+    assert.deepEqual(made, [`inst-${member}`, `seed-${member}.iso`, `swap-${member}_hda3`, `user-${member}_hda2`].sort());
+    assert.match((await virsh(blade.libvirtUri, 'dumpxml', member)).stdout, new RegExp(`user-${member}_hda2'/>\\s*<target dev='vdd'`));
+    assert.deepEqual(await removeInstance(blade.libvirtUri, member), [], 'members keep nothing');
+    assert.deepEqual((await volumes()).filter((v) => v.includes(member)), []);
   });
 
   test('a .tgz without the system disk\'s file is refused, naming what it holds; nothing is left behind', async () => {
