@@ -94,14 +94,16 @@ export async function layerFile(fetched: { path: string; sha256: string }, sourc
 }
 
 /**
- * `below` null: a base layer (raw, or qcow2 without a backing file). Otherwise the image must
- * be a qcow2 overlay; its backing reference is rewritten to `below`'s volume in the pool.
+ * `below` null: a layer with nothing below it, a base or a single-layer appliance (raw, or
+ * qcow2 without a backing file). Otherwise the image must be a qcow2 overlay; its backing
+ * reference is rewritten to `below`'s volume in the pool.
  */
 export async function installLayer(uri: string, volume: string, localPath: string, below: Volume | null): Promise<Volume> {
   const head = await readHead(localPath, QCOW2_HEADER_PROBE_BYTES);
   if (!below) {
     if (isQcow2(head) && readQcow2Header(head).backingFile) {
-      throw new LayerFormatError(`the base image has a backing file (${readQcow2Header(head).backingFile}); a base layer must stand alone`);
+      // A base, or a single-layer appliance's whole image: nothing in the pool is below it.
+      throw new LayerFormatError(`the image has a backing file (${readQcow2Header(head).backingFile}); with no layer below it (a base, or an appliance without one) it must stand alone (qemu-img convert -O qcow2 flattens it)`);
     }
     return uploadVolume(uri, volume, localPath);
   }

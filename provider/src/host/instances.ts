@@ -12,7 +12,7 @@ import { DiagnosticError, attr } from '../protocol/diagnostics.ts';
 import type { Logger } from '../contract.ts';
 import type { AttributePath } from '../protocol/diagnostics.ts';
 import { DEFAULT_MEMORY_MIB, DEFAULT_VCPUS, MIB } from '../rules.ts';
-import { domainXml, FIRST_DATA_DISK, virtioDevice, type DataDiskAttachment, type DomainSpec } from '../drivers/domain-xml.ts';
+import { domainXml, type DataDiskAttachment, type DomainSpec } from '../drivers/domain-xml.ts';
 import { defineDomain, getDomain, removeDomain, setDomainState, type DomainObservation, type DomainState } from '../drivers/domains.ts';
 import { offersKvm } from '../drivers/libvirt.ts';
 import { createEmptyVolume, createOverlay, deleteVolume, getVolume, listVolumeNames, resizeVolume, uploadVolume, type Volume } from '../drivers/volumes.ts';
@@ -144,9 +144,6 @@ export interface InstanceDisks {
 
 /** The swap and user disks an instance of `app` gets, in the order they are attached. */
 export const dataDisksOf = (app: ApplianceRecord | null): readonly DataDiskSpec[] => app?.disks ?? [];
-
-/** Where a data disk of an instance sits in the guest: vdc for the first. */
-export const dataDiskDevice = (index: number) => virtioDevice(FIRST_DATA_DISK + index);
 
 /** The complete domain of an instance standing on `dep`, whose appliance is `app`. */
 export async function instanceDomainSpec(i: InstanceSpec, dep: LayerRef, app: ApplianceRecord | null, disks: InstanceDisks, mac: string | undefined, consoleLog: string): Promise<DomainSpec> {

@@ -17,7 +17,7 @@ import { installSharedLayer, removeSharedLayer, type SharedLayer } from '../host
 import { applianceVolumeName, baseVolumeName, bootVolumeName, isRecordName, layerRecordName } from '../host/names.ts';
 import { readLayerRecord, readServerRecord, writeLayerRecord, type ApplianceRecord, type DataDiskSpec } from '../host/records.ts';
 import { layerId, requireServerId, type ServerRef } from '../host/refs.ts';
-import { DEFAULT_MEMORY_MIB, DEFAULT_VCPUS, MIB } from '../rules.ts';
+import { DEFAULT_MEMORY_MIB, DEFAULT_VCPUS } from '../rules.ts';
 import { diagnose, explained, readOrKeep, type Context } from './diagnose.ts';
 import { imageSourceAttributes } from './image-source.ts';
 
