@@ -82,8 +82,14 @@ export interface ChannelAppliance {
   name: string;
   version: string;
   label: string;
-  base: { name: string } & ChannelImage;
+  /** Null: a single-layer appliance (the paper's Figure 2). */
+  base: ({ name: string } & ChannelImage) | null;
   image: ChannelImage;
+  /** The system disk's file inside the image (default: the image's own file name). */
+  systemDiskFile?: string;
+  /** Swap and user disks beside the system disk. */
+  disks?: { name: string; type: 'swap' | 'user'; sizeMib: number }[];
+  webpanel?: string;
   boot?: { kernel: ChannelImage; initrd: ChannelImage; cmdline: string };
   memoryMib?: number;
   dependencies?: string[];
@@ -151,11 +157,19 @@ export async function publishTestChannel(appliances: ChannelAppliance[]): Promis
       version: a.version,
       sizeMib: 64,
       image: ref(a.image),
-      base: { name: a.base.name, ...ref(a.base) },
+      base: a.base ? { name: a.base.name, ...ref(a.base) } : null,
       boot: a.boot ? { kernel: ref(a.boot.kernel), initrd: ref(a.boot.initrd), cmdline: a.boot.cmdline } : null,
       provides: [a.name],
-      webpanel: null,
-      hardware: { cpus: 1, memoryKib: (a.memoryMib ?? 256) * 1024, ostype: 'linux', disks: [{ name: 'vda', type: 'system', file: path.basename(a.image.path), sizeMib: null }] },
+      webpanel: a.webpanel ?? null,
+      hardware: {
+        cpus: 1,
+        memoryKib: (a.memoryMib ?? 256) * 1024,
+        ostype: 'linux',
+        disks: [
+          { name: 'vda', type: 'system', file: a.systemDiskFile ?? path.basename(a.image.path), sizeMib: null },
+          ...(a.disks ?? []).map((d) => ({ name: d.name, type: d.type, file: null, sizeMib: d.sizeMib })),
+        ],
+      },
       dependencies: (a.dependencies ?? []).map((d) => ({ name: d.split(':')[0]!, version: d.split(':')[1] ?? null })),
     };
     await mkdir(path.join(defs, `${a.name}-${a.version}`), { recursive: true });

@@ -17,11 +17,33 @@ export interface DomainSpec {
   vcpus: number;
   diskPath: string;
   seedPath: string;
+  /** Raw volumes attached after the system disk and the seed, in order (vdc, vdd, …). */
+  dataDisks?: readonly DataDiskAttachment[];
   network: string;
   mac?: string;
   consoleLog: string;
   kernel?: { kernelPath: string; initrdPath: string; cmdline: string };
   metadata: Record<string, string>;
+}
+
+export interface DataDiskAttachment {
+  path: string;
+  /** What the guest reads as the disk's serial: /dev/disk/by-id/virtio-SERIAL finds it whatever its order. */
+  serial: string;
+}
+
+/** The first data disk's place: vda is the system disk, vdb the seed. */
+export const FIRST_DATA_DISK = 2;
+
+/** libvirt's virtio target names: 0 → vda, 25 → vdz, 26 → vdaa. */
+export function virtioDevice(index: number): string {
+  let n = index;
+  let letters = '';
+  do {
+    letters = String.fromCharCode(97 + (n % 26)) + letters;
+    n = Math.floor(n / 26) - 1;
+  } while (n >= 0);
+  return `vd${letters}`;
 }
 
 export function domainXml(d: DomainSpec): string {
@@ -46,6 +68,9 @@ export function domainXml(d: DomainSpec): string {
     `<devices>`,
     `<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='${e(d.diskPath)}'/><target dev='vda' bus='virtio'/></disk>`,
     `<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='${e(d.seedPath)}'/><target dev='vdb' bus='virtio'/><readonly/></disk>`,
+    ...(d.dataDisks ?? []).map(
+      (x, i) => `<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='${e(x.path)}'/><target dev='${virtioDevice(FIRST_DATA_DISK + i)}' bus='virtio'/><serial>${e(x.serial)}</serial></disk>`,
+    ),
     `<interface type='network'><source network='${e(d.network)}'/>${d.mac ? `<mac address='${e(d.mac)}'/>` : ''}<model type='virtio'/></interface>`,
     // append: the console log keeps earlier boots, which is what an operator wants after a restart.
     `<serial type='file'><source path='${e(d.consoleLog)}' append='on'/><target port='0'/></serial>`,
@@ -63,6 +88,8 @@ export interface DomainFacts {
   vcpus: number;
   mac: string | null;
   diskPath: string | null;
+  /** The disks after the system disk and the seed (vdc, vdd, …), in device order. */
+  dataDisks: (DataDiskAttachment & { device: string })[];
   /** The libvirt network its NIC is on. */
   network: string | null;
   metadata: Record<string, string>;
@@ -81,9 +108,24 @@ export function parseDomainXml(xml: string): DomainFacts {
     vcpus: Number(/<vcpu[^>]*>(\d+)<\/vcpu>/.exec(xml)?.[1] ?? 0),
     mac: /<mac address='([^']+)'/.exec(xml)?.[1] ?? null,
     diskPath: /<target dev='vda'/.test(xml) ? (/<source file='([^']+)'[^>]*\/>\s*(?:<backingStore[\s\S]*?<\/backingStore>\s*)?<target dev='vda'/.exec(xml)?.[1] ?? null) : null,
+    dataDisks: dataDisksOf(xml),
     network: /<interface type='network'>[\s\S]*?<source network='([^']+)'/.exec(xml)?.[1] ?? null,
     metadata,
   };
+}
+
+function dataDisksOf(xml: string): (DataDiskAttachment & { device: string })[] {
+  const out: (DataDiskAttachment & { device: string })[] = [];
+  for (const m of xml.matchAll(/<disk\b[^>]*>([\s\S]*?)<\/disk>/g)) {
+    const body = m[1]!;
+    // The disk's own source and target, not those of a <backingStore> inside it.
+    const own = body.replace(/<backingStore\b[\s\S]*?<\/backingStore>/g, '');
+    const device = /<target dev='([^']+)'/.exec(own)?.[1];
+    const path = /<source file='([^']+)'/.exec(own)?.[1];
+    const serial = /<serial>([^<]*)<\/serial>/.exec(own)?.[1] ?? '';
+    if (device && path && device !== 'vda' && device !== 'vdb') out.push({ device, path: unescapeXml(path), serial: unescapeXml(serial) });
+  }
+  return out.sort((a, b) => a.device.length - b.device.length || a.device.localeCompare(b.device));
 }
 
 function unescapeXml(s: string): string {

@@ -74,6 +74,33 @@ export async function listVolumes(uri: string): Promise<Volume[]> {
   return out;
 }
 
+/**
+ * The names in the pool, as libvirt lists them (no refresh, no description: one call). Every
+ * volume storm makes goes through libvirt, so libvirt's list has them all.
+ */
+export async function listVolumeNames(uri: string): Promise<string[]> {
+  let listing: string;
+  try {
+    listing = await virsh(uri, `vol-list ${POOL}`);
+  } catch (err) {
+    // No pool, no volumes: what a server whose pool was removed holds.
+    if (err instanceof LibvirtError && NOT_FOUND.test(err.message)) return [];
+    throw err;
+  }
+  return listing
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/)[0] ?? '')
+    .filter(Boolean);
+}
+
+/** Bytes free in the pool, as libvirt reports them. */
+export async function poolAvailableBytes(uri: string): Promise<number> {
+  const info = await virsh(uri, `pool-info ${POOL} --bytes`);
+  const m = /^Available:\s+(\d+)/m.exec(info);
+  if (!m) throw new LibvirtError(`pool-info ${POOL} reported no available space: ${info.trim()}`);
+  return Number(m[1]);
+}
+
 /** Volumes whose backing file is `path`: a layer cannot go while something stands on it. */
 export async function dependentsOf(uri: string, path: string): Promise<string[]> {
   return (await listVolumes(uri)).filter((v) => v.backingPath === path).map((v) => v.name);
@@ -86,6 +113,14 @@ export async function createOverlay(uri: string, name: string, backing: Volume, 
     `<target><format type='qcow2'/></target>` +
     `<backingStore><path>${escapeXml(backing.path)}</path><format type='${backing.format === 'raw' ? 'raw' : 'qcow2'}'/></backingStore></volume>`;
   await withXmlFile(xml, (file) => virsh(uri, `vol-create ${POOL} ${q(file)}`));
+  const created = await getVolume(uri, name);
+  if (!created) throw new LibvirtError(`volume ${name} vanished right after it was created`);
+  return created;
+}
+
+/** A new empty raw volume (sparse in a dir pool: it costs nothing until the guest writes). */
+export async function createEmptyVolume(uri: string, name: string, capacityBytes: number): Promise<Volume> {
+  await virsh(uri, `vol-create-as ${POOL} ${q(name)} ${capacityBytes} --allocation 0 --format raw`);
   const created = await getVolume(uri, name);
   if (!created) throw new LibvirtError(`volume ${name} vanished right after it was created`);
   return created;

@@ -1,8 +1,10 @@
 // Making an instance on the hosts: the work behind storm_instance's create and the controller's
 // scale-outs, so both make one the same way. It is placed and reserved on a host first (its
 // domain, defined at once, holds the place: host/placement.ts), then gets its disk (a qcow2
-// overlay on the deployment layer) and its NoCloud seed, then its complete definition, then the
-// state asked for. What an interrupted make left (storm's domain, its disk) is adopted.
+// overlay on the deployment layer), the empty swap and user disks its appliance asks for, and
+// its NoCloud seed, then its complete definition, then the state asked for. What an
+// interrupted make left (storm's domain, its disks) is adopted; so is a user disk a destroyed
+// predecessor of the same name kept on that server.
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -10,16 +12,16 @@ import { DiagnosticError, attr } from '../protocol/diagnostics.ts';
 import type { Logger } from '../contract.ts';
 import type { AttributePath } from '../protocol/diagnostics.ts';
 import { DEFAULT_MEMORY_MIB, DEFAULT_VCPUS, MIB } from '../rules.ts';
-import { domainXml, type DomainSpec } from '../drivers/domain-xml.ts';
+import { domainXml, type DataDiskAttachment, type DomainSpec } from '../drivers/domain-xml.ts';
 import { defineDomain, getDomain, removeDomain, setDomainState, type DomainObservation, type DomainState } from '../drivers/domains.ts';
 import { offersKvm } from '../drivers/libvirt.ts';
-import { createOverlay, deleteVolume, getVolume, resizeVolume, uploadVolume, type Volume } from '../drivers/volumes.ts';
+import { createEmptyVolume, createOverlay, deleteVolume, getVolume, listVolumeNames, resizeVolume, uploadVolume, type Volume } from '../drivers/volumes.ts';
 import { withTempDir } from '../drivers/tempdir.ts';
 import { expandTemplate } from '../drivers/seed/template.ts';
 import { nocloudSeed } from '../drivers/seed/nocloud.ts';
-import { instanceVolumeName, seedVolumeName } from './names.ts';
+import { dataDiskPrefix, dataDiskVolumeName, instanceVolumeName, seedVolumeName } from './names.ts';
 import { outwaitReservation, overCommitment, placeAndReserve, releasePlacement, reservationMetadata, RESERVATION_LEASE_MS, type Reservation } from './placement.ts';
-import { readLayerRecord, readServerRecord, type ApplianceRecord, type DeploymentFile, type DeploymentRecord } from './records.ts';
+import { readLayerRecord, readServerRecord, type ApplianceRecord, type DataDiskSpec, type DeploymentFile, type DeploymentRecord } from './records.ts';
 import { layerId, type LayerRef } from './refs.ts';
 import type { HostSession } from './session.ts';
 import type { PlacementMode } from '../policy/placement.ts';
@@ -46,6 +48,11 @@ export interface InstanceSpec {
   labels?: Readonly<Record<string, string>>;
   /** Among the candidates: the least-loaded (the paper's, default) or the fullest that fits (fewest servers on). */
   placement?: PlacementMode;
+  /**
+   * Its user disks outlive it (storm_instance's keep_user_disks): it goes back to the server
+   * that holds the ones a predecessor of its name kept, to re-attach them.
+   */
+  keepUserDisks?: boolean;
 }
 
 /** Who asks, and how they hear of it: a provider resource or a controller pass. */
@@ -56,9 +63,21 @@ export interface Maker {
   warn(summary: string, detail?: string, path?: AttributePath): void;
 }
 
+/** Domain metadata keys storm reads back beside the instance's own. */
+export const INSTANCE_LABELS = {
+  /** The appliance's web panel path when the instance was made: its webpanel_url. */
+  webpanel: 'webpanel',
+} as const;
+
 /** The instance's deployments as the domain records them (what import reads back). */
-function domainMetadata(spec: InstanceSpec, dep: LayerRef): Record<string, string> {
-  return { deployment: layerId(dep.volume, dep.serverId), variables: JSON.stringify(spec.variables), files: JSON.stringify(spec.files), ...spec.labels };
+function domainMetadata(spec: InstanceSpec, dep: LayerRef, app: ApplianceRecord | null): Record<string, string> {
+  return {
+    deployment: layerId(dep.volume, dep.serverId),
+    variables: JSON.stringify(spec.variables),
+    files: JSON.stringify(spec.files),
+    ...(app?.webpanel ? { [INSTANCE_LABELS.webpanel]: app.webpanel } : {}),
+    ...spec.labels,
+  };
 }
 
 function renderFiles(i: InstanceSpec, record: DeploymentRecord): DeploymentFile[] {
@@ -88,11 +107,15 @@ async function domainType(uri: string): Promise<'kvm' | 'qemu'> {
   return (await offersKvm(uri).catch(() => false)) ? 'kvm' : 'qemu';
 }
 
-/** One log per incarnation: a re-created instance must not show its predecessor's boots. */
+/** The appliance under a deployment; null when its records are not there (yet). */
+export async function applianceUnder(dep: LayerRef, depRecord?: DeploymentRecord | null): Promise<ApplianceRecord | null> {
+  const record = depRecord === undefined ? await readLayerRecord<DeploymentRecord>(dep.server.uri, dep.volume) : depRecord;
+  return record ? readLayerRecord<ApplianceRecord>(dep.server.uri, record.appliance) : null;
+}
+
 /** What the appliance under a deployment asks for; null when its records are not there (yet). */
 async function applianceHardware(dep: LayerRef): Promise<Hardware | null> {
-  const record = await readLayerRecord<DeploymentRecord>(dep.server.uri, dep.volume);
-  const app = record ? await readLayerRecord<ApplianceRecord>(dep.server.uri, record.appliance) : null;
+  const app = await applianceUnder(dep);
   return app ? { memoryMib: app.memoryMib, vcpus: app.vcpus } : null;
 }
 
@@ -108,19 +131,23 @@ export async function resolveHardware(deployments: readonly LayerRef[], asked: {
   return { memoryMib: asked.memoryMib ?? fromAppliance?.memoryMib ?? DEFAULT_MEMORY_MIB, vcpus: asked.vcpus ?? fromAppliance?.vcpus ?? DEFAULT_VCPUS };
 }
 
+/** One log per incarnation: a re-created instance must not show its predecessor's boots. */
 export function newConsoleLogPath(name: string): string {
   return `/var/log/libvirt/qemu/${name}-${randomBytes(4).toString('hex')}-console.log`;
 }
 
-interface Disks {
+export interface InstanceDisks {
   diskPath: string;
   seedPath: string;
+  dataDisks: readonly DataDiskAttachment[];
 }
 
-/** The complete domain of an instance standing on `dep`. */
-export async function instanceDomainSpec(i: InstanceSpec, dep: LayerRef, depRecord: DeploymentRecord | null, disks: Disks, mac: string | undefined, consoleLog: string): Promise<DomainSpec> {
+/** The swap and user disks an instance of `app` gets, in the order they are attached. */
+export const dataDisksOf = (app: ApplianceRecord | null): readonly DataDiskSpec[] => app?.disks ?? [];
+
+/** The complete domain of an instance standing on `dep`, whose appliance is `app`. */
+export async function instanceDomainSpec(i: InstanceSpec, dep: LayerRef, app: ApplianceRecord | null, disks: InstanceDisks, mac: string | undefined, consoleLog: string): Promise<DomainSpec> {
   const uri = dep.server.uri;
-  const app = depRecord ? await readLayerRecord<ApplianceRecord>(uri, depRecord.appliance) : null;
   let kernel: DomainSpec['kernel'];
   if (app?.boot) {
     const [k, r] = await Promise.all([getVolume(uri, app.boot.kernel), getVolume(uri, app.boot.initrd)]);
@@ -136,7 +163,7 @@ export async function instanceDomainSpec(i: InstanceSpec, dep: LayerRef, depReco
     mac,
     consoleLog,
     kernel,
-    metadata: domainMetadata(i, dep),
+    metadata: domainMetadata(i, dep, app),
   };
 }
 
@@ -151,6 +178,7 @@ async function uploadSeed(uri: string, volume: string, iso: Uint8Array): Promise
 interface Reserved {
   dep: LayerRef;
   record: DeploymentRecord;
+  app: ApplianceRecord | null;
   below: Volume;
   seed: Uint8Array;
   /** Adopted: an interrupted create's domain, kept with its identity. */
@@ -167,7 +195,9 @@ interface Reserved {
  */
 async function placeAndDefine(ctx: Maker, i: InstanceSpec, progress: { on?: LayerRef }): Promise<Reserved> {
   const hw = i.hardware;
-  const deployments = i.deployments;
+  const keptOn = i.keepUserDisks ? await serversKeepingUserDisks(i) : [];
+  const deployments = keptOn.length ? i.deployments.filter((d) => keptOn.includes(d.serverId)) : i.deployments;
+  if (keptOn.length) ctx.log.info('placing the instance where its kept user disks are', { instance: i.name, servers: keptOn.join(',') });
   let reserved: Reserved | undefined;
   const reserve = async (dep: LayerRef): Promise<Reservation> => {
     progress.on = dep;
@@ -184,16 +214,18 @@ async function placeAndDefine(ctx: Maker, i: InstanceSpec, progress: { on?: Laye
     }
     const [record, below] = await Promise.all([readLayerRecord<DeploymentRecord>(uri, dep.volume), getVolume(uri, dep.volume)]);
     if (!record || !below) throw new DiagnosticError('The deployment is not there', `Server "${dep.server.name}" has no ${dep.volume}.`, attr('deployments'));
+    const app = await applianceUnder(dep, record);
     // Rendered before anything is defined: a template error must leave nothing behind.
     const seed = nocloudSeed({ instanceId: i.name, hostname: i.name, files: renderFiles(i, record) }).iso;
-    reserved = { dep, record, below, seed, existing, defined: false, leaseEnd: null };
+    reserved = { dep, record, app, below, seed, existing, defined: false, leaseEnd: null };
     if (existing) {
       ctx.log.warn('adopting the domain an interrupted create left', { instance: i.name, server: dep.server.name, state: existing.state });
       return { undo: async () => {} };
     }
     // Volumes of a dir pool are files named after them next to each other: the disks' paths are known before they exist.
     const dir = dirname(below.path);
-    const spec = await instanceDomainSpec(i, dep, record, { diskPath: join(dir, instanceVolumeName(i.name)), seedPath: join(dir, seedVolumeName(i.name)) }, undefined, newConsoleLogPath(i.name));
+    const dataDisks = dataDisksOf(app).map((d) => ({ path: join(dir, dataDiskVolumeName(i.name, d.type, d.name)), serial: d.name }));
+    const spec = await instanceDomainSpec(i, dep, app, { diskPath: join(dir, instanceVolumeName(i.name)), seedPath: join(dir, seedVolumeName(i.name)), dataDisks }, undefined, newConsoleLogPath(i.name));
     const now = Date.now();
     await defineDomain(uri, domainXml({ ...spec, metadata: { ...spec.metadata, ...reservationMetadata(ctx.session, now) } }));
     reserved.defined = true;
@@ -209,11 +241,57 @@ async function placeAndDefine(ctx: Maker, i: InstanceSpec, progress: { on?: Laye
   if ('error' in decision.placement || !decision.chosen || !reserved) {
     const why = 'error' in decision.placement ? decision.placement.error : 'no candidate answered.';
     const unanswered = decision.unreachable.length ? ` (${decision.unreachable.join(', ')} did not answer and were left out)` : '';
-    throw new DiagnosticError('No server fits this instance', `${why}${unanswered} Lower memory_mib or vcpus, raise a server's capacity, or add a deployment on another server.`, attr('memory_mib'));
+    const kept = keptOn.length
+      ? ` Its kept user disks are on ${deployments.map((d) => d.server.name).join(', ')}, so placement looked nowhere else; make room there, or remove those disks (virsh vol-delete --pool storm ${dataDiskPrefix(i.name, 'user')}…) to place it anew.`
+      : '';
+    throw new DiagnosticError('No server fits this instance', `${why}${unanswered} Lower memory_mib or vcpus, raise a server's capacity, or add a deployment on another server.${kept}`, attr('memory_mib'));
   }
   if (decision.unreachable.length) ctx.warn(`Placed instance "${i.name}" without ${decision.unreachable.join(', ')}`, 'Those servers did not answer, so placement left them out.', attr('deployments'));
   ctx.log.info('placed instance', { instance: i.name, server: decision.chosen.serverId, rounds: decision.rounds, loads: JSON.stringify(decision.loads) });
   return reserved;
+}
+
+/**
+ * The candidate servers holding user disks a destroyed instance of this name kept; empty when
+ * none (or only one candidate: nothing to choose). A server that does not answer holds none
+ * as far as placement can tell.
+ */
+async function serversKeepingUserDisks(i: InstanceSpec): Promise<string[]> {
+  const servers = new Map(i.deployments.map((d) => [d.serverId, d.server.uri]));
+  if (servers.size < 2) return [];
+  const prefix = dataDiskPrefix(i.name, 'user');
+  const holding = await Promise.all(
+    [...servers].map(async ([id, uri]) => ((await listVolumeNames(uri).catch(() => [])).some((v) => v.startsWith(prefix)) ? id : null)),
+  );
+  return holding.filter((id): id is string => id !== null);
+}
+
+/**
+ * The swap and user disks `app` asks for, made empty or adopted: left by an interrupted make,
+ * or (user disks) kept by a destroyed instance of the same name. An adopted disk smaller than
+ * asked is grown; a larger one is kept as it is (never shrunk: it may hold the user's data).
+ * Names of the disks this call made go into `made`, so a failure removes them again.
+ */
+async function dataDisks(ctx: Maker, spec: InstanceSpec, dep: LayerRef, app: ApplianceRecord | null, made: string[]): Promise<DataDiskAttachment[]> {
+  const uri = dep.server.uri;
+  const out: DataDiskAttachment[] = [];
+  for (const d of dataDisksOf(app)) {
+    const name = dataDiskVolumeName(spec.name, d.type, d.name);
+    const bytes = d.sizeMib * MIB;
+    let vol = await getVolume(uri, name);
+    if (vol && (vol.backingPath !== null || vol.format !== 'raw')) {
+      throw new DiagnosticError('A different disk has this name', `${name} exists on server "${dep.server.name}" but is not one of storm's empty ${d.type} disks (format ${vol.format ?? 'unknown'}${vol.backingPath ? `, over ${vol.backingPath}` : ''}). Remove it or choose another name.`, attr('name'));
+    }
+    if (vol) {
+      ctx.log.info(d.type === 'user' ? 're-attaching the user disk kept on the server' : 'adopting the swap disk an interrupted create left', { instance: spec.name, volume: name, size_mib: Math.round(vol.capacity / MIB) });
+      if (vol.capacity < bytes) await resizeVolume(uri, name, bytes);
+    } else {
+      vol = await createEmptyVolume(uri, name, bytes);
+      made.push(name);
+    }
+    out.push({ path: vol.path, serial: d.name });
+  }
+  return out;
 }
 
 /** Where an instance stands once made. */
@@ -246,6 +324,7 @@ export async function makeInstance(ctx: Maker, spec: InstanceSpec, progress: { o
     const disk = leftover ?? (await createOverlay(uri, names.disk, below, wantBytes));
     if (!leftover) made.push(names.disk);
     else if (wantBytes && leftover.capacity < wantBytes) await resizeVolume(uri, names.disk, wantBytes);
+    const data = await dataDisks(ctx, spec, dep, reserved.app, made);
     // An adopted guest that runs keeps its seed (it may be reading it); otherwise it is written afresh.
     const keptSeed = existing && existing.state !== 'shutoff' ? await getVolume(uri, names.seed) : null;
     let seedPath = keptSeed?.path;
@@ -259,7 +338,7 @@ export async function makeInstance(ctx: Maker, spec: InstanceSpec, progress: { o
     // The complete definition replaces the reservation (same UUID, MAC and console log): the lease ends here.
     const current = await getDomain(uri, spec.name);
     if (!current) throw new DiagnosticError('The instance\'s domain vanished', `Domain "${spec.name}" was removed from server "${dep.server.name}" while storm was making it. Run terraform apply again.`);
-    const domain = await instanceDomainSpec(spec, dep, reserved.record, { diskPath: disk.path, seedPath }, current.mac ?? undefined, current.consoleLog ?? newConsoleLogPath(spec.name));
+    const domain = await instanceDomainSpec(spec, dep, reserved.app, { diskPath: disk.path, seedPath, dataDisks: data }, current.mac ?? undefined, current.consoleLog ?? newConsoleLogPath(spec.name));
     await defineDomain(uri, domainXml({ ...domain, uuid: current.uuid ?? undefined }));
     // Past its lease, others stopped counting the reservation and may have filled the server.
     if (reserved.leaseEnd !== null && Date.now() >= reserved.leaseEnd) {
@@ -281,9 +360,23 @@ export async function makeInstance(ctx: Maker, spec: InstanceSpec, progress: { o
   }
 }
 
-/** Removes an instance: its domain (stopped hard), its disk and its seed. */
-export async function removeInstance(uri: string, name: string): Promise<void> {
+/**
+ * Removes an instance: its domain (stopped hard), its disk, its seed and its swap and user
+ * disks, found by name (so those of a create cut off before its domain named them go too).
+ * With `keepUserDisks`, user disks stay for the next instance of this name on this server;
+ * their names are returned.
+ */
+export async function removeInstance(uri: string, name: string, options: { keepUserDisks?: boolean } = {}): Promise<string[]> {
   await removeDomain(uri, name);
   await deleteVolume(uri, instanceVolumeName(name));
   await deleteVolume(uri, seedVolumeName(name));
+  const kept: string[] = [];
+  for (const v of await listVolumeNames(uri)) {
+    if (v.startsWith(dataDiskPrefix(name, 'swap'))) await deleteVolume(uri, v);
+    else if (v.startsWith(dataDiskPrefix(name, 'user'))) {
+      if (options.keepUserDisks) kept.push(v);
+      else await deleteVolume(uri, v);
+    }
+  }
+  return kept;
 }

@@ -2,7 +2,7 @@
 // that make the host itself the source of truth, whichever process or machine reads it (a
 // provider run, `storm fetch`, the controller). Their shapes are defined here, once.
 import { readRecord } from '../drivers/volumes.ts';
-import { SERVER_RECORD, layerRecordName } from './names.ts';
+import { SERVER_RECORD, layerRecordName, type DataDiskType } from './names.ts';
 import type { HostSession } from './session.ts';
 
 export type Accelerator = 'auto' | 'kvm' | 'tcg';
@@ -18,14 +18,26 @@ export interface SharedLayerRecord {
   sha256: string;
 }
 
+/** A swap or user disk every instance of an appliance gets: a new empty volume of `sizeMib`. */
+export interface DataDiskSpec {
+  name: string;
+  type: DataDiskType;
+  sizeMib: number;
+}
+
 /** What instances need to know about an appliance. */
 export interface ApplianceRecord {
   volume: string;
-  base: string;
+  /** Null: a single-layer appliance, its layer a whole image. */
+  base: string | null;
   /** The hardware an instance gets unless it says otherwise (from the appliance's definition). */
   memoryMib: number;
   vcpus: number;
   boot: { kernel: string; initrd: string; cmdline: string } | null;
+  /** In the order they are attached (absent in records written before appliances had disks). */
+  disks?: DataDiskSpec[];
+  /** Path of the appliance's web control panel, e.g. `/upload.php`. */
+  webpanel?: string | null;
 }
 
 export interface DeploymentFile {

@@ -1,27 +1,43 @@
-// storm_appliance: an appliance installed on a server, as two layers in its storm pool: the
-// base OS (shared by every appliance on that server naming the same base and checksum; never
-// duplicated) and the appliance layer, a qcow2 overlay whose backing file is the base.
-// Its hardware (memory_mib, vcpus) is what its instances get unless they say otherwise.
-import { DiagnosticError, attr } from '../protocol/diagnostics.ts';
-import type { ResourceContext } from '../contract.ts';
+// storm_appliance: an appliance installed on a server, as layers in its storm pool: the base
+// OS (shared by every appliance on that server naming the same base and checksum; never
+// duplicated) and the appliance layer, a qcow2 overlay whose backing file is the base; or,
+// for a single-layer appliance (the paper's Figure 2: no base), the appliance layer alone, a
+// whole image. The image may be a gzip'd tar holding the system disk's file (webserv.tgz).
+// Its hardware (memory_mib, vcpus), swap and user disks and web panel are what its instances
+// get: recorded with the layer, read by whoever makes an instance (host/instances.ts).
+import { DiagnosticError, attr, type Diagnostic } from '../protocol/diagnostics.ts';
+import type { ObjectValue, ResourceContext } from '../contract.ts';
 import type { ResourceSchema } from '../schema/model.ts';
 import { defineResource, type Model } from '../schema/typed.ts';
 import { between, imageUrlValidator, nameValidator, sha256Validator, versionValidator } from '../schema/validators.ts';
-import { fetchLogged, installLayer } from '../drivers/layers.ts';
-import { deleteVolume, dependentsOf, getVolume, listVolumes, type Volume } from '../drivers/volumes.ts';
+import { DISK_FILE, DISK_NAME, WEBPANEL } from '../channel/definition/elements.ts';
+import { fetchLogged, installLayer, layerFile } from '../drivers/layers.ts';
+import { deleteVolume, dependentsOf, getVolume, listVolumes, poolAvailableBytes, type Volume } from '../drivers/volumes.ts';
 import { installSharedLayer, removeSharedLayer, type SharedLayer } from '../host/layers.ts';
 import { applianceVolumeName, baseVolumeName, bootVolumeName, isRecordName, layerRecordName } from '../host/names.ts';
-import { readLayerRecord, readServerRecord, writeLayerRecord, type ApplianceRecord } from '../host/records.ts';
+import { readLayerRecord, readServerRecord, writeLayerRecord, type ApplianceRecord, type DataDiskSpec } from '../host/records.ts';
 import { layerId, requireServerId, type ServerRef } from '../host/refs.ts';
 import { DEFAULT_MEMORY_MIB, DEFAULT_VCPUS } from '../rules.ts';
 import { diagnose, explained, readOrKeep, type Context } from './diagnose.ts';
 import { imageSourceAttributes } from './image-source.ts';
+
+/** The largest swap or user disk: 64 TiB, as a disk_size_mib may be. */
+const MAX_DISK_MIB = 67108864;
+
+// The definition's own rules for a disk's name and file and a web panel path: a value the
+// catalog accepts is one the provider accepts.
+const definitionRule = (rule: typeof DISK_NAME, subject: string) => (v: string | number | boolean) => {
+  const r = rule.check(String(v), { subject });
+  return r.ok ? undefined : `${r.message}.`;
+};
 
 const schema = {
   typeName: 'storm_appliance',
   version: 0,
   description:
     'An appliance installed on a server: its base-OS layer (shared by every appliance on the server that names the same base) and its appliance layer, a qcow2 overlay on the base. ' +
+    'Without a `base` block it is a single-layer appliance (the paper\'s Figure 2): its image is a whole disk (raw, or qcow2 without a backing file) installed as the appliance layer on its own. ' +
+    'The image may also be a gzip\'d tar holding the system disk\'s file (the paper\'s webserv.tgz holding sys.img; known by its first bytes, not its name): its SHA-256 is checked on the archive as downloaded, then only `image.file` is unpacked from it. ' +
     'Images are downloaded once into a local cache, verified against their SHA-256, and uploaded through libvirt, so remote servers work too. ' +
     'Changing the version installs a new layer and replaces what stands on the old one (layers are block-level: a deployment made over one version cannot be moved onto another).',
   block: {
@@ -44,22 +60,49 @@ const schema = {
         validators: [between(1, 256)],
         description: 'vCPUs an instance of this appliance gets unless the instance sets its own `vcpus` (from a channel: the definition\'s `<cpus>`).',
       },
+      disks: {
+        type: { list: { object: { name: 'string', type: 'string', size_mib: 'number' } } },
+        mode: 'optional',
+        description:
+          'The swap and user disks every instance of this appliance gets beside its system disk, in order (from a channel: the definition\'s `<disk type="swap"|"user" size="…"/>`, as `data.storm_appliance.disks`): ' +
+          'objects of `name` (e.g. `hda3`, also the disk\'s serial in the guest), `type` (`swap` or `user`) and `size_mib`. Each instance gets a new empty raw volume per disk; see `storm_instance` for what happens to them. ' +
+          'Changing it affects instances created afterwards; existing ones keep their disks.',
+      },
+      webpanel: {
+        type: 'string',
+        mode: 'optional',
+        validators: [definitionRule(WEBPANEL, 'webpanel')],
+        description: 'Path of the appliance\'s web control panel, e.g. `/upload.php` (from a channel: `data.storm_appliance.webpanel`); its instances show `http://IP/PATH` as `webpanel_url`. Changing it affects instances created afterwards.',
+      },
       volume: { type: 'string', mode: 'computed', description: 'Name of the appliance-layer volume in the server\'s `storm` pool.' },
-      base_volume: { type: 'string', mode: 'computed', description: 'Name of the base-layer volume (shared).' },
+      base_volume: { type: 'string', mode: 'computed', description: 'Name of the base-layer volume (shared); null for a single-layer appliance.' },
       size_bytes: { type: 'number', mode: 'computed', description: 'Virtual disk size of the appliance.' },
     },
     blocks: {
       base: {
         nesting: 'single',
-        minItems: 1,
-        description: 'The base-OS layer (required): a raw or qcow2 image without a backing file.',
+        forceNew: true,
+        description:
+          'The base-OS layer: a raw or qcow2 image without a backing file, shared by the appliances on the server that name it. Leave it out for a single-layer appliance (from a channel: when `data.storm_appliance.base_name` is null; a `dynamic "base"` block does both, see the example).',
         block: { attributes: { name: { type: 'string', mode: 'required', forceNew: true, validators: [nameValidator], description: 'Base name, e.g. `debian-12`.' }, ...imageSourceAttributes('base') } },
       },
       image: {
         nesting: 'single',
         minItems: 1,
-        description: 'The appliance layer (required): a qcow2 overlay whose backing file is the base image.',
-        block: { attributes: imageSourceAttributes('appliance') },
+        description: 'The appliance layer (required): a qcow2 overlay whose backing file is the base image; without a base, a whole image. Either may come packed in a gzip\'d tar.',
+        block: {
+          attributes: {
+            ...imageSourceAttributes('appliance'),
+            file: {
+              type: 'string',
+              mode: 'optional',
+              forceNew: true,
+              validators: [definitionRule(DISK_FILE, 'file')],
+              description:
+                'When the image is a gzip\'d tar: the system disk\'s file in it, e.g. `sys.img` (from a channel: `data.storm_appliance.system_disk_file`). Only that plain file, at the archive\'s top level, is unpacked, and only if it fits in the server\'s pool. Ignored for an image that is not an archive.',
+            },
+          },
+        },
       },
       boot: {
         nesting: 'single',
@@ -79,7 +122,6 @@ const schema = {
 } as const satisfies ResourceSchema;
 
 type Appliance = Model<typeof schema>;
-
 
 const blame = (a: Appliance, image?: Context['image']): Context => ({ server: serverOf(a).name, libvirt: { path: attr('server'), via: 'reference' }, image });
 const serverOf = (a: Appliance): ServerRef => requireServerId(a.server, attr('server'));
@@ -104,23 +146,65 @@ function sharedLayer(ctx: ResourceContext, a: Appliance, volume: string, src: { 
   );
 }
 
-function stateOf(planned: Appliance, layer: Volume, base: string): Appliance {
+function stateOf(planned: Appliance, layer: Volume, base: string | null): Appliance {
   return { ...planned, id: layerId(layer.name, planned.server), volume: layer.name, base_volume: base, size_bytes: layer.capacity };
 }
 
-function recordOf(a: Appliance, layer: string, base: string, boot: ApplianceRecord['boot']): ApplianceRecord {
-  return { volume: layer, base, memoryMib: a.memory_mib, vcpus: a.vcpus, boot };
+/** The disks as instances read them (validate has refused anything else). */
+function disksOf(a: Appliance): DataDiskSpec[] {
+  return (a.disks ?? []).map((d) => ({ name: d.name ?? '', type: d.type === 'user' ? 'user' : 'swap', sizeMib: d.size_mib ?? 0 }));
+}
+
+function recordOf(a: Appliance, layer: string, base: string | null, boot: ApplianceRecord['boot']): ApplianceRecord {
+  return { volume: layer, base, memoryMib: a.memory_mib, vcpus: a.vcpus, boot, disks: disksOf(a), webpanel: a.webpanel };
+}
+
+/** What bounds a system disk unpacked from an archive: the room in the server's pool. */
+function poolRoom(a: Appliance): () => Promise<{ bytes: number; where: string }> {
+  const server = serverOf(a);
+  return async () => ({ bytes: await poolAvailableBytes(server.uri), where: `the free space in server "${server.name}"'s storm pool` });
+}
+
+/** Each disk's fields by the definition's rules, names unique: said where the user wrote them. */
+function validateDisks(disks: unknown): Diagnostic[] {
+  if (!Array.isArray(disks)) return [];
+  const diags: Diagnostic[] = [];
+  const seen = new Set<string>();
+  disks.forEach((d: unknown, index) => {
+    if (d === null || typeof d !== 'object') return;
+    const { name, type, size_mib: size } = d as ObjectValue;
+    const at = (field: string) => [{ attribute: 'disks' }, { index }, { attribute: field }];
+    const bad = (field: string, detail: string) => diags.push({ severity: 'error', summary: `Invalid disks[${index}].${field}`, detail, path: at(field) });
+    if (typeof name === 'string') {
+      const problem = definitionRule(DISK_NAME, 'name')(name);
+      if (problem) bad('name', problem);
+      else if (seen.has(name)) bad('name', `Two disks are named "${name}"; give each its own name (it names the disk's volume and its serial in the guest).`);
+      seen.add(name);
+    }
+    if (typeof type === 'string' && type !== 'swap' && type !== 'user') {
+      bad('type', type === 'system' ? 'The system disk is the appliance\'s image (image.file names it inside an archive); disks lists only "swap" and "user" disks.' : `type must be "swap" or "user", not "${type}".`);
+    }
+    if (typeof size === 'number') {
+      const problem = between(1, MAX_DISK_MIB)(size);
+      if (problem) bad('size_mib', `size_mib ${problem}`);
+    }
+  });
+  return diags;
 }
 
 export const appliance = defineResource<typeof schema>({
   schema,
 
+  validate(config) {
+    return validateDisks(config.disks);
+  },
+
   async create(ctx, planned) {
     const server = serverOf(planned);
     const uri = server.uri;
-    // Both blocks are required by the schema (min 1): Terraform refuses a configuration without them.
-    const base = planned.base!;
+    // Required by the schema (min 1): Terraform refuses a configuration without it.
     const image = planned.image!;
+    const base = planned.base;
     await ensurePoolReady(planned);
     const layerName = applianceVolumeName(planned.name, planned.version);
     if (await getVolume(uri, layerName)) {
@@ -132,12 +216,19 @@ export const appliance = defineResource<typeof schema>({
     }
     const made: string[] = [];
     try {
-      const baseLayer = await sharedLayer(ctx, planned, baseVolumeName(base.name, base.sha256), base, { what: 'base', path: attr('base', 'sha256') });
-      if (baseLayer.created) made.push(baseLayer.vol.name);
-      const layer = await explained(blame(planned, { what: 'appliance', path: attr('image', 'sha256') }), async () => {
-        const local = await fetchLogged(image, layerName, ctx.log, ctx.signal, ctx.provider.cacheDir);
-        return installLayer(uri, layerName, local.path, baseLayer.vol);
-      });
+      // The appliance's own image first: one that is not what it should be (a checksum, an
+      // archive without its system disk) must fail before anything is installed.
+      const fetched = await explained(blame(planned, { what: 'appliance', path: attr('image', 'sha256') }), () => fetchLogged(image, layerName, ctx.log, ctx.signal, ctx.provider.cacheDir));
+      const file = await explained(blame(planned, { what: 'appliance', path: attr('image', 'file') }), () =>
+        layerFile(fetched, image, { file: image.file, room: poolRoom(planned) }, ctx.log, ctx.signal, ctx.provider.cacheDir),
+      );
+      let baseLayer: SharedLayer | null = null;
+      if (base) {
+        baseLayer = await sharedLayer(ctx, planned, baseVolumeName(base.name, base.sha256), base, { what: 'base', path: attr('base', 'sha256') });
+        if (baseLayer.created) made.push(baseLayer.vol.name);
+      }
+      const below = baseLayer?.vol ?? null;
+      const layer = await explained(blame(planned, { what: 'appliance', path: attr('image', 'sha256') }), () => installLayer(uri, layerName, file, below));
       made.push(layer.name);
       let boot: ApplianceRecord['boot'] = null;
       if (planned.boot) {
@@ -148,9 +239,9 @@ export const appliance = defineResource<typeof schema>({
         if (initrd.created) made.push(initrd.vol.name);
         boot = { kernel: kernel.vol.name, initrd: initrd.vol.name, cmdline: b.cmdline };
       }
-      await writeLayerRecord(ctx.session, uri, layer.name, recordOf(planned, layer.name, baseLayer.vol.name, boot));
-      ctx.log.info('appliance installed', { server: server.name, layer: layer.name, base: baseLayer.vol.name, base_shared: !baseLayer.created });
-      return stateOf(planned, layer, baseLayer.vol.name);
+      await writeLayerRecord(ctx.session, uri, layer.name, recordOf(planned, layer.name, below?.name ?? null, boot));
+      ctx.log.info('appliance installed', { server: server.name, layer: layer.name, base: below?.name ?? 'none (single-layer)', base_shared: baseLayer ? !baseLayer.created : false });
+      return stateOf(planned, layer, below?.name ?? null);
     } catch (err) {
       // Leave nothing half-installed: remove what this create made, newest first, except a
       // shared layer another appliance already stands on.
@@ -166,12 +257,10 @@ export const appliance = defineResource<typeof schema>({
   async read(ctx, state) {
     const uri = serverOf(state).uri;
     return readOrKeep(ctx.warn, blame(state), `appliance "${state.name}"`, state, async () => {
-      const [layer, base] = await Promise.all([
-        getVolume(uri, state.volume ?? applianceVolumeName(state.name, state.version)),
-        getVolume(uri, state.base_volume ?? (state.base ? baseVolumeName(state.base.name, state.base.sha256) : '')),
-      ]);
-      if (!layer || !base) return null;
-      return stateOf(state, layer, base.name);
+      const baseName = state.base_volume ?? (state.base ? baseVolumeName(state.base.name, state.base.sha256) : null);
+      const [layer, base] = await Promise.all([getVolume(uri, state.volume ?? applianceVolumeName(state.name, state.version)), baseName ? getVolume(uri, baseName) : null]);
+      if (!layer || (baseName && !base)) return null;
+      return stateOf(state, layer, base?.name ?? null);
     });
   },
 
@@ -180,7 +269,7 @@ export const appliance = defineResource<typeof schema>({
     const volume = planned.volume ?? applianceVolumeName(planned.name, planned.version);
     await explained(blame(planned), async () => {
       const record = await readLayerRecord<ApplianceRecord>(uri, volume);
-      if (record) await writeLayerRecord(ctx.session, uri, volume, { ...record, memoryMib: planned.memory_mib, vcpus: planned.vcpus });
+      if (record) await writeLayerRecord(ctx.session, uri, volume, { ...record, memoryMib: planned.memory_mib, vcpus: planned.vcpus, disks: disksOf(planned), webpanel: planned.webpanel });
     });
     return planned;
   },

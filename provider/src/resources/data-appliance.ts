@@ -1,6 +1,7 @@
 // data "storm_appliance": one appliance from a channel, by name and version constraint, with
 // its dependencies resolved in install order, every image's signature checked, and what
-// resource "storm_appliance" needs (base, image, boot, hardware) from its definition.
+// resource "storm_appliance" needs (base, image and its system disk file, boot, hardware,
+// swap and user disks, web panel) from its definition.
 import { DiagnosticError, attr, type Diagnostic } from '../protocol/diagnostics.ts';
 import type { ResourceSchema, ValueType } from '../schema/model.ts';
 import { defineDataSource } from '../schema/typed.ts';
@@ -20,6 +21,9 @@ const dependency = {
 } as const;
 
 const boot = { object: { kernel_url: 'string', kernel_sha256: 'string', initrd_url: 'string', initrd_sha256: 'string', cmdline: 'string' } } as const;
+
+/** The shape resource "storm_appliance" takes as `disks`, so the list passes straight through. */
+const disk = { object: { name: 'string', type: 'string', size_mib: 'number' } } as const;
 
 const computed = <const T extends ValueType>(type: T, description: string) => ({ type, mode: 'computed' as const, description });
 
@@ -42,14 +46,19 @@ const schema = {
       definition_url: computed('string', 'URL of its definition.'),
       image_url: computed('string', 'The appliance layer.'),
       image_sha256: computed('string', 'Its SHA-256 (covered by the publisher\'s signature).'),
-      base_name: computed('string', 'The base-OS layer it stands on.'),
+      system_disk_file: computed('string', 'The system disk\'s file inside the image, when the image is an archive (the definition\'s `<disk type="system" file="…"/>`, e.g. `sys.img`): feed it to `image.file` of `resource "storm_appliance"`. Null when the definition names none.'),
+      base_name: computed('string', 'The base-OS layer it stands on; null for a single-layer appliance (its image is its own base: leave out the resource\'s `base` block).'),
       base_url: computed('string', 'Where that base is.'),
       base_sha256: computed('string', 'Its SHA-256.'),
       boot: computed(boot, 'Direct kernel boot, when the appliance has no boot loader (else null).'),
-      memory_mib: computed('number', 'Memory the appliance asks for.'),
-      vcpus: computed('number', 'vCPUs it asks for.'),
+      memory_mib: computed('number', 'Memory the appliance asks for (its `<memory>`, KiB, rounded up to MiB): feed it to the resource\'s `memory_mib`, and its instances get it unless they set their own.'),
+      vcpus: computed('number', 'vCPUs it asks for (its `<cpus>`): feed it to the resource\'s `vcpus`, like memory_mib.'),
+      disks: computed(
+        { list: disk },
+        'Its swap and user disks, in the definition\'s order: `name`, `type` (`swap` or `user`) and `size_mib`. The shape `disks` of `resource "storm_appliance"` takes: `disks = data.storm_appliance.NAME.disks`.',
+      ),
       provides: computed({ list: 'string' }, 'Services it provides.'),
-      webpanel: computed('string', 'Path of its web control panel, if any.'),
+      webpanel: computed('string', 'Path of its web control panel, if any (e.g. `/upload.php`): feed it to the resource\'s `webpanel`, and instances show `webpanel_url`.'),
       verified_by: computed('string', 'Key id of the publisher key that signed it (null when not checked).'),
       dependencies: computed({ list: dependency }, 'The appliances it depends on, resolved, in install order (install these first).'),
     },
@@ -112,6 +121,13 @@ export const applianceDataSource = defineDataSource<typeof schema>({
     }
     const root = chain[chain.length - 1]!;
     const def = await definitionOf(ctx, root, insecure);
+    const disks = def.hardware.disks.filter((d) => d.type !== 'system');
+    for (const d of disks.filter((x) => x.sizeMib === null)) {
+      ctx.warn(
+        `Disk "${d.name}" of ${root.name} ${root.version} is left out`,
+        `Its definition gives the ${d.type} disk file="${d.file ?? ''}" (a file inside the image) rather than size="…"; storm gives every instance its swap and user disks as new empty volumes of a size, so it cannot honour this one. Ask the publisher to write size='MiB'.`,
+      );
+    }
     return {
       ...config,
       id: `${root.name}@${root.version}`,
@@ -121,6 +137,7 @@ export const applianceDataSource = defineDataSource<typeof schema>({
       definition_url: root.definitionUrl,
       image_url: def.image.url,
       image_sha256: def.image.sha256,
+      system_disk_file: def.hardware.disks.find((d) => d.type === 'system')?.file ?? null,
       base_name: def.base?.name ?? null,
       base_url: def.base?.url ?? null,
       base_sha256: def.base?.sha256 ?? null,
@@ -131,6 +148,7 @@ export const applianceDataSource = defineDataSource<typeof schema>({
       vcpus: def.hardware.cpus,
       provides: def.provides,
       webpanel: def.webpanel,
+      disks: disks.filter((d) => d.sizeMib !== null).map((d) => ({ name: d.name, type: d.type, size_mib: d.sizeMib })),
       verified_by: verifiedBy,
       dependencies: chain.slice(0, -1).map((i) => ({
         name: i.name,

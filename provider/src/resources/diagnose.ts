@@ -6,6 +6,7 @@ import { DiagnosticError, attr, pathToString, type AttributePath } from '../prot
 import { ChannelHttpError, ChannelUnreachableError, TrustStateError } from '../drivers/channel.ts';
 import { IpmiAuthError, IpmiUnreachableError, LibvirtError, LibvirtTlsError, LibvirtUnreachableError } from '../drivers/errors.ts';
 import { SYSTEM_PKI, type TlsProblem } from '../drivers/libvirt-pki.ts';
+import { ArchiveError, type ArchiveErrorCode } from '../drivers/images/archive.ts';
 import { ChecksumMismatchError, ImageSourceError } from '../drivers/images/fetch.ts';
 import { LayerFormatError } from '../drivers/layers.ts';
 import { NetworkConflictError } from '../drivers/networks.ts';
@@ -151,6 +152,21 @@ const TABLE: readonly Row[] = [
         detail: `${err.message}. Nothing was installed${c.server ? ` on server "${c.server}"` : ''}. Check that the URL answers from this machine (a channel or file server that is down: apply again once it is back).`,
         path: c.image.path,
       },
+  },
+  {
+    errors: [ArchiveError],
+    diagnose: (err, c) => {
+      if (!c.image) return null;
+      const readings: Record<ArchiveErrorCode, { summary: string; fix: string }> = {
+        missing: { summary: `The ${c.image.what} archive does not hold its system disk`, fix: 'Check image.file against the archive (from a channel: the definition\'s <disk type="system" file="…"/>), or ask the publisher for an archive that holds it.' },
+        'not-a-file': { summary: `The ${c.image.what} archive's system disk is not a plain file`, fix: 'Ask the publisher to pack the disk image itself (tar czf ARCHIVE FILE).' },
+        'too-big': { summary: `The ${c.image.what} archive's system disk does not fit`, fix: 'Free space there, or use a server with a bigger pool.' },
+        'not-tar': { summary: `The ${c.image.what} image cannot be unpacked`, fix: 'Check the image\'s URL, or ask the publisher.' },
+        corrupt: { summary: `The ${c.image.what} archive is damaged`, fix: 'Its checksum matched, so it was published damaged: ask the publisher.' },
+      };
+      const r = readings[(err as ArchiveError).code];
+      return { summary: r.summary, detail: `${err.message}. Nothing was installed${c.server ? ` on server "${c.server}"` : ''}. ${r.fix}`, path: c.image.path };
+    },
   },
   {
     errors: [LayerFormatError, Qcow2Error],

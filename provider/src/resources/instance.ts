@@ -1,8 +1,8 @@
 // storm_instance: a running copy of a deployment. Its disk is the writable instance layer (a
-// qcow2 overlay on the deployment layer: creating one costs nothing in storage), its
-// configuration a NoCloud seed with the deployment's and the instance's files, templates
-// expanded with the instance's variables, and it runs as a libvirt domain on a network.
-// Its hardware is its own, or else its appliance's.
+// qcow2 overlay on the deployment layer: creating one costs nothing in storage), beside it the
+// empty swap and user disks its appliance asks for, its configuration a NoCloud seed with the
+// deployment's and the instance's files, templates expanded with the instance's variables, and
+// it runs as a libvirt domain on a network. Its hardware is its own, or else its appliance's.
 // Making it (placement, reservation, disks, seed, domain) is host/instances.ts, shared with the controller.
 import { DiagnosticError, attr, type AttributePath, type Diagnostic } from '../protocol/diagnostics.ts';
 import { UNKNOWN } from '../protocol/cty/index.ts';
@@ -10,14 +10,14 @@ import type { ObjectValue, ResourceContext } from '../contract.ts';
 import type { ResourceSchema } from '../schema/model.ts';
 import { decodeBlock, defineResource, type Model } from '../schema/typed.ts';
 import { between, nameValidator, oneOf } from '../schema/validators.ts';
+import { basename } from 'node:path';
 import { bytesToMib, MIB } from '../rules.ts';
 import { domainXml } from '../drivers/domain-xml.ts';
-import { defineDomain, getDomain, growRunningDisk, leaseIp, setDomainState, waitForLease, type DomainState } from '../drivers/domains.ts';
+import { defineDomain, getDomain, growRunningDisk, leaseIp, setDomainState, waitForLease, type DomainObservation, type DomainState } from '../drivers/domains.ts';
 import { getVolume, resizeVolume } from '../drivers/volumes.ts';
-import { instanceVolumeName, seedVolumeName } from '../host/names.ts';
-import { instanceDomainSpec, makeInstance, newConsoleLogPath, removeInstance, resolveHardware, type Hardware, type InstanceSpec } from '../host/instances.ts';
+import { instanceVolumeName, parseDataDiskVolumeName, seedVolumeName } from '../host/names.ts';
+import { applianceUnder, instanceDomainSpec, INSTANCE_LABELS, makeInstance, newConsoleLogPath, removeInstance, resolveHardware, type Hardware, type InstanceSpec } from '../host/instances.ts';
 import { overCommitment } from '../host/placement.ts';
-import { readLayerRecord, type DeploymentRecord } from '../host/records.ts';
 import { layerId, parseImportId, parseLayerId, type LayerRef } from '../host/refs.ts';
 import { diagnose, explained, readOrKeep, type Context } from './diagnose.ts';
 import { fileBlock } from './file-block.ts';
@@ -27,7 +27,10 @@ const schema = {
   version: 0,
   description:
     'An instance of a deployment: a writable qcow2 layer over the deployment layer, a NoCloud seed with the deployment\'s and the instance\'s files (templates expanded with `variables` at creation), and a libvirt domain on a network with DHCP. ' +
-    'Without `server`, placement picks the least-loaded server among the deployments\' servers that fits `memory_mib` (keeping each server\'s reserve) and `vcpus`.',
+    'Without `server`, placement picks the least-loaded server among the deployments\' servers that fits `memory_mib` (keeping each server\'s reserve) and `vcpus`. ' +
+    'Beside its system disk (vda) and seed (vdb) it gets one new empty raw volume per swap or user disk of its appliance (`storm_appliance.disks`), attached in that order from vdc on, each with the disk\'s name as its serial (`/dev/disk/by-id/virtio-NAME` in the guest). ' +
+    'They are blank: formatting them (mkswap, mkfs) and mounting them is the guest\'s business, e.g. from a deployment file. ' +
+    'Destroying the instance removes them, except user disks when `keep_user_disks` is set.',
   block: {
     attributes: {
       id: { type: 'string', mode: 'computed', description: 'The instance reference: `VOLUME@SERVER_ID`. Import with `NAME@SERVER_ID`.' },
@@ -56,11 +59,30 @@ const schema = {
       state: { type: 'string', mode: 'optional', default: 'running', validators: [oneOf('running', 'paused', 'shutoff')], description: '`running`, `paused` or `shutoff`; changed in place.' },
       network: { type: 'string', mode: 'optional', default: 'default', forceNew: true, description: 'The libvirt network (e.g. a `storm_network` name) the instance is attached to.' },
       variables: { type: { map: 'string' }, mode: 'optional', forceNew: true, description: 'Values for the templates\' `${name}`; expanded once, when the instance is created.' },
+      keep_user_disks: {
+        type: 'bool',
+        mode: 'optional',
+        default: false,
+        description:
+          'Keep the instance\'s user disks when it is destroyed or replaced: they stay in the server\'s pool (`user-NAME_DISK`), and the next instance of the same name re-attaches them, on that server (placement then looks nowhere else). ' +
+          'Swap disks are never kept. To delete kept disks, set it to false and apply before destroying, or `virsh vol-delete --pool storm user-NAME_DISK`. ' +
+          'Changing it changes nothing on the server; import sets it to false.',
+      },
       ip_wait_seconds: { type: 'number', mode: 'optional', default: 120, validators: [between(0, 3600)], description: 'How long to wait for the instance\'s DHCP lease after it starts (0: do not wait).' },
       mac: { type: 'string', mode: 'computed', description: 'MAC address of the instance\'s NIC.' },
       ip: { type: 'string', mode: 'computed', description: 'IPv4 address from the network\'s DHCP lease (null when not running or not leased yet).' },
       volume: { type: 'string', mode: 'computed', description: 'Name of the instance-layer volume.' },
       console_log: { type: 'string', mode: 'computed', description: 'Path on the server of the file the guest\'s serial console writes to.' },
+      disks: {
+        type: { list: { object: { name: 'string', type: 'string', size_mib: 'number', volume: 'string', device: 'string' } } },
+        mode: 'computed',
+        description: 'The swap and user disks attached beside the system disk, in order: `name` (the appliance\'s, also the disk\'s serial), `type` (`swap` or `user`), `size_mib`, `volume` (in the server\'s `storm` pool) and `device` (`vdc`, `vdd`, …).',
+      },
+      webpanel_url: {
+        type: 'string',
+        mode: 'computed',
+        description: 'The appliance\'s web control panel on this instance, `http://IP/PATH` (`PATH` from the appliance\'s `webpanel` when the instance was made); null while it has no IP or the appliance has no panel.',
+      },
     },
     blocks: {
       file: fileBlock('A file for this instance only (wins over a deployment file with the same path); a template like the deployment\'s.', true),
@@ -84,20 +106,39 @@ const hardwareOf = (i: Instance): Promise<Hardware> => resolveHardware(deploymen
 
 /** What the host model makes, from the resource's model. */
 function specOf(i: Instance, deployments: readonly LayerRef[], hardware: Hardware): InstanceSpec {
-  return { name: i.name, deployments, hardware, network: i.network, variables: i.variables ?? {}, files: i.file, diskSizeMib: i.disk_size_mib, state: i.state as DomainState };
+  return { name: i.name, deployments, hardware, network: i.network, variables: i.variables ?? {}, files: i.file, diskSizeMib: i.disk_size_mib, state: i.state as DomainState, keepUserDisks: i.keep_user_disks };
 }
 
-/** The instance as the host shows it; null when its domain or disk is gone. */
+type AttachedDisk = NonNullable<Instance['disks']>[number];
+
+/** The swap and user disks the domain has; null when a volume it names is gone (the instance is then made whole again). */
+async function attachedDisks(uri: string, d: DomainObservation): Promise<AttachedDisk[] | null> {
+  const out: AttachedDisk[] = [];
+  for (const x of d.dataDisks) {
+    const volume = basename(x.path);
+    const vol = await getVolume(uri, volume);
+    if (!vol) return null;
+    const parsed = parseDataDiskVolumeName(volume);
+    out.push({ name: parsed?.disk ?? x.serial, type: parsed?.type ?? null, size_mib: bytesToMib(vol.capacity), volume, device: x.device });
+  }
+  return out;
+}
+
+/** The instance as the host shows it; null when its domain or one of its disks is gone. */
 async function observed(ctx: ResourceContext, base: Instance, uri: string, waitForIp: boolean): Promise<Instance | null> {
   const [d, disk] = await Promise.all([getDomain(uri, base.name), getVolume(uri, instanceVolumeName(base.name))]);
   if (!d || !disk) return null;
+  const disks = await attachedDisks(uri, d);
+  if (!disks) return null;
   let ip: string | null = null;
   if (d.state === 'running' && d.mac) {
     const wait = waitForIp && base.ip_wait_seconds > 0;
     ip = wait ? await waitForLease(uri, base.network, d.mac, base.ip_wait_seconds * 1000, ctx.signal) : await leaseIp(uri, base.network, d.mac);
     if (!ip && wait) ctx.warn(`Instance "${base.name}" has no IP address yet`, `No DHCP lease on network "${base.network}" within ${base.ip_wait_seconds} s; the next refresh will show it.`, attr('ip'));
   }
-  return { ...base, state: d.state, memory_mib: d.memoryMib, vcpus: d.vcpus, disk_size_mib: bytesToMib(disk.capacity), mac: d.mac, ip, volume: disk.name, console_log: d.consoleLog };
+  const panel = d.metadata[INSTANCE_LABELS.webpanel];
+  const webpanel_url = ip && panel ? `http://${ip}${panel}` : null;
+  return { ...base, state: d.state, memory_mib: d.memoryMib, vcpus: d.vcpus, disk_size_mib: bytesToMib(disk.capacity), mac: d.mac, ip, volume: disk.name, console_log: d.consoleLog, disks, webpanel_url };
 }
 
 export const instance = defineResource<typeof schema>({
@@ -116,7 +157,7 @@ export const instance = defineResource<typeof schema>({
     const warnings: Diagnostic[] = [];
     const requiresReplace = [];
     if (!prior) {
-      for (const k of ['id', 'mac', 'ip', 'volume', 'console_log']) next[k] = UNKNOWN;
+      for (const k of ['id', 'mac', 'ip', 'volume', 'console_log', 'disks', 'webpanel_url']) next[k] = UNKNOWN;
       if (config.server === null) next.server = UNKNOWN;
       // Left unset, the hardware is the appliance's, decided at create: the plan cannot show it
       // as known, because an appliance's memory_mib may change in place in this same apply, and
@@ -131,7 +172,7 @@ export const instance = defineResource<typeof schema>({
     }
     const plannedDisk = planned.disk_size_mib;
     if (prior.disk_size_mib !== null && typeof plannedDisk === 'number' && plannedDisk < prior.disk_size_mib) requiresReplace.push(attr('disk_size_mib'));
-    if (planned.state !== prior.state || restart) next.ip = planned.state === 'running' ? UNKNOWN : null;
+    if (planned.state !== prior.state || restart) next.ip = next.webpanel_url = planned.state === 'running' ? UNKNOWN : null;
     const stillThere = Array.isArray(planned.deployments) && planned.deployments.some((d) => typeof d === 'string' && d.endsWith(`@${String(prior.server)}`));
     if (!stillThere) requiresReplace.push(attr('deployments'));
     return { planned: next, requiresReplace, warnings };
@@ -171,10 +212,11 @@ export const instance = defineResource<typeof schema>({
       if (!d) throw new DiagnosticError('The instance is gone', `Domain "${planned.name}" no longer exists on server "${dep.server.name}"; refresh and apply again to recreate it.`);
       const hw = await hardwareOf(planned);
       if (d.memoryMib !== hw.memoryMib || d.vcpus !== hw.vcpus) {
-        const [disk, seed, record] = await Promise.all([getVolume(uri, instanceVolumeName(planned.name)), getVolume(uri, seedVolumeName(planned.name)), readLayerRecord<DeploymentRecord>(uri, dep.volume)]);
+        const [disk, seed, app] = await Promise.all([getVolume(uri, instanceVolumeName(planned.name)), getVolume(uri, seedVolumeName(planned.name)), applianceUnder(dep)]);
         if (!disk || !seed) throw new DiagnosticError('The instance\'s volumes are gone', `${instanceVolumeName(planned.name)} or ${seedVolumeName(planned.name)} no longer exists on server "${dep.server.name}".`);
         if (d.state !== 'shutoff') await setDomainState(uri, planned.name, 'shutoff');
-        const spec = await instanceDomainSpec(specOf(planned, [dep], hw), dep, record, { diskPath: disk.path, seedPath: seed.path }, d.mac ?? undefined, d.consoleLog ?? newConsoleLogPath(planned.name));
+        // The instance keeps the disks it has, whatever its appliance asks of new instances now.
+        const spec = await instanceDomainSpec(specOf(planned, [dep], hw), dep, app, { diskPath: disk.path, seedPath: seed.path, dataDisks: d.dataDisks }, d.mac ?? undefined, d.consoleLog ?? newConsoleLogPath(planned.name));
         await defineDomain(uri, domainXml({ ...spec, uuid: d.uuid ?? undefined }));
         // More memory is a placement like any other: recorded, then checked with every domain on
         // the server (other runs' included); too much, and the old size is put back.
@@ -200,12 +242,16 @@ export const instance = defineResource<typeof schema>({
     });
   },
 
-  async delete(_ctx, prior) {
+  async delete(ctx, prior) {
     const dep = placedOn(prior);
     const uri = dep.server.uri;
-    await explained(blame(dep.server.name), async () => {
-      await removeInstance(uri, prior.name);
-    });
+    const kept = await explained(blame(dep.server.name), () => removeInstance(uri, prior.name, { keepUserDisks: prior.keep_user_disks }));
+    if (kept.length) {
+      ctx.warn(
+        `Kept the user disks of instance "${prior.name}" on server "${dep.server.name}"`,
+        `keep_user_disks is set, so ${kept.join(', ')} stayed in the server's storm pool; the next instance named "${prior.name}" re-attaches them there. To delete them: virsh vol-delete --pool storm VOLUME (or set keep_user_disks = false and apply before destroying).`,
+      );
+    }
   },
 
   async importState(ctx, id) {
