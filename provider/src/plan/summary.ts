@@ -68,7 +68,10 @@ export function summarizePlan(plan: PlanJson, options: SummaryOptions = {}): Pla
     ...summaries.flatMap((s) => (s.capacity.fit.verdict === 'does-not-fit' ? s.capacity.fit.problems : [])),
     ...[...capacity.predicted].flatMap(([address, p]) => ('unfit' in p ? [`${address} fits nowhere: ${p.unfit}`] : [])),
   ];
-  const unknowns = summaries.flatMap((s) => (s.capacity.fit.verdict === 'unknown' ? s.capacity.fit.problems : []));
+  const unknowns = [
+    ...summaries.flatMap((s) => (s.capacity.fit.verdict === 'unknown' ? s.capacity.fit.problems : [])),
+    ...[...capacity.predicted].flatMap(([address, p]) => ('unknown' in p ? [`${address}: ${p.unknown}`] : [])),
+  ];
   const fit: Fit = problems.length ? { verdict: 'does-not-fit', problems } : unknowns.length ? { verdict: 'unknown', problems: unknowns } : { verdict: 'fits', problems: [] };
 
   return {
