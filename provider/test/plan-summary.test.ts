@@ -143,6 +143,33 @@ describe('plan summary: changes by server, and why', () => {
     assert.equal(headline(s), 'storm plan: 0 to create, 0 to change, 2 to replace, 0 to destroy on 1 server — fits');
   });
 
+  test('an instance follows its replaced deployments: said so, placed again, and a disk known only after apply leaves the fit to memory', () => {
+    const deps = [`dep-corp@${B1}`, `dep-corp@${B2}`];
+    const inst = instanceValues('mx1', B1, 512, { deployments: deps });
+    const dep = (server: string, key: string): Rc => ({
+      address: `storm_deployment.corp["${key}"]`, type: 'storm_deployment', name: 'corp', index: key, actions: ['delete', 'create'],
+      before: { id: `dep-corp@${server}`, appliance: `app-mail-1.0@${server}`, name: 'corp' }, after: { id: null, appliance: null, name: 'corp' },
+      afterUnknown: { id: true, appliance: true }, replacePaths: [['appliance']],
+    });
+    const s = summarize(
+      [
+        ...twoServers(),
+        dep(B1, 'blade1'),
+        dep(B2, 'blade2'),
+        { address: 'storm_instance.mx1', type: 'storm_instance', name: 'mx1', actions: ['delete', 'create'], before: inst, after: { ...inst, id: null, server: null, deployments: [null, null], disk_size_mib: null }, afterUnknown: { id: true, server: true, deployments: [true, true], disk_size_mib: true }, replacePaths: [['deployments']] },
+      ],
+      { configuration: { root_module: { resources: [{ address: 'storm_instance.mx1', mode: 'managed', type: 'storm_instance', name: 'mx1', expressions: { deployments: { references: ['storm_deployment.corp'] } } }] } } },
+    );
+    const line = server(s, 'blade1')!.changes.find((c) => c.address === 'storm_instance.mx1')!;
+    assert.deepEqual(line.details, [
+      'its deployments are made anew (storm_deployment.corp["blade1"] is replaced, storm_deployment.corp["blade2"] is replaced): an instance layer cannot move to another deployment layer',
+      'no server given: placement is expected to choose blade1 of blade1, blade2',
+    ]);
+    assert.deepEqual(server(s, 'blade1')!.capacity.diskUnknown, ['storm_instance.mx1']);
+    assert.equal(s.fit.verdict, 'fits', 'disk room is not part of the fit');
+    assert.match(renderMarkdown(s), /\| 2048 → 0 \(−2048\) \+ 1 not known yet \|/);
+  });
+
   test('Terraform\'s own reasons: tainted, -replace, removed from the configuration', () => {
     const inst = instanceValues('mx1', B1, 512);
     const s = summarize([

@@ -97,8 +97,6 @@ export function planCapacity(changes: PlanChanges, landings: ReadonlyMap<string,
   const after = new Map<string, Guest[]>();
   const add = (m: Map<string, Guest[]>, server: string, g: Guest) => m.set(server, [...(m.get(server) ?? []), g]);
   const unplaced: { guest: Guest; candidates: string[] }[] = [];
-  const unknownBy = new Map<string, string[]>();
-  const unknown = (server: string, what: string) => unknownBy.set(server, [...(unknownBy.get(server) ?? []), what]);
 
   for (const c of changes.all.filter((x) => x.type === 'storm_instance')) {
     const was = serverBefore(c);
@@ -173,11 +171,9 @@ export function planCapacity(changes: PlanChanges, landings: ReadonlyMap<string,
     const will = after.get(id) ?? [];
     const cap = facts.after ?? facts.before;
     const sum = (gs: readonly Guest[], k: 'memoryMib' | 'vcpus' | 'diskMib') => gs.reduce((n, g) => n + (g[k] ?? 0), 0);
-    for (const g of will) {
-      if (g.memoryMib === null || g.vcpus === null) unknown(id, `memory of ${g.address}`);
-      else if (g.diskMib === null) unknown(id, `disk of ${g.address}`);
-    }
-    const fit = fitOf(id, facts, will, label, observe, unknownBy.get(id) ?? []);
+    const memoryUnknown = will.filter((g) => !hasHardware(g)).map((g) => g.address);
+    const diskUnknown = will.filter((g) => g.diskMib === null).map((g) => g.address);
+    const fit = fitOf(id, facts, will, label, observe, memoryUnknown);
     if (facts.after?.power === 'off') {
       const running = will.filter((g) => g.state !== 'shutoff').map((g) => g.address);
       if (running.length) powerConflicts.set(id, running);
@@ -194,7 +190,8 @@ export function planCapacity(changes: PlanChanges, landings: ReadonlyMap<string,
       committedVcpusAfter: sum(will, 'vcpus'),
       instanceDiskBeforeMib: sum(was, 'diskMib'),
       instanceDiskAfterMib: sum(will, 'diskMib'),
-      unknown: unknownBy.get(id) ?? [],
+      memoryUnknown,
+      diskUnknown,
       fit,
     });
   }
@@ -212,7 +209,7 @@ function fitOf(
   will: readonly Guest[],
   label: (id: string) => string,
   observe: (id: string, cap: Capacity & { cpus: number; memoryMib: number }, guests: readonly Guest[]) => ServerLoad,
-  unknown: readonly string[],
+  memoryUnknown: readonly string[],
 ): Fit {
   const cap = facts.after;
   if (!cap) return { verdict: 'fits', problems: [] };
@@ -240,7 +237,7 @@ function fitOf(
     );
   }
   if (problems.length) return { verdict: 'does-not-fit', problems };
-  if (unknown.length) return { verdict: 'unknown', problems: [`${label(id)}: not known before apply: ${unknown.join(', ')}`] };
+  if (memoryUnknown.length) return { verdict: 'unknown', problems: [`${label(id)}: the memory of ${memoryUnknown.join(', ')} is known only after apply`] };
   return { verdict: 'fits', problems: [] };
 }
 

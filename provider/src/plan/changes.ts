@@ -129,6 +129,13 @@ export function marked(tree: Json | undefined, path: readonly (string | number)[
   return v === true;
 }
 
+/** Whether anything at or below `path` is marked (an unknown element of a list, a field of a block). */
+export function markedWithin(tree: Json | undefined, path: readonly (string | number)[]): boolean {
+  if (marked(tree, path)) return true;
+  const below = (v: Json | undefined): boolean => v === true || (Array.isArray(v) ? v.some(below) : isObject(v ?? null) ? Object.values(v as JsonObject).some(below) : false);
+  return below(at(tree, path));
+}
+
 /** What a change's planned value of a top-level attribute is: known, unknown until apply, or absent. */
 export type Planned<T> = { known: true; value: T } | { known: false };
 

@@ -60,7 +60,8 @@ export function headline(s: PlanSummary): string {
 
 function memoryCell(x: ServerSummary): string {
   const c = x.capacity;
-  const moved = `${c.committedMemoryBeforeMib} → ${c.committedMemoryAfterMib} (${signed(c.committedMemoryAfterMib - c.committedMemoryBeforeMib)})`;
+  const known = `${c.committedMemoryBeforeMib} → ${c.committedMemoryAfterMib} (${signed(c.committedMemoryAfterMib - c.committedMemoryBeforeMib)})`;
+  const moved = c.memoryUnknown.length ? `${known} + ${c.memoryUnknown.length} not known yet` : known;
   if (c.memoryMib === null || c.freeMemoryAfterMib === null) return `${moved}; capacity not known yet`;
   const free = c.freeMemoryAfterMib < 0 ? `**${-c.freeMemoryAfterMib} over**` : `${c.freeMemoryAfterMib} free`;
   return `${moved} of ${c.memoryMib} − ${c.reservedMemoryMib} reserved: ${free}`;
@@ -74,7 +75,8 @@ function vcpuCell(x: ServerSummary): string {
 
 function diskCell(x: ServerSummary): string {
   const c = x.capacity;
-  const disks = c.instanceDiskBeforeMib === c.instanceDiskAfterMib ? `${c.instanceDiskAfterMib}` : `${c.instanceDiskBeforeMib} → ${c.instanceDiskAfterMib} (${signed(c.instanceDiskAfterMib - c.instanceDiskBeforeMib)})`;
+  const moved = c.instanceDiskBeforeMib === c.instanceDiskAfterMib ? `${c.instanceDiskAfterMib}` : `${c.instanceDiskBeforeMib} → ${c.instanceDiskAfterMib} (${signed(c.instanceDiskAfterMib - c.instanceDiskBeforeMib)})`;
+  const disks = c.diskUnknown.length ? `${moved} + ${c.diskUnknown.length} not known yet` : moved;
   return x.layers.length ? `${disks}; ${plural(x.layers.length, 'new layer')}, ${sizeOf(c.newLayerBytes, x.layers.filter((l) => l.sizeBytes === null).length)}` : disks;
 }
 

@@ -3,7 +3,7 @@
 // (`action_reason`); the tables below say what that means for storm's layers and instances.
 import { parseServerId } from '../host/refs.ts';
 import { SHA256_PATTERN } from '../rules.ts';
-import { at, marked, referencedChanges, type Change, type PlanChanges } from './changes.ts';
+import { at, marked, markedWithin, referencedChanges, type Change, type PlanChanges } from './changes.ts';
 import { isObject, type Json } from './plan-json.ts';
 import { serverOfLayerId } from './servers.ts';
 
@@ -72,7 +72,7 @@ const REPLACE_REASONS: readonly ReasonRule[] = [
     path: 'deployments',
     say: ({ c, changes, unknown }) => {
       const cause = unknown ? waitsFor(changes, c, 'deployments') : null;
-      return cause ? `its deployment layer is made anew (${cause}): an instance layer cannot move to another deployment layer` : 'its server is no longer among its deployments\' servers';
+      return cause ? `its deployments are made anew (${cause}): an instance layer cannot move to another deployment layer` : 'its server is no longer among its deployments\' servers';
     },
   },
   { type: 'storm_instance', path: 'disk_size_mib', say: ({ before, after }) => `disk ${before} → ${after} MiB: a disk cannot shrink, so the instance is made anew (its data goes)` },
@@ -105,7 +105,7 @@ export function replacementReasons(changes: PlanChanges, c: Change): string[] {
     const { before, after } = beforeAfter(c, p);
     const rule = ruleFor(c.type, p);
     const field = String(p[p.length - 1] ?? '');
-    return rule ? rule.say({ before, after, field, c, changes, unknown: marked(c.afterUnknown, p) }) : `${pathText(p)} ${before} → ${after} forces replacement`;
+    return rule ? rule.say({ before, after, field, c, changes, unknown: markedWithin(c.afterUnknown, p) }) : `${pathText(p)} ${before} → ${after} forces replacement`;
   });
   const distinct = [...new Set(reasons)];
   return distinct.length ? distinct : ['Terraform gives no reason'];

@@ -116,8 +116,14 @@ export function landings(changes: PlanChanges): Map<string, Landing> {
     const l = landing(x);
     return l.kind === 'server' ? l.id : null;
   });
-  // A value known after apply, traced to the resources its configuration names.
-  const viaReference = (c: Change, attribute: string): Landing => one(landingIds(referencedChanges(changes, c, attribute)));
+  // A value known after apply, traced to the resources its configuration names; failing that
+  // (a reference through a local or a variable), a replacement is remade where it was, which is
+  // where a layer's new parent is unless the server itself changes.
+  const traced = (c: Change, attribute: string): Landing => one(landingIds(referencedChanges(changes, c, attribute)));
+  const viaReference = (c: Change, attribute: string): Landing => {
+    const found = traced(c, attribute);
+    return found.kind === 'unknown' && c.action === 'replace' ? one([serverBefore(c)]) : found;
+  };
 
   function landing(c: Change): Landing {
     const known = memo.get(c.address);
@@ -148,7 +154,8 @@ export function landings(changes: PlanChanges): Map<string, Landing> {
       case 'storm_instance': {
         const server = afterString(c, 'server');
         if (server.known && server.value) return { kind: 'server', id: server.value };
-        const pinned = viaReference(c, 'server');
+        // An instance without a server of its own is placed anew, wherever it was.
+        const pinned = traced(c, 'server');
         if (pinned.kind === 'server') return pinned;
         const candidates = instanceCandidates(c);
         return candidates.length ? { kind: 'placement', candidates } : { kind: 'unknown' };

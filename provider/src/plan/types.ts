@@ -36,8 +36,10 @@ export interface CapacityDelta {
   instanceDiskAfterMib: number;
   /** Bytes of new layers uploaded to the server, of those whose size is known. */
   newLayerBytes: number;
-  /** Instances and layers whose size is not known before the apply. */
-  unknown: string[];
+  /** Instances whose memory or vCPUs are known only after apply (not counted above). */
+  memoryUnknown: string[];
+  /** Instances whose disk size is known only after apply (not counted above). */
+  diskUnknown: string[];
   fit: Fit;
 }
 
