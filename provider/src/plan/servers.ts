@@ -35,7 +35,8 @@ export function serverOfLayerId(id: string): string | null {
   return at > 0 && parseServerId(id.slice(at + 1)) ? id.slice(at + 1) : null;
 }
 
-const PAPER_RESERVE_MIB = 128;
+/** storm_appliance_server's default reserved_memory_mib: the paper's rule. */
+export const PAPER_RESERVE_MIB = 128;
 
 function capacityOf(values: { [k: string]: Json } | null, planned: Change | null): Capacity | null {
   if (!values) return null;
