@@ -73,6 +73,15 @@ const commands: Record<string, Command> = {
       return validateCommand(args);
     },
   },
+  'plan-summary': {
+    summary: 'summarize a plan\'s JSON as Markdown for a pull request: changes, capacity and power per server',
+    usage: 'storm plan-summary [PLAN_JSON | -] [--fold-above N]',
+    ownHelp: true,
+    async run(args) {
+      const { planSummaryCommand } = await import('./plan-summary.ts');
+      return planSummaryCommand(args);
+    },
+  },
   schema: {
     summary: 'print the provider schema as JSON (the format of `terraform providers schema -json`)',
     usage: 'storm schema',
