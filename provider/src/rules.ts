@@ -43,5 +43,8 @@ export const kibToMibFloor = (kib: number): number => Math.floor(kib / KIB);
 export const LIBVIRT_URI_PATTERN = /^qemu(\+(tcp|tls|ssh|libssh|libssh2|unix))?:\/\/[^\s/]*\/system(\?\S*)?$/;
 
 /** An instance's hardware when neither it nor its appliance says otherwise. */
+/** Memory every server keeps for itself, never given to appliances: the paper's 128 MB rule (storm_appliance_server's default). */
+export const HOST_RESERVE_MIB = 128;
+
 export const DEFAULT_MEMORY_MIB = 256;
 export const DEFAULT_VCPUS = 1;

@@ -13,6 +13,7 @@
 import { getDomain, listDomains, type DomainObservation } from '../drivers/domains.ts';
 import { committedLoad, type ObservedDomain, type PendingInstance } from '../policy/load.ts';
 import { overCommittedMib, place, type InstanceNeeds, type Placement, type PlacementMode, type ServerLoad } from '../policy/placement.ts';
+import { HOST_RESERVE_MIB } from '../rules.ts';
 import { readServerRecord } from './records.ts';
 import { layerId, type LayerRef } from './refs.ts';
 import type { HostSession } from './session.ts';
@@ -84,7 +85,7 @@ async function serverLoad(session: HostSession, candidate: LayerRef, domains: re
   const [host, record] = await Promise.all([session.observe(uri), readServerRecord(uri)]);
   const pending: PendingInstance[] = [...session.pendingPlacements].map(([name, p]) => ({ name, ...p }));
   return committedLoad(
-    { server: candidate.serverId, cpus: host.cpus, memoryMib: host.memoryMib, reservedMemoryMib: record?.reservedMemoryMib ?? 128, domains: domains.map(toObserved) },
+    { server: candidate.serverId, cpus: host.cpus, memoryMib: host.memoryMib, reservedMemoryMib: record?.reservedMemoryMib ?? HOST_RESERVE_MIB, domains: domains.map(toObserved) },
     pending,
     Date.now(),
   );

@@ -9,9 +9,9 @@
 // is an upper bound. The summary says so.
 import { committedLoad, type ObservedDomain } from '../policy/load.ts';
 import { freeMemoryMib, overCommittedMib, place, type ServerLoad } from '../policy/placement.ts';
-import { bytesToMib } from '../rules.ts';
+import { HOST_RESERVE_MIB, bytesToMib } from '../rules.ts';
 import { afterNumber, afterString, beforeNumber, compareAddresses, finalValues, referencedChanges, type Change, type PlanChanges } from './changes.ts';
-import { PAPER_RESERVE_MIB, serverBefore, type Capacity, type Landing, type ServerFacts } from './servers.ts';
+import { serverBefore, type Capacity, type Landing, type ServerFacts } from './servers.ts';
 import type { CapacityDelta, Fit } from './types.ts';
 
 /** Where an instance without a server goes: a server, nowhere (why), or not known (why). */
@@ -181,7 +181,7 @@ export function planCapacity(changes: PlanChanges, landings: ReadonlyMap<string,
     const afterLoad = known(facts.after) ? observe(id, facts.after, will) : null;
     byServer.set(id, {
       memoryMib: cap?.memoryMib ?? null,
-      reservedMemoryMib: cap?.reservedMemoryMib ?? PAPER_RESERVE_MIB,
+      reservedMemoryMib: cap?.reservedMemoryMib ?? HOST_RESERVE_MIB,
       cpus: cap?.cpus ?? null,
       committedMemoryBeforeMib: sum(was, 'memoryMib'),
       committedMemoryAfterMib: sum(will, 'memoryMib'),

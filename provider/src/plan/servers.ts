@@ -2,6 +2,7 @@
 // (`NAME@URI` for a server, `VOLUME@NAME@URI` for a layer: host/refs.ts), so a known value
 // names its server outright; a value known only after apply (the id of something being made)
 // is traced through the configuration to the resource it comes from.
+import { HOST_RESERVE_MIB } from '../rules.ts';
 import { parseServerId, serverId } from '../host/refs.ts';
 import { afterNumber, afterString, beforeString, compareAddresses, finalValues, referencedChanges, type Change, type PlanChanges } from './changes.ts';
 import { isObject, type Json } from './plan-json.ts';
@@ -35,8 +36,6 @@ export function serverOfLayerId(id: string): string | null {
   return at > 0 && parseServerId(id.slice(at + 1)) ? id.slice(at + 1) : null;
 }
 
-/** storm_appliance_server's default reserved_memory_mib: the paper's rule. */
-export const PAPER_RESERVE_MIB = 128;
 
 function capacityOf(values: { [k: string]: Json } | null, planned: Change | null): Capacity | null {
   if (!values) return null;
@@ -49,7 +48,7 @@ function capacityOf(values: { [k: string]: Json } | null, planned: Change | null
     return typeof v === 'number' ? v : null;
   };
   const power = values.power;
-  return { cpus: num('cpus'), memoryMib: num('memory_mib'), reservedMemoryMib: num('reserved_memory_mib') ?? PAPER_RESERVE_MIB, power: typeof power === 'string' ? power : null };
+  return { cpus: num('cpus'), memoryMib: num('memory_mib'), reservedMemoryMib: num('reserved_memory_mib') ?? HOST_RESERVE_MIB, power: typeof power === 'string' ? power : null };
 }
 
 function serverIdAfter(c: Change): string | null {

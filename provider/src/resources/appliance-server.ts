@@ -7,7 +7,7 @@ import type { ResourceContext } from '../contract.ts';
 import type { ResourceSchema } from '../schema/model.ts';
 import { decodeBlock, defineResource, type Model } from '../schema/typed.ts';
 import { absolutePath, between, matches, nameValidator, oneOf } from '../schema/validators.ts';
-import { LIBVIRT_URI_PATTERN } from '../rules.ts';
+import { HOST_RESERVE_MIB, LIBVIRT_URI_PATTERN } from '../rules.ts';
 import { IpmiUnreachableError, LibvirtTlsError, LibvirtUnreachableError } from '../drivers/errors.ts';
 import { controllerRequest } from '../drivers/controller-api.ts';
 import { chassisPower, setChassisPower, type Bmc, type Power } from '../drivers/ipmi.ts';
@@ -45,7 +45,7 @@ const schema = {
       reserved_memory_mib: {
         type: 'number',
         mode: 'optional',
-        default: 128,
+        default: HOST_RESERVE_MIB,
         validators: [between(0, 1048576)],
         description: 'Memory (MiB) kept free for the host itself; placement never gives it to appliances.',
       },
