@@ -463,3 +463,20 @@ describe('storm plan-summary', () => {
     assert.equal(await planSummaryCommand(['a.json', 'b.json'], io().io), 2);
   });
 });
+
+describe('download sizes a channel told the plan', () => {
+  test('data.storm_appliance image_size_bytes, by sha256, from the prior state and planned values (child modules too)', async () => {
+    const { channelImageSizes } = await import('../src/plan/layers.ts');
+    const sha = (c: string) => c.repeat(64);
+    const sizes = channelImageSizes({
+      format_version: '1.2',
+      prior_state: { values: { root_module: { resources: [{ address: 'data.storm_appliance.a', mode: 'data', type: 'storm_appliance', name: 'a', values: { image_sha256: sha('a'), image_size_bytes: 1234 } }] } } },
+      planned_values: {
+        root_module: {
+          child_modules: [{ resources: [{ address: 'module.m.data.storm_appliance.b', mode: 'data', type: 'storm_appliance', name: 'b', values: { image_sha256: sha('b'), image_size_bytes: null } }] }],
+        },
+      },
+    });
+    assert.deepEqual([...sizes], [[sha('a'), 1234]]);
+  });
+});

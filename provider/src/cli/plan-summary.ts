@@ -1,6 +1,6 @@
 // `storm plan-summary`: a saved plan's JSON (a file, or stdin) → the Markdown summary a CI job
 // posts on the pull request. The summary itself is ../plan/ (pure); this reads the input, finds
-// the sizes of images that are local files, and prints.
+// the sizes of images that are local files or that a data.storm_appliance read from its channel, and prints.
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { renderMarkdown } from '../plan/markdown.ts';
 import { NotAPlanError, readPlanJson } from '../plan/plan-json.ts';
 import { planImages, summarizePlan } from '../plan/summary.ts';
+import { channelImageSizes } from '../plan/layers.ts';
 
 export interface PlanSummaryIO {
   stdout: { write(text: string): unknown };
@@ -36,7 +37,8 @@ changes. A headline counts it all; long lists fold into <details>.
   PLAN_JSON          the JSON of a saved plan; "-" or nothing: read it from standard input
   --fold-above N     fold the list of changes when it has more than N lines (default 15)
 
-Image sizes are known for images that are local files (a path or file:/// URL); others say
+Image sizes are known for images that are local files (a path or file:/// URL) and for those a
+data "storm_appliance" in the plan read from its channel (image_size_bytes); others say
 "size unknown". The first output line is an HTML comment, <!-- storm plan-summary -->, which a
 CI job can look for to update its earlier comment instead of adding one.
 
@@ -110,7 +112,8 @@ export async function planSummaryCommand(args: string[], io: PlanSummaryIO = def
   }
   try {
     const plan = readPlanJson(text);
-    const summary = summarizePlan(plan, { imageSizes: await localImageSizes(planImages(plan), cwd) });
+    const imageSizes = new Map([...channelImageSizes(plan), ...(await localImageSizes(planImages(plan), cwd))]);
+    const summary = summarizePlan(plan, { imageSizes });
     io.stdout.write(renderMarkdown(summary, { foldAbove }));
     return 0;
   } catch (e) {

@@ -4,12 +4,29 @@
 // appliance or deployment layer is new whenever its resource is made.
 import { SHA256_PATTERN } from '../rules.ts';
 import { compareAddresses, finalValues, type Change, type PlanChanges } from './changes.ts';
-import { isObject, type Json } from './plan-json.ts';
+import { isObject, type Json, type PlanJson, type StateModuleJson } from './plan-json.ts';
 import type { Landing } from './servers.ts';
 import type { Download, LayerKind, NewLayer } from './types.ts';
 
 /** Image sizes in bytes, by sha256: whatever the caller could find out (local files, a channel). */
 export type ImageSizes = ReadonlyMap<string, number>;
+
+/** The sizes the plan itself knows: what each `data "storm_appliance"` read from its channel's feed. */
+export function channelImageSizes(plan: PlanJson): Map<string, number> {
+  const sizes = new Map<string, number>();
+  const walk = (m: StateModuleJson | undefined): void => {
+    for (const r of m?.resources ?? []) {
+      if (r.mode !== 'data' || r.type !== 'storm_appliance') continue;
+      const sha = r.values?.['image_sha256'];
+      const size = r.values?.['image_size_bytes'];
+      if (typeof sha === 'string' && typeof size === 'number' && size > 0) sizes.set(sha, size);
+    }
+    for (const child of m?.child_modules ?? []) walk(child);
+  };
+  walk(plan.prior_state?.values?.root_module);
+  walk(plan.planned_values.root_module);
+  return sizes;
+}
 
 interface Source {
   kind: LayerKind;
