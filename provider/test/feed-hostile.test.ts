@@ -100,12 +100,12 @@ describe('recipes too big to keep as files', () => {
     assert.equal(listed(await within(2000, 'a feed of exactly the cap', Buffer.from(at), NETWORK)).items.length, 1);
     const over = padded(MAX_FEED_BYTES + 1);
     for (const input of [Buffer.from(over), over]) {
-      assert.equal(refused(await within(200, 'a feed one byte over the cap', input, NETWORK)), `the feed is 16.0 MiB; storm reads channel feeds of at most 16 MiB (some 19,000 appliance versions as the catalog site writes them): is this URL a channel's rss.xml?`);
+      assert.equal(refused(await within(200, 'a feed one byte over the cap', input, NETWORK)), `the feed is 16,777,217 bytes (16.0 MiB); storm reads channel feeds of at most 16,777,216 bytes (16 MiB, some 19,000 appliance versions as the catalog site writes them): is this URL a channel's rss.xml?`);
     }
     // Two bytes a character: the string is under the cap in characters, over it in bytes.
     const wide = `${head}${'é'.repeat(MAX_FEED_BYTES / 2)}`;
     assert.ok(wide.length < MAX_FEED_BYTES);
-    assert.match(refused(await within(500, 'a wide string', wide)), /^the feed is 16\.\d MiB; storm reads channel feeds of at most 16 MiB/);
+    assert.match(refused(await within(500, 'a wide string', wide)), /^the feed is 16,7\d\d,\d{3} bytes \(16\.0 MiB\); storm reads channel feeds of at most 16,777,216 bytes/);
   });
 
   test('a 1000-appliance feed as the catalog site writes it: parsed in well under a second (the figure is printed)', async () => {
@@ -136,7 +136,7 @@ describe('recipes too big to keep as files', () => {
     const minimal = (i: number) =>
       `<item><storm:name>a${i}</storm:name><storm:version>1</storm:version><storm:sha256>${'0'.repeat(64)}</storm:sha256><storm:definition>https://a/</storm:definition><enclosure url="https://a/"/></item>`;
     const full = feedOf(Array.from({ length: 100_000 }, (_, i) => minimal(i)).join(''));
-    assert.match(refused(await within(500, '100,000 minimal items', full)), /^the feed is 2\d\.\d MiB; storm reads channel feeds of at most 16 MiB/);
+    assert.match(refused(await within(500, '100,000 minimal items', full)), /^the feed is 2\d,\d{3},\d{3} bytes \(2\d\.\d MiB\); storm reads channel feeds of at most 16,777,216 bytes/);
   });
 
   test('deep nesting stops at the limit with a message, not a stack overflow', async () => {

@@ -134,9 +134,12 @@ const WIDE: readonly [readonly number[], string][] = [
 // The encoding an XML declaration names (well-formed or not: the reader says what else is wrong).
 const DECLARED_ENCODING = /^<\?xml[ \t\r\n][^>]*?\bencoding[ \t\r\n]*=[ \t\r\n]*(["'])([A-Za-z][A-Za-z0-9._-]*)\1/;
 
+// Bytes as a count to read at a glance (16,777,217), since one over the cap is 16.0 MiB too.
+const grouped = (n: number): string => String(n).replace(/\B(?=(\d{3})+$)/g, ',');
+
 function tooBig(bytes: number): FeedError {
   return new FeedError(
-    `the feed is ${(bytes / MIB).toFixed(1)} MiB; storm reads channel feeds of at most ${MAX_FEED_BYTES / MIB} MiB (some 19,000 appliance versions as the catalog site writes them): is this URL a channel's rss.xml?`,
+    `the feed is ${grouped(bytes)} bytes (${(bytes / MIB).toFixed(1)} MiB); storm reads channel feeds of at most ${grouped(MAX_FEED_BYTES)} bytes (${MAX_FEED_BYTES / MIB} MiB, some 19,000 appliance versions as the catalog site writes them): is this URL a channel's rss.xml?`,
   );
 }
 
