@@ -101,7 +101,9 @@ export async function readChannel(ctx: ResourceContext, url: string, insecure: b
   }
   let parsed: ChannelFeed;
   try {
-    parsed = await parseFeed(Buffer.from(xml).toString('utf8'));
+    // The bytes, not text: a feed that is not UTF-8 is refused where it stops being UTF-8, not
+    // read with U+FFFD in its place; and the URL, so a feed from the network cannot name local files.
+    parsed = await parseFeed(xml, url);
   } catch (err) {
     diagnose(err, { channel: { what: 'channel feed', url, feed: url, path: urlPath } });
   }
