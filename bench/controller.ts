@@ -18,7 +18,10 @@
 //    one storm_instance of the same shape added (same deployment, 64 MiB, 1 vCPU, network, file
 //    template; ip_wait_seconds = 0, as the controller waits for no lease either), timed from
 //    spawning terraform to the same poller seeing the domain running; removed by another apply
-//    (not timed) between runs. Alternating controller, terraform.
+//    (not timed) between runs. That baseline still runs storm's provider; the one without storm is
+//    an operator's bash script with libvirt's own tools (byHandFrom: a member's XML as template,
+//    an overlay by vol-create-as --backing-vol, a genisoimage seed, define, start). Alternating
+//    controller, terraform, script.
 // 2. Memory with 1000 members: a child process of its own (bench/controller-child.ts, bundled by
 //    esbuild as the provider's build bundles storm, run by the same Node) opens an SQLite store
 //    holding 1000 members in 20 groups whose deployments name 10 servers that do not answer
@@ -44,7 +47,7 @@
 // Everything made (lab, domains, volumes, networks, stores, temp dirs) is removed, also on failure.
 // Alone: `npm run bench -- controller`.
 import { execFile, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
@@ -317,6 +320,66 @@ async function runningAfter(uri: string, name: string, t0: number, gaveUp: () =>
   }
 }
 
+/**
+ * The by-hand baseline, with nothing of storm's in it: what an operator without storm runs for one
+ * more web server. A working domain is the template (as operators copy one: `virsh dumpxml`, the
+ * names changed); a qcow2 overlay on the same deployment layer (`virsh vol-create-as
+ * --backing-vol`); a NoCloud seed written by genisoimage and uploaded (`virsh vol-upload`);
+ * `virsh define` and `virsh start`. One bash script, timed from its spawn to the domain running.
+ */
+interface ByHand {
+  script: string;
+  cleanup: string;
+}
+
+async function byHandFrom(uri: string, member: string, name: string, work: string): Promise<ByHand> {
+  const xml = await virshOut(uri, 'dumpxml', '--inactive', member);
+  const files = [...xml.matchAll(/<source file='([^']+)'/g)].map((m) => m[1]!);
+  const system = files.find((f) => f.endsWith('.qcow2') && f.includes(member));
+  const seed = files.find((f) => f !== system && f.includes(member));
+  if (!system || !seed) throw new Error(`cannot find ${member}'s disk and seed in its XML:\n${xml}`);
+  const info = JSON.parse(await run('qemu-img', ['info', '-U', '--output=json', system])) as { 'backing-filename'?: string; 'virtual-size': number };
+  const backing = info['backing-filename'];
+  if (!backing) throw new Error(`${system} has no backing file`);
+  const pool = (await virshOut(uri, 'vol-pool', system)).trim();
+  const rename = (path: string) => path.split('/').pop()!.replaceAll(member, name);
+  const dir = system.slice(0, system.lastIndexOf('/'));
+  const template = xml
+    .replaceAll(member, name)
+    .replace(/\s*<uuid>[^<]*<\/uuid>/, '')
+    .replace(/\s*<mac address='[^']*'\/>/g, '');
+  const seedDir = join(work, `${name}-seed`);
+  mkdirSync(seedDir, { recursive: true });
+  writeFileSync(join(seedDir, 'meta-data'), `instance-id: ${name}\nlocal-hostname: ${name}\n`);
+  writeFileSync(join(seedDir, 'user-data'), `#cloud-config\nwrite_files:\n  - path: /etc/motd\n    content: |\n      I am ${name}\n    permissions: '0644'\n`);
+  writeFileSync(join(work, `${name}.xml`), template);
+  const v = (args: string) => `virsh -q -c '${uri}' ${args}`;
+  return {
+    script: [
+      'set -euo pipefail',
+      v(`vol-create-as '${pool}' '${rename(system)}' ${info['virtual-size']}B --format qcow2 --backing-vol '${backing}' --backing-vol-format qcow2 >/dev/null`),
+      `genisoimage -quiet -output '${work}/${name}-seed.iso' -volid cidata -joliet -rock '${seedDir}/user-data' '${seedDir}/meta-data'`,
+      v(`vol-create-as '${pool}' '${rename(seed)}' $(stat -c %s '${work}/${name}-seed.iso')B --format raw >/dev/null`),
+      v(`vol-upload --pool '${pool}' '${rename(seed)}' '${work}/${name}-seed.iso'`),
+      v(`define '${work}/${name}.xml' >/dev/null`),
+      v(`start '${name}' >/dev/null`),
+    ].join('\n'),
+    cleanup: [
+      v(`destroy '${name}' >/dev/null 2>&1 || true`),
+      v(`undefine '${name}' >/dev/null 2>&1 || true`),
+      `${v(`vol-delete --pool '${pool}' '${rename(system)}'`)} >/dev/null 2>&1 || true`,
+      `${v(`vol-delete --pool '${pool}' '${rename(seed)}'`)} >/dev/null 2>&1 || true`,
+      `rm -f '${dir}/${rename(system)}.lock'`,
+    ].join('\n'),
+  };
+}
+
+function run(cmd: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => execFile(cmd, args, { maxBuffer: 16 << 20 }, (err, stdout, stderr) => (err ? reject(new Error(`${cmd} ${args.join(' ')}: ${stderr || err.message}`)) : resolve(stdout))));
+}
+
+const virshOut = (uri: string, ...args: string[]): Promise<string> => run('virsh', ['-q', '-c', uri, ...args]);
+
 function labHcl(blade: Blade, layers: TestLayers, instance: boolean): string {
   return `${bladeServerHcl(blade, '  accelerator = "tcg"')}
 ${localApplianceHcl('web', `storm_appliance_server.${blade.name}.id`, { name: 'web', version: '1', baseName: 'webos', base: layers.base, image: layers.appliance })}
@@ -384,6 +447,8 @@ async function benchOnLab(): Promise<void> {
 
     const controller: { running: number; returned: number }[] = [];
     const terraform: { running: number; exited: number }[] = [];
+    const byHand: number[] = [];
+    let manual: ByHand | null = null;
     for (let i = 0; i < SCALE_OUTS; i++) {
       // Controller: the load crosses at t0; one round; the poller sees rx-0 running.
       const at = Date.now();
@@ -399,6 +464,7 @@ async function benchOnLab(): Promise<void> {
       controller.push({ running: seen, returned: await round });
       if (!lines.some((l) => /^scale out rx: .* → rx-0 on /.test(l))) throw new Error(`no scale-out logged:\n${lines.join('\n')}`);
       lines.length = 0;
+      manual ??= await byHandFrom(uri, 'rx-0', 'byhand', work);
       await removeInstance(uri, 'rx-0');
       await store.removeMember('rx', 'rx-0');
 
@@ -417,8 +483,19 @@ async function benchOnLab(): Promise<void> {
       tf.write(labHcl(blade, layers, false));
       const removed = await tf.apply();
       if (removed.exitCode !== 0) throw new Error(`terraform apply removing the instance failed:\n${removed.output.slice(-3000)}`);
+
+      // Baseline without storm: the operator's script.
+      const t2 = performance.now();
+      let scriptDone = false;
+      const script = run('bash', ['-c', manual.script]).finally(() => (scriptDone = true));
+      byHand.push(await runningAfter(uri, 'byhand', t2, () => (scriptDone ? 'the by-hand script ended without the domain running' : null)).catch(async (err: Error) => {
+        await script;
+        throw err;
+      }));
+      await script;
+      await run('bash', ['-c', manual.cleanup]);
     }
-    printReaction(blade, controller, terraform);
+    printReaction(blade, controller, terraform, byHand);
 
     await benchSampling(lab, blade, store, { ...rx, name: 'load', policy: { ...DEFAULT_SCALING, min: GUESTS, max: GUESTS } });
   } finally {
@@ -443,7 +520,7 @@ async function benchOnLab(): Promise<void> {
   }
 }
 
-function printReaction(blade: Blade, controller: { running: number; returned: number }[], terraform: { running: number; exited: number }[]): void {
+function printReaction(blade: Blade, controller: { running: number; returned: number }[], terraform: { running: number; exited: number }[], byHand: number[]): void {
   const c = controller.map((x) => x.running);
   const t = terraform.map((x) => x.running);
   const worst = median(c) + INTERVAL_S * 1000;
@@ -455,10 +532,15 @@ function printReaction(blade: Blade, controller: { running: number; returned: nu
   console.log(`  baseline: what a user would do by hand: terraform apply of the same configuration with one storm_instance of the same shape`);
   console.log(`  added (same deployment, memory, vCPUs, network, file; ip_wait_seconds = 0: the controller waits for no lease either), timed`);
   console.log(`  from spawning terraform to the same poller seeing the domain running; removed by another apply (not timed) between runs.`);
-  console.log(`  Alternating controller, terraform.`);
+  console.log(`  baseline without storm: an operator's bash script with libvirt's own tools: the member's domain XML as the template (names`);
+  console.log(`  changed, uuid and MAC dropped), virsh vol-create-as --backing-vol (a qcow2 overlay on the same deployment layer), a NoCloud`);
+  console.log(`  seed by genisoimage, virsh vol-upload, define, start; timed from spawning bash to the same poller seeing it running.`);
+  console.log(`  Alternating controller, terraform, script.`);
   console.log(`  controller round → member running    ${range(c, secs)}   (round returned: median ${secs(median(controller.map((x) => x.returned)))})`);
   console.log(`  terraform apply → instance running   ${range(t, secs)}   (terraform exited: median ${secs(median(terraform.map((x) => x.exited)))})`);
+  console.log(`  by-hand script → domain running      ${range(byHand, secs)}`);
   console.log(`  ratio controller / terraform         ${(median(c) / median(t)).toFixed(2)}× (terraform takes ${(median(t) / median(c)).toFixed(1)}× as long)`);
+  console.log(`  ratio controller / by-hand script    ${(median(c) / median(byHand)).toFixed(2)}×`);
   console.log(`  as the controller sees it with --interval ${INTERVAL_S}: the crossing waits 0-${INTERVAL_S} s for the next round's sample, so ${secs(median(c))} to ${secs(worst)} (worst case: + one interval;`);
   console.log(`    each sample is the guests' mean over the interval before it, and t0 here is the sample that crosses)`);
   console.log(`  goal ≤ 5 s plus the guest's boot: in-round ${median(c) <= 5000 ? 'met' : 'not met'}; worst case with the default interval ${worst <= 5000 ? 'met' : `not met (needs --interval ≤ ${Math.max(0, 5 - median(c) / 1000).toFixed(1)} s)`}`);
