@@ -8,7 +8,7 @@ import type { ApplianceServer } from './appliance-server.ts';
 import { fileRules, type Deployment } from './deployment.ts';
 import { fileBlocks, literalVariables, type InstanceFile } from './files.ts';
 import type { Network } from './network.ts';
-import { describe, providerRule, validateProps, type PropRule } from './validation.ts';
+import { describe, nameProp, providerRule, validateProps, type PropRule } from './validation.ts';
 
 export type InstanceState = 'running' | 'paused' | 'shutoff';
 
@@ -102,7 +102,7 @@ export class ApplianceInstance extends Construct {
       dependsOn: props.network?.resources,
     });
     validateProps(this, describe('ApplianceInstance', this.name), () => [
-      providerRule(props.name === undefined ? 'name (the construct id, when name is not given)' : 'name', this.name, nameValidator),
+      providerRule(nameProp(props.name), this.name, nameValidator),
       {
         failed: props.server !== undefined && !deployment.servers.includes(props.server),
         message: `server "${props.server?.name}" is not one that deployment "${deployment.name}" is on (${deployment.servers.map((s) => s.name).join(', ') || 'none'}): pin one of those, or install appliance "${deployment.appliance.node.id}" there with onServers([...]).`,

@@ -6,7 +6,7 @@ import { LIBVIRT_URI_PATTERN } from '../../provider/src/rules.ts';
 import { absolutePath, matches, nameValidator } from '../../provider/src/schema/validators.ts';
 import { ApplianceServer as ApplianceServerResource } from './generated/appliance-server/index.ts';
 import { Storm } from './storm.ts';
-import { describe, providerRule, validateProps } from './validation.ts';
+import { describe, nameProp, providerRule, validateProps } from './validation.ts';
 
 /**
  * Who decides the server's power: `on` and `off` are kept by Terraform; `controller` hands the
@@ -100,7 +100,7 @@ export class ApplianceServer extends Construct {
     });
     const kind = describe('ApplianceServer', this.name);
     validateProps(this, kind, () => [
-      providerRule(props.name === undefined ? 'name (the construct id, when name is not given)' : 'name', this.name, nameValidator),
+      providerRule(nameProp(props.name), this.name, nameValidator),
       providerRule('libvirtUri', props.libvirtUri, LIBVIRT_URI),
       providerRule('poolPath', props.poolPath, absolutePath()),
       {

@@ -9,7 +9,7 @@ import type { ImageSource } from './appliance-source.ts';
 import type { ApplianceServer } from './appliance-server.ts';
 import { fileBlocks, literalVariables, type InstanceFile } from './files.ts';
 import type { LayeredAppliance } from './layered-appliance.ts';
-import { describe, providerRule, validateProps, type PropRule } from './validation.ts';
+import { describe, nameProp, providerRule, validateProps, type PropRule } from './validation.ts';
 
 export interface DeploymentProps {
   /** The appliance it stands on; the deployment is made on each of its servers. */
@@ -74,7 +74,7 @@ export class Deployment extends Construct {
       );
     });
     validateProps(this, describe('Deployment', this.name), () => [
-      providerRule(props.name === undefined ? 'name (the construct id, when name is not given)' : 'name', this.name, nameValidator),
+      providerRule(nameProp(props.name), this.name, nameValidator),
       providerRule('image.url', props.image?.url, imageUrlValidator),
       providerRule('image.sha256', props.image?.sha256, sha256Validator),
       ...fileRules('files', this.files),

@@ -5,7 +5,7 @@ import { Construct } from 'constructs';
 import { nameValidator } from '../../provider/src/schema/validators.ts';
 import { Network as NetworkResource } from './generated/network/index.ts';
 import type { ApplianceServer } from './appliance-server.ts';
-import { describe, providerRule, validateProps } from './validation.ts';
+import { describe, nameProp, providerRule, validateProps } from './validation.ts';
 
 /** A DNS host record; several with one hostname give round-robin DNS. */
 export interface DnsHost {
@@ -66,7 +66,7 @@ export class Network extends Construct {
         }),
     );
     validateProps(this, describe('Network', this.name), () => [
-      providerRule(props.name === undefined ? 'name (the construct id, when name is not given)' : 'name', this.name, nameValidator),
+      providerRule(nameProp(props.name), this.name, nameValidator),
       { failed: this.servers.length === 0, message: 'servers is empty: a network is made on servers; name those whose instances attach to it.' },
     ]);
   }

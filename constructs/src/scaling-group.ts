@@ -9,7 +9,7 @@ import { fileRules, type Deployment } from './deployment.ts';
 import { fileBlocks, literalVariables, type InstanceFile } from './files.ts';
 import type { Network } from './network.ts';
 import { Storm } from './storm.ts';
-import { describe, known, validateProps } from './validation.ts';
+import { describe, known, nameProp, validateProps } from './validation.ts';
 
 /** Scale on a load the members report themselves instead of their CPU. */
 export interface ReportedLoad {
@@ -195,8 +195,10 @@ export class ScalingGroup extends Construct {
     const low = props.guestCpuLow ?? DEFAULT_SCALING.guestCpuLow;
     validateProps(this, describe('ScalingGroup', this.name), () => [
       {
+        // The provider's group-name rule (resources/scaling-group.ts); that module loads the
+        // controller client and the host model, so the pattern is repeated here rather than imported.
         failed: !/^[a-z][a-z0-9-]{0,40}$/.test(this.name),
-        message: `name "${this.name}"${props.name === undefined ? ' (the construct id, when name is not given)' : ''} is not a group name: use lower case letters, digits and dashes, starting with a letter, at most 41 characters.`,
+        message: `${nameProp(props.name)}: "${this.name}" is not a group name: use lower case letters, digits and dashes, starting with a letter, at most 41 characters.`,
       },
       {
         failed: known(props.min) && known(props.max) && props.min > props.max,

@@ -32,3 +32,6 @@ export function providerRule(prop: string, value: string | number | boolean | un
 
 /** What a construct is called in messages: its kind and the name the user gave or its id. */
 export const describe = (kind: string, name: string) => `${kind} "${name}"`;
+
+/** The prop a name check blames: `name`, or the construct id that stands in for it. */
+export const nameProp = (given: string | undefined) => (given === undefined ? 'name (not given, so the construct id)' : 'name');

@@ -38,7 +38,7 @@ const bmc = { address: '127.0.0.1', username: 'admin', password: 'password' };
 
 /** [what is wrong, the stack, what the message must say] */
 const CASES: [string, (stack: Construct) => unknown, RegExp][] = [
-  ['a server id that is not a storm name', (s) => server(s, 'Blade_1'), /\[stack\/Blade_1\] ApplianceServer "Blade_1": name \(the construct id, when name is not given\): "Blade_1" is not a valid name: use 1–63 lowercase letters/],
+  ['a server id that is not a storm name', (s) => server(s, 'Blade_1'), /\[stack\/Blade_1\] ApplianceServer "Blade_1": name \(not given, so the construct id\): "Blade_1" is not a valid name: use 1–63 lowercase letters/],
   ['a libvirt URI that is not one', (s) => server(s, 'blade-1', { libvirtUri: 'http://blade1/' }), /ApplianceServer "blade-1": libvirtUri: "http:\/\/blade1\/" is not a libvirt URI for a QEMU host: use `qemu:\/\/\/system`/],
   ['a relative pool path', (s) => server(s, 'blade-1', { poolPath: 'storm' }), /poolPath: "storm" is not an absolute path/],
   ['power off without a BMC', (s) => server(s, 'blade-1', { power: 'off' }), /power = 'off' needs bmc: .*Add bmc: \{ address, username, password \}, or leave power at 'on'/],
@@ -80,7 +80,7 @@ const CASES: [string, (stack: Construct) => unknown, RegExp][] = [
   ['a group whose min is above its max', (s) => new ScalingGroup(s, 'mx2', { deployment: mailCluster(s).corp, min: 5, max: 2 }), /ScalingGroup "mx2": min = 5 is above max = 2: .*Lower min or raise max/],
   ['a group whose low mark is not below its high mark', (s) => new ScalingGroup(s, 'mx2', { deployment: mailCluster(s).corp, min: 1, max: 2, guestCpuHigh: 0.2 }), /guestCpuLow = 0\.3 is not below guestCpuHigh = 0\.2: .*Keep guestCpuLow well below guestCpuHigh/],
   ['a reported load whose low is not below its high', (s) => new ScalingGroup(s, 'mx2', { deployment: mailCluster(s).corp, min: 1, max: 2, scaleOn: { metric: 'queue', high: 5, low: 5 } }), /scaleOn\.low = 5 is not below scaleOn\.high = 5/],
-  ['a group id that is not a group name', (s) => new ScalingGroup(s, 'MailGroup', { deployment: mailCluster(s).corp, min: 1, max: 2 }), /ScalingGroup "MailGroup": name "MailGroup" \(the construct id, when name is not given\) is not a group name/],
+  ['a group id that is not a group name', (s) => new ScalingGroup(s, 'MailGroup', { deployment: mailCluster(s).corp, min: 1, max: 2 }), /ScalingGroup "MailGroup": name \(not given, so the construct id\): "MailGroup" is not a group name/],
   [
     'a group without a controller',
     (s) => new ScalingGroup(s, 'web', { deployment: webServer(s).site, min: 1, max: 2 }),
