@@ -1,6 +1,6 @@
 // A physical host that runs appliances: its libvirt daemon, and its BMC when storm (or the
 // storm controller) is to switch it on and off.
-import { TerraformStack } from 'cdktf';
+import { TerraformStack, Token } from 'cdktf';
 import { Construct } from 'constructs';
 import { LIBVIRT_URI_PATTERN } from '../../provider/src/rules.ts';
 import { absolutePath, matches, nameValidator } from '../../provider/src/schema/validators.ts';
@@ -136,3 +136,10 @@ export class ApplianceServer extends Construct {
 
 const serversNamed = (scope: Construct, name: string) =>
   TerraformStack.of(scope).node.findAll().filter((c): c is ApplianceServer => c instanceof ApplianceServer && c.name === name);
+
+/**
+ * The id of what a construct makes for one server (an installation, a deployment layer, a
+ * network): the server's name, which reads well in Terraform addresses, unless Terraform only
+ * knows the name later.
+ */
+export const perServerId = (server: ApplianceServer): string => (Token.isUnresolved(server.name) ? server.node.addr : server.name);

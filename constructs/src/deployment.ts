@@ -6,7 +6,7 @@ import { Construct } from 'constructs';
 import { absolutePath, fileModeValidator, imageUrlValidator, nameValidator, sha256Validator } from '../../provider/src/schema/validators.ts';
 import { Deployment as DeploymentResource } from './generated/deployment/index.ts';
 import type { ImageSource } from './appliance-source.ts';
-import type { ApplianceServer } from './appliance-server.ts';
+import { perServerId, type ApplianceServer } from './appliance-server.ts';
 import { fileBlocks, literalVariables, type InstanceFile } from './files.ts';
 import type { LayeredAppliance } from './layered-appliance.ts';
 import { describe, nameProp, providerRule, validateProps, type PropRule } from './validation.ts';
@@ -64,7 +64,7 @@ export class Deployment extends Construct {
     props.appliance.forEachServer((server, appliance) => {
       this.resources.set(
         server,
-        new DeploymentResource(this, server.name, {
+        new DeploymentResource(this, perServerId(server), {
           appliance: appliance.id,
           name: this.name,
           variables: literalVariables(props.variables),

@@ -4,7 +4,7 @@
 import { Construct } from 'constructs';
 import type { Appliance } from './generated/appliance/index.ts';
 import type { ApplianceSource, BoundAppliance } from './appliance-source.ts';
-import type { ApplianceServer } from './appliance-server.ts';
+import { perServerId, type ApplianceServer } from './appliance-server.ts';
 import { describe, validateProps } from './validation.ts';
 
 export interface LayeredApplianceProps {
@@ -65,10 +65,10 @@ export class LayeredAppliance extends Construct {
   onServers(servers: readonly ApplianceServer[]): this {
     for (const server of servers) {
       if (this.installs.has(server)) continue;
-      if (this.node.tryFindChild(server.name)) {
+      if (this.node.tryFindChild(perServerId(server))) {
         throw new Error(`LayeredAppliance "${this.node.id}": two servers are named "${server.name}"; give each ApplianceServer its own name.`);
       }
-      const appliance = this.bound.install(this, server.name, server.serverId, this.props);
+      const appliance = this.bound.install(this, perServerId(server), server.serverId, this.props);
       this.installs.set(server, appliance);
       for (const follow of this.followers) follow(server, appliance);
     }

@@ -4,7 +4,7 @@
 import { Construct } from 'constructs';
 import { nameValidator } from '../../provider/src/schema/validators.ts';
 import { Network as NetworkResource } from './generated/network/index.ts';
-import type { ApplianceServer } from './appliance-server.ts';
+import { perServerId, type ApplianceServer } from './appliance-server.ts';
 import { describe, nameProp, providerRule, validateProps } from './validation.ts';
 
 /** A DNS host record; several with one hostname give round-robin DNS. */
@@ -56,7 +56,7 @@ export class Network extends Construct {
     this.hosts = [...(props.hosts ?? [])];
     this.resources = this.servers.map(
       (server) =>
-        new NetworkResource(this, server.name, {
+        new NetworkResource(this, perServerId(server), {
           server: server.serverId,
           name: this.name,
           cidr: props.cidr,

@@ -14,6 +14,9 @@ import * as cdktn from 'cdktn';
 import type { Construct } from 'constructs';
 import { GENERATED_DIR, renderBindings } from '../scripts/bindings.ts';
 import { APPS } from './apps.ts';
+import { ownTmpdir } from './tmpdir.ts';
+
+ownTmpdir();
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const scratch = mkdtempSync(join(tmpdir(), 'storm-cdktn-'));
@@ -21,7 +24,7 @@ type Apps = Readonly<Record<string, (stack: Construct) => unknown>>;
 let appsOnCdktn: Apps;
 
 /** The import rewrite a user makes to move: the library's name, nothing else. */
-export const toCdktn = (source: string) => source.replace(/from 'cdktf((?:\/[^']*)?)';/g, "from 'cdktn$1';");
+const toCdktn = (source: string) => source.replace(/from 'cdktf((?:\/[^']*)?)';/g, "from 'cdktn$1';");
 
 const walk = (dir: string): string[] =>
   readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]));

@@ -1,7 +1,7 @@
 // What the L2 constructs synthesize, read like a user's stack: build, synthesize, look at the
 // resources storm will be asked for.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +10,9 @@ import type { Construct } from 'constructs';
 import { toBeValidTerraform } from 'cdktf/lib/testing/matchers.js';
 import { ApplianceInstance, ApplianceServer, Deployment, LayeredAppliance, ScalingGroup, Storm } from '../src/index.ts';
 import { ACME_KEY, APPS, mailCluster, rack, SHA, webServer, webservImages } from './apps.ts';
+import { ownTmpdir } from './tmpdir.ts';
+
+ownTmpdir();
 
 type Block = Record<string, unknown>;
 interface Synthesized {
@@ -207,7 +210,11 @@ describe('the test apps', () => {
       const stack = new TerraformStack(Testing.app(), name);
       app(stack);
       const dir = Testing.fullSynth(stack);
-      assert.ok(Testing.toBeValidTerraform(dir), `${name}: ${explainInvalid(dir)}`);
+      try {
+        if (!Testing.toBeValidTerraform(dir)) assert.fail(`${name}: ${explainInvalid(dir)}`);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     }
   });
 });

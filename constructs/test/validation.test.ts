@@ -19,6 +19,9 @@ import {
   Storm,
 } from '../src/index.ts';
 import { ACME_KEY, CONTROLLER, mailCluster, SHA, webServer, webservImages } from './apps.ts';
+import { ownTmpdir } from './tmpdir.ts';
+
+ownTmpdir();
 
 /** The error synthesis reports for a stack, or undefined when it synthesizes. */
 function synthError(build: (stack: Construct) => unknown): string | undefined {
