@@ -5,6 +5,7 @@
 import { Construct } from 'constructs';
 import { channelUrlValidator, nameValidator } from '../../provider/src/schema/validators.ts';
 import { DataStormAppliance } from './generated/data-storm-appliance/index.ts';
+import { DataStormChannel } from './generated/data-storm-channel/index.ts';
 import { ApplianceSource } from './appliance-source.ts';
 import { keyRules, Storm } from './storm.ts';
 import { describe, providerRule, validateProps } from './validation.ts';
@@ -36,6 +37,7 @@ export class Channel extends Construct {
   readonly url: string;
   readonly insecureSkipVerify: boolean;
   private readonly releases = new Map<string, DataStormAppliance>();
+  private listing: DataStormChannel | undefined;
 
   constructor(scope: Construct, id: string, props: ChannelProps) {
     super(scope, id);
@@ -53,6 +55,12 @@ export class Channel extends Construct {
           'Pass trustedKeys (the line `storm keygen` printed for the publisher), or insecureSkipVerify: true for a channel of your own.',
       },
     ]);
+  }
+
+  /** The feed as storm reads it (title, signing key, every appliance version it lists): a data "storm_channel", made on first use. */
+  get feed(): DataStormChannel {
+    this.listing ??= new DataStormChannel(this, 'feed', { url: this.url, insecureSkipVerify: this.insecureSkipVerify || undefined });
+    return this.listing;
   }
 
   /** An appliance of this channel, to install with a LayeredAppliance. */

@@ -66,14 +66,16 @@ export class Storm extends Construct {
   private readonly keys: string[] = [];
 
   constructor(scope: Construct, id: string, props: StormProps = {}) {
+    // Said before super(): a default Storm has the id 'storm', which the constructs library
+    // would refuse first with a message that does not say what to do.
     const existing = Storm.find(TerraformStack.of(scope));
-    super(scope, id);
     if (existing) {
       throw new Error(
-        `Storm "${this.node.path}": this stack already has a Storm at ${existing.node.path} (storm constructs make a default one when they find none). ` +
+        `Storm "${[scope.node.path, id].filter(Boolean).join('/')}": this stack already has a Storm at ${existing.node.path} (storm constructs make a default one when they find none). ` +
           'Create new Storm(stack, ...) before any other storm construct in the stack.',
       );
     }
+    super(scope, id);
     this.controller = props.controller;
     this.keys.push(...(props.trustedKeys ?? []));
     this.provider = new StormProvider(this, 'provider', {

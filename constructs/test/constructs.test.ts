@@ -5,7 +5,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { TerraformStack, Testing } from 'cdktf';
+import { TerraformOutput, TerraformStack, Testing } from 'cdktf';
 import type { Construct } from 'constructs';
 import { toBeValidTerraform } from 'cdktf/lib/testing/matchers.js';
 import { ApplianceInstance, ApplianceServer, Deployment, LayeredAppliance, ScalingGroup, Storm } from '../src/index.ts';
@@ -82,6 +82,15 @@ describe('Channel and LayeredAppliance', () => {
       new LayeredAppliance(stack, 'mail-newest', { source: acme.appliance('mail'), servers: [blade1] });
     });
     assert.equal(Object.keys((JSON.parse(json) as Synthesized).data?.storm_appliance ?? {}).length, 2);
+  });
+
+  test('channel.feed reads the feed itself, once', () => {
+    const json = synthScope((stack) => {
+      const { acme } = mailCluster(stack);
+      assert.equal(acme.feed, acme.feed);
+      new TerraformOutput(stack, 'appliances', { value: acme.feed.appliances });
+    });
+    assert.ok(Testing.toHaveDataSourceWithProperties(json, 'storm_channel', { url: 'https://appliances.acme.example/rss.xml' }), json);
   });
 
   test('an appliance from images carries its layers, boot and hardware as given', () => {
