@@ -68,7 +68,15 @@ export interface ApplianceImages {
 
 /** The hardware a LayeredAppliance may set over the source's. */
 export interface ApplianceHardware {
+  /**
+   * Memory its instances get unless they say otherwise (MiB).
+   * @default - the source's
+   */
   readonly memoryMib?: number;
+  /**
+   * vCPUs its instances get unless they say otherwise.
+   * @default - the source's
+   */
   readonly vcpus?: number;
 }
 
