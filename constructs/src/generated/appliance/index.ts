@@ -40,23 +40,217 @@ export interface ApplianceConfig extends cdktf.TerraformMetaArguments {
   */
   readonly vcpus?: number;
   /**
+  * The swap and user disks every instance of this appliance gets beside its system disk, in order (from a channel: the definition's `<disk type="swap"|"user" size="…"/>`, as `data.storm_appliance.disks`): objects of `name` (e.g. `hda3`, also the disk's serial in the guest), `type` (`swap` or `user`) and `size_mib`. Each instance gets a new empty raw volume per disk; see `storm_instance` for what happens to them. Changing it affects instances created afterwards; existing ones keep their disks.
+  *
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/storm/storm/latest/docs/resources/appliance#disks Appliance#disks}
+  */
+  readonly disks?: ApplianceDisks[] | cdktf.IResolvable;
+  /**
+  * Path of the appliance's web control panel, e.g. `/upload.php` (from a channel: `data.storm_appliance.webpanel`); its instances show `http://IP/PATH` as `webpanel_url`. Changing it affects instances created afterwards.
+  *
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/storm/storm/latest/docs/resources/appliance#webpanel Appliance#webpanel}
+  */
+  readonly webpanel?: string;
+  /**
   * base block
   *
   * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/storm/storm/latest/docs/resources/appliance#base Appliance#base}
   */
-  readonly base: ApplianceBase;
+  readonly base?: ApplianceBase;
   /**
   * image block
   *
   * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/storm/storm/latest/docs/resources/appliance#image Appliance#image}
   */
-  readonly image: ApplianceImage;
+  readonly image?: ApplianceImage;
   /**
   * boot block
   *
   * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/storm/storm/latest/docs/resources/appliance#boot Appliance#boot}
   */
   readonly boot?: ApplianceBoot;
+}
+export interface ApplianceDisks {
+  /**
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/storm/storm/latest/docs/resources/appliance#name Appliance#name}
+  */
+  readonly name?: string;
+  /**
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/storm/storm/latest/docs/resources/appliance#type Appliance#type}
+  */
+  readonly type?: string;
+  /**
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/storm/storm/latest/docs/resources/appliance#size_mib Appliance#size_mib}
+  */
+  readonly sizeMib?: number;
+}
+
+export function applianceDisksToTerraform(struct?: ApplianceDisks | cdktf.IResolvable): any {
+  if (!cdktf.canInspect(struct) || cdktf.Tokenization.isResolvable(struct)) { return struct; }
+  if (cdktf.isComplexElement(struct)) {
+    throw new Error("A complex element was used as configuration, this is not supported: https://cdk.tf/complex-object-as-configuration");
+  }
+  return {
+    name: cdktf.stringToTerraform(struct!.name),
+    type: cdktf.stringToTerraform(struct!.type),
+    size_mib: cdktf.numberToTerraform(struct!.sizeMib),
+  }
+}
+
+
+export function applianceDisksToHclTerraform(struct?: ApplianceDisks | cdktf.IResolvable): any {
+  if (!cdktf.canInspect(struct) || cdktf.Tokenization.isResolvable(struct)) { return struct; }
+  if (cdktf.isComplexElement(struct)) {
+    throw new Error("A complex element was used as configuration, this is not supported: https://cdk.tf/complex-object-as-configuration");
+  }
+  const attrs = {
+    name: {
+      value: cdktf.stringToHclTerraform(struct!.name),
+      isBlock: false,
+      type: "simple",
+      storageClassType: "string",
+    },
+    type: {
+      value: cdktf.stringToHclTerraform(struct!.type),
+      isBlock: false,
+      type: "simple",
+      storageClassType: "string",
+    },
+    size_mib: {
+      value: cdktf.numberToHclTerraform(struct!.sizeMib),
+      isBlock: false,
+      type: "simple",
+      storageClassType: "number",
+    },
+  };
+
+  // remove undefined attributes
+  return Object.fromEntries(Object.entries(attrs).filter(([_, value]) => value !== undefined && value.value !== undefined));
+}
+
+export class ApplianceDisksOutputReference extends cdktf.ComplexObject {
+  private isEmptyObject = false;
+  private resolvableValue?: cdktf.IResolvable;
+
+  /**
+  * @param terraformResource The parent resource
+  * @param terraformAttribute The attribute on the parent resource this class is referencing
+  * @param complexObjectIndex the index of this item in the list
+  * @param complexObjectIsFromSet whether the list is wrapping a set (will add tolist() to be able to access an item via an index)
+  */
+  public constructor(terraformResource: cdktf.IInterpolatingParent, terraformAttribute: string, complexObjectIndex: number, complexObjectIsFromSet: boolean) {
+    super(terraformResource, terraformAttribute, complexObjectIsFromSet, complexObjectIndex);
+  }
+
+  public get internalValue(): ApplianceDisks | cdktf.IResolvable | undefined {
+    if (this.resolvableValue) {
+      return this.resolvableValue;
+    }
+    let hasAnyValues = this.isEmptyObject;
+    const internalValueResult: any = {};
+    if (this._name !== undefined) {
+      hasAnyValues = true;
+      internalValueResult.name = this._name;
+    }
+    if (this._type !== undefined) {
+      hasAnyValues = true;
+      internalValueResult.type = this._type;
+    }
+    if (this._sizeMib !== undefined) {
+      hasAnyValues = true;
+      internalValueResult.sizeMib = this._sizeMib;
+    }
+    return hasAnyValues ? internalValueResult : undefined;
+  }
+
+  public set internalValue(value: ApplianceDisks | cdktf.IResolvable | undefined) {
+    if (value === undefined) {
+      this.isEmptyObject = false;
+      this.resolvableValue = undefined;
+      this._name = undefined;
+      this._type = undefined;
+      this._sizeMib = undefined;
+    }
+    else if (cdktf.Tokenization.isResolvable(value)) {
+      this.isEmptyObject = false;
+      this.resolvableValue = value;
+    }
+    else {
+      this.isEmptyObject = Object.keys(value).length === 0;
+      this.resolvableValue = undefined;
+      this._name = value.name;
+      this._type = value.type;
+      this._sizeMib = value.sizeMib;
+    }
+  }
+
+  // name - computed: false, optional: true, required: false
+  private _name?: string; 
+  public get name() {
+    return this.getStringAttribute('name');
+  }
+  public set name(value: string) {
+    this._name = value;
+  }
+  public resetName() {
+    this._name = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get nameInput() {
+    return this._name;
+  }
+
+  // type - computed: false, optional: true, required: false
+  private _type?: string; 
+  public get type() {
+    return this.getStringAttribute('type');
+  }
+  public set type(value: string) {
+    this._type = value;
+  }
+  public resetType() {
+    this._type = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get typeInput() {
+    return this._type;
+  }
+
+  // size_mib - computed: false, optional: true, required: false
+  private _sizeMib?: number; 
+  public get sizeMib() {
+    return this.getNumberAttribute('size_mib');
+  }
+  public set sizeMib(value: number) {
+    this._sizeMib = value;
+  }
+  public resetSizeMib() {
+    this._sizeMib = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get sizeMibInput() {
+    return this._sizeMib;
+  }
+}
+
+export class ApplianceDisksList extends cdktf.ComplexList {
+  public internalValue? : ApplianceDisks[] | cdktf.IResolvable
+
+  /**
+  * @param terraformResource The parent resource
+  * @param terraformAttribute The attribute on the parent resource this class is referencing
+  * @param wrapsSet whether the list is wrapping a set (will add tolist() to be able to access an item via an index)
+  */
+  constructor(protected terraformResource: cdktf.IInterpolatingParent, protected terraformAttribute: string, protected wrapsSet: boolean) {
+    super(terraformResource, terraformAttribute, wrapsSet)
+  }
+
+  /**
+  * @param index the index of the item to return
+  */
+  public get(index: number): ApplianceDisksOutputReference {
+    return new ApplianceDisksOutputReference(this.terraformResource, this.terraformAttribute, index, this.wrapsSet);
+  }
 }
 export interface ApplianceBase {
   /**
@@ -79,7 +273,7 @@ export interface ApplianceBase {
   readonly sha256: string;
 }
 
-export function applianceBaseToTerraform(struct?: ApplianceBase | cdktf.IResolvable): any {
+export function applianceBaseToTerraform(struct?: ApplianceBaseOutputReference | ApplianceBase): any {
   if (!cdktf.canInspect(struct) || cdktf.Tokenization.isResolvable(struct)) { return struct; }
   if (cdktf.isComplexElement(struct)) {
     throw new Error("A complex element was used as configuration, this is not supported: https://cdk.tf/complex-object-as-configuration");
@@ -92,7 +286,7 @@ export function applianceBaseToTerraform(struct?: ApplianceBase | cdktf.IResolva
 }
 
 
-export function applianceBaseToHclTerraform(struct?: ApplianceBase | cdktf.IResolvable): any {
+export function applianceBaseToHclTerraform(struct?: ApplianceBaseOutputReference | ApplianceBase): any {
   if (!cdktf.canInspect(struct) || cdktf.Tokenization.isResolvable(struct)) { return struct; }
   if (cdktf.isComplexElement(struct)) {
     throw new Error("A complex element was used as configuration, this is not supported: https://cdk.tf/complex-object-as-configuration");
@@ -124,20 +318,16 @@ export function applianceBaseToHclTerraform(struct?: ApplianceBase | cdktf.IReso
 
 export class ApplianceBaseOutputReference extends cdktf.ComplexObject {
   private isEmptyObject = false;
-  private resolvableValue?: cdktf.IResolvable;
 
   /**
   * @param terraformResource The parent resource
   * @param terraformAttribute The attribute on the parent resource this class is referencing
   */
   public constructor(terraformResource: cdktf.IInterpolatingParent, terraformAttribute: string) {
-    super(terraformResource, terraformAttribute, false);
+    super(terraformResource, terraformAttribute, false, 0);
   }
 
-  public get internalValue(): ApplianceBase | cdktf.IResolvable | undefined {
-    if (this.resolvableValue) {
-      return this.resolvableValue;
-    }
+  public get internalValue(): ApplianceBase | undefined {
     let hasAnyValues = this.isEmptyObject;
     const internalValueResult: any = {};
     if (this._name !== undefined) {
@@ -155,21 +345,15 @@ export class ApplianceBaseOutputReference extends cdktf.ComplexObject {
     return hasAnyValues ? internalValueResult : undefined;
   }
 
-  public set internalValue(value: ApplianceBase | cdktf.IResolvable | undefined) {
+  public set internalValue(value: ApplianceBase | undefined) {
     if (value === undefined) {
       this.isEmptyObject = false;
-      this.resolvableValue = undefined;
       this._name = undefined;
       this._url = undefined;
       this._sha256 = undefined;
     }
-    else if (cdktf.Tokenization.isResolvable(value)) {
-      this.isEmptyObject = false;
-      this.resolvableValue = value;
-    }
     else {
       this.isEmptyObject = Object.keys(value).length === 0;
-      this.resolvableValue = undefined;
       this._name = value.name;
       this._url = value.url;
       this._sha256 = value.sha256;
@@ -228,6 +412,12 @@ export interface ApplianceImage {
   * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/storm/storm/latest/docs/resources/appliance#sha256 Appliance#sha256}
   */
   readonly sha256: string;
+  /**
+  * When the image is a gzip'd tar: the system disk's file in it, e.g. `sys.img` (from a channel: `data.storm_appliance.system_disk_file`). Only that plain file, at the archive's top level, is unpacked, and only if it fits in the server's pool. Ignored for an image that is not an archive. Changing it replaces the resource.
+  *
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/storm/storm/latest/docs/resources/appliance#file Appliance#file}
+  */
+  readonly file?: string;
 }
 
 export function applianceImageToTerraform(struct?: ApplianceImage | cdktf.IResolvable): any {
@@ -238,6 +428,7 @@ export function applianceImageToTerraform(struct?: ApplianceImage | cdktf.IResol
   return {
     url: cdktf.stringToTerraform(struct!.url),
     sha256: cdktf.stringToTerraform(struct!.sha256),
+    file: cdktf.stringToTerraform(struct!.file),
   }
 }
 
@@ -256,6 +447,12 @@ export function applianceImageToHclTerraform(struct?: ApplianceImage | cdktf.IRe
     },
     sha256: {
       value: cdktf.stringToHclTerraform(struct!.sha256),
+      isBlock: false,
+      type: "simple",
+      storageClassType: "string",
+    },
+    file: {
+      value: cdktf.stringToHclTerraform(struct!.file),
       isBlock: false,
       type: "simple",
       storageClassType: "string",
@@ -292,6 +489,10 @@ export class ApplianceImageOutputReference extends cdktf.ComplexObject {
       hasAnyValues = true;
       internalValueResult.sha256 = this._sha256;
     }
+    if (this._file !== undefined) {
+      hasAnyValues = true;
+      internalValueResult.file = this._file;
+    }
     return hasAnyValues ? internalValueResult : undefined;
   }
 
@@ -301,6 +502,7 @@ export class ApplianceImageOutputReference extends cdktf.ComplexObject {
       this.resolvableValue = undefined;
       this._url = undefined;
       this._sha256 = undefined;
+      this._file = undefined;
     }
     else if (cdktf.Tokenization.isResolvable(value)) {
       this.isEmptyObject = false;
@@ -311,6 +513,7 @@ export class ApplianceImageOutputReference extends cdktf.ComplexObject {
       this.resolvableValue = undefined;
       this._url = value.url;
       this._sha256 = value.sha256;
+      this._file = value.file;
     }
   }
 
@@ -338,6 +541,22 @@ export class ApplianceImageOutputReference extends cdktf.ComplexObject {
   // Temporarily expose input value. Use with caution.
   public get sha256Input() {
     return this._sha256;
+  }
+
+  // file - computed: false, optional: true, required: false
+  private _file?: string; 
+  public get file() {
+    return this.getStringAttribute('file');
+  }
+  public set file(value: string) {
+    this._file = value;
+  }
+  public resetFile() {
+    this._file = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get fileInput() {
+    return this._file;
   }
 }
 export interface ApplianceBoot {
@@ -620,6 +839,8 @@ export class Appliance extends cdktf.TerraformResource {
     this._version = config.version;
     this._memoryMib = config.memoryMib;
     this._vcpus = config.vcpus;
+    this._disks.internalValue = config.disks;
+    this._webpanel = config.webpanel;
     this._base.internalValue = config.base;
     this._image.internalValue = config.image;
     this._boot.internalValue = config.boot;
@@ -705,6 +926,38 @@ export class Appliance extends cdktf.TerraformResource {
     return this._vcpus;
   }
 
+  // disks - computed: false, optional: true, required: false
+  private _disks = new ApplianceDisksList(this, "disks", false);
+  public get disks() {
+    return this._disks;
+  }
+  public putDisks(value: ApplianceDisks[] | cdktf.IResolvable) {
+    this._disks.internalValue = value;
+  }
+  public resetDisks() {
+    this._disks.internalValue = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get disksInput() {
+    return this._disks.internalValue;
+  }
+
+  // webpanel - computed: false, optional: true, required: false
+  private _webpanel?: string; 
+  public get webpanel() {
+    return this.getStringAttribute('webpanel');
+  }
+  public set webpanel(value: string) {
+    this._webpanel = value;
+  }
+  public resetWebpanel() {
+    this._webpanel = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get webpanelInput() {
+    return this._webpanel;
+  }
+
   // volume - computed: true, optional: false, required: false
   public get volume() {
     return this.getStringAttribute('volume');
@@ -720,7 +973,7 @@ export class Appliance extends cdktf.TerraformResource {
     return this.getNumberAttribute('size_bytes');
   }
 
-  // base - computed: false, optional: false, required: true
+  // base - computed: false, optional: true, required: false
   private _base = new ApplianceBaseOutputReference(this, "base");
   public get base() {
     return this._base;
@@ -728,18 +981,24 @@ export class Appliance extends cdktf.TerraformResource {
   public putBase(value: ApplianceBase) {
     this._base.internalValue = value;
   }
+  public resetBase() {
+    this._base.internalValue = undefined;
+  }
   // Temporarily expose input value. Use with caution.
   public get baseInput() {
     return this._base.internalValue;
   }
 
-  // image - computed: false, optional: false, required: true
+  // image - computed: false, optional: true, required: false
   private _image = new ApplianceImageOutputReference(this, "image");
   public get image() {
     return this._image;
   }
   public putImage(value: ApplianceImage) {
     this._image.internalValue = value;
+  }
+  public resetImage() {
+    this._image.internalValue = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get imageInput() {
@@ -773,6 +1032,8 @@ export class Appliance extends cdktf.TerraformResource {
       version: cdktf.stringToTerraform(this._version),
       memory_mib: cdktf.numberToTerraform(this._memoryMib),
       vcpus: cdktf.numberToTerraform(this._vcpus),
+      disks: cdktf.listMapper(applianceDisksToTerraform, false)(this._disks.internalValue),
+      webpanel: cdktf.stringToTerraform(this._webpanel),
       base: applianceBaseToTerraform(this._base.internalValue),
       image: applianceImageToTerraform(this._image.internalValue),
       boot: applianceBootToTerraform(this._boot.internalValue),
@@ -811,11 +1072,23 @@ export class Appliance extends cdktf.TerraformResource {
         type: "simple",
         storageClassType: "number",
       },
+      disks: {
+        value: cdktf.listMapperHcl(applianceDisksToHclTerraform, false)(this._disks.internalValue),
+        isBlock: true,
+        type: "list",
+        storageClassType: "ApplianceDisksList",
+      },
+      webpanel: {
+        value: cdktf.stringToHclTerraform(this._webpanel),
+        isBlock: false,
+        type: "simple",
+        storageClassType: "string",
+      },
       base: {
         value: applianceBaseToHclTerraform(this._base.internalValue),
         isBlock: true,
-        type: "struct",
-        storageClassType: "ApplianceBase",
+        type: "list",
+        storageClassType: "ApplianceBaseList",
       },
       image: {
         value: applianceImageToHclTerraform(this._image.internalValue),

@@ -108,6 +108,91 @@ export class DataStormApplianceBootOutputReference extends cdktf.ComplexObject {
     return this.getStringAttribute('cmdline');
   }
 }
+export interface DataStormApplianceDisks {
+}
+
+export function dataStormApplianceDisksToTerraform(struct?: DataStormApplianceDisks): any {
+  if (!cdktf.canInspect(struct) || cdktf.Tokenization.isResolvable(struct)) { return struct; }
+  if (cdktf.isComplexElement(struct)) {
+    throw new Error("A complex element was used as configuration, this is not supported: https://cdk.tf/complex-object-as-configuration");
+  }
+  return {
+  }
+}
+
+
+export function dataStormApplianceDisksToHclTerraform(struct?: DataStormApplianceDisks): any {
+  if (!cdktf.canInspect(struct) || cdktf.Tokenization.isResolvable(struct)) { return struct; }
+  if (cdktf.isComplexElement(struct)) {
+    throw new Error("A complex element was used as configuration, this is not supported: https://cdk.tf/complex-object-as-configuration");
+  }
+  const attrs = {
+  };
+  return attrs;
+}
+
+export class DataStormApplianceDisksOutputReference extends cdktf.ComplexObject {
+  private isEmptyObject = false;
+
+  /**
+  * @param terraformResource The parent resource
+  * @param terraformAttribute The attribute on the parent resource this class is referencing
+  * @param complexObjectIndex the index of this item in the list
+  * @param complexObjectIsFromSet whether the list is wrapping a set (will add tolist() to be able to access an item via an index)
+  */
+  public constructor(terraformResource: cdktf.IInterpolatingParent, terraformAttribute: string, complexObjectIndex: number, complexObjectIsFromSet: boolean) {
+    super(terraformResource, terraformAttribute, complexObjectIsFromSet, complexObjectIndex);
+  }
+
+  public get internalValue(): DataStormApplianceDisks | undefined {
+    let hasAnyValues = this.isEmptyObject;
+    const internalValueResult: any = {};
+    return hasAnyValues ? internalValueResult : undefined;
+  }
+
+  public set internalValue(value: DataStormApplianceDisks | undefined) {
+    if (value === undefined) {
+      this.isEmptyObject = false;
+    }
+    else {
+      this.isEmptyObject = Object.keys(value).length === 0;
+    }
+  }
+
+  // name - computed: true, optional: false, required: false
+  public get name() {
+    return this.getStringAttribute('name');
+  }
+
+  // type - computed: true, optional: false, required: false
+  public get type() {
+    return this.getStringAttribute('type');
+  }
+
+  // size_mib - computed: true, optional: false, required: false
+  public get sizeMib() {
+    return this.getNumberAttribute('size_mib');
+  }
+}
+
+export class DataStormApplianceDisksList extends cdktf.ComplexList {
+
+  /**
+  * @param terraformResource The parent resource
+  * @param terraformAttribute The attribute on the parent resource this class is referencing
+  * @param wrapsSet whether the list is wrapping a set (will add tolist() to be able to access an item via an index)
+  */
+  constructor(protected terraformResource: cdktf.IInterpolatingParent, protected terraformAttribute: string, protected wrapsSet: boolean) {
+    super(terraformResource, terraformAttribute, wrapsSet)
+  }
+
+  /**
+  * @param index the index of the item to return
+  */
+  public get(index: number): DataStormApplianceDisksOutputReference {
+    return new DataStormApplianceDisksOutputReference(this.terraformResource, this.terraformAttribute, index, this.wrapsSet);
+  }
+}
 export interface DataStormApplianceDependencies {
 }
 
@@ -367,6 +452,16 @@ export class DataStormAppliance extends cdktf.TerraformDataSource {
     return this.getStringAttribute('image_sha256');
   }
 
+  // image_size_bytes - computed: true, optional: false, required: false
+  public get imageSizeBytes() {
+    return this.getNumberAttribute('image_size_bytes');
+  }
+
+  // system_disk_file - computed: true, optional: false, required: false
+  public get systemDiskFile() {
+    return this.getStringAttribute('system_disk_file');
+  }
+
   // base_name - computed: true, optional: false, required: false
   public get baseName() {
     return this.getStringAttribute('base_name');
@@ -396,6 +491,12 @@ export class DataStormAppliance extends cdktf.TerraformDataSource {
   // vcpus - computed: true, optional: false, required: false
   public get vcpus() {
     return this.getNumberAttribute('vcpus');
+  }
+
+  // disks - computed: true, optional: false, required: false
+  private _disks = new DataStormApplianceDisksList(this, "disks", false);
+  public get disks() {
+    return this._disks;
   }
 
   // provides - computed: true, optional: false, required: false

@@ -64,6 +64,12 @@ export interface InstanceConfig extends cdktf.TerraformMetaArguments {
   */
   readonly variables?: { [key: string]: string };
   /**
+  * Keep the instance's user disks when it is destroyed or replaced: they stay in the server's pool (`user-NAME_DISK`), and the next instance of the same name re-attaches them, on that server (placement then looks nowhere else). Swap disks are never kept. To delete kept disks, set it to false and apply before destroying, or `virsh vol-delete --pool storm user-NAME_DISK`. Changing it changes nothing on the server; import sets it to false. Defaults to `false`.
+  *
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/storm/storm/latest/docs/resources/instance#keep_user_disks Instance#keep_user_disks}
+  */
+  readonly keepUserDisks?: boolean | cdktf.IResolvable;
+  /**
   * How long to wait for the instance's DHCP lease after it starts (0: do not wait). Defaults to `120`.
   *
   * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/storm/storm/latest/docs/resources/instance#ip_wait_seconds Instance#ip_wait_seconds}
@@ -75,6 +81,101 @@ export interface InstanceConfig extends cdktf.TerraformMetaArguments {
   * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/storm/storm/latest/docs/resources/instance#file Instance#file}
   */
   readonly file?: InstanceFile[] | cdktf.IResolvable;
+}
+export interface InstanceDisks {
+}
+
+export function instanceDisksToTerraform(struct?: InstanceDisks): any {
+  if (!cdktf.canInspect(struct) || cdktf.Tokenization.isResolvable(struct)) { return struct; }
+  if (cdktf.isComplexElement(struct)) {
+    throw new Error("A complex element was used as configuration, this is not supported: https://cdk.tf/complex-object-as-configuration");
+  }
+  return {
+  }
+}
+
+
+export function instanceDisksToHclTerraform(struct?: InstanceDisks): any {
+  if (!cdktf.canInspect(struct) || cdktf.Tokenization.isResolvable(struct)) { return struct; }
+  if (cdktf.isComplexElement(struct)) {
+    throw new Error("A complex element was used as configuration, this is not supported: https://cdk.tf/complex-object-as-configuration");
+  }
+  const attrs = {
+  };
+  return attrs;
+}
+
+export class InstanceDisksOutputReference extends cdktf.ComplexObject {
+  private isEmptyObject = false;
+
+  /**
+  * @param terraformResource The parent resource
+  * @param terraformAttribute The attribute on the parent resource this class is referencing
+  * @param complexObjectIndex the index of this item in the list
+  * @param complexObjectIsFromSet whether the list is wrapping a set (will add tolist() to be able to access an item via an index)
+  */
+  public constructor(terraformResource: cdktf.IInterpolatingParent, terraformAttribute: string, complexObjectIndex: number, complexObjectIsFromSet: boolean) {
+    super(terraformResource, terraformAttribute, complexObjectIsFromSet, complexObjectIndex);
+  }
+
+  public get internalValue(): InstanceDisks | undefined {
+    let hasAnyValues = this.isEmptyObject;
+    const internalValueResult: any = {};
+    return hasAnyValues ? internalValueResult : undefined;
+  }
+
+  public set internalValue(value: InstanceDisks | undefined) {
+    if (value === undefined) {
+      this.isEmptyObject = false;
+    }
+    else {
+      this.isEmptyObject = Object.keys(value).length === 0;
+    }
+  }
+
+  // name - computed: true, optional: false, required: false
+  public get name() {
+    return this.getStringAttribute('name');
+  }
+
+  // type - computed: true, optional: false, required: false
+  public get type() {
+    return this.getStringAttribute('type');
+  }
+
+  // size_mib - computed: true, optional: false, required: false
+  public get sizeMib() {
+    return this.getNumberAttribute('size_mib');
+  }
+
+  // volume - computed: true, optional: false, required: false
+  public get volume() {
+    return this.getStringAttribute('volume');
+  }
+
+  // device - computed: true, optional: false, required: false
+  public get device() {
+    return this.getStringAttribute('device');
+  }
+}
+
+export class InstanceDisksList extends cdktf.ComplexList {
+
+  /**
+  * @param terraformResource The parent resource
+  * @param terraformAttribute The attribute on the parent resource this class is referencing
+  * @param wrapsSet whether the list is wrapping a set (will add tolist() to be able to access an item via an index)
+  */
+  constructor(protected terraformResource: cdktf.IInterpolatingParent, protected terraformAttribute: string, protected wrapsSet: boolean) {
+    super(terraformResource, terraformAttribute, wrapsSet)
+  }
+
+  /**
+  * @param index the index of the item to return
+  */
+  public get(index: number): InstanceDisksOutputReference {
+    return new InstanceDisksOutputReference(this.terraformResource, this.terraformAttribute, index, this.wrapsSet);
+  }
 }
 export interface InstanceFile {
   /**
@@ -318,6 +419,7 @@ export class Instance extends cdktf.TerraformResource {
     this._state = config.state;
     this._network = config.network;
     this._variables = config.variables;
+    this._keepUserDisks = config.keepUserDisks;
     this._ipWaitSeconds = config.ipWaitSeconds;
     this._file.internalValue = config.file;
   }
@@ -469,6 +571,22 @@ export class Instance extends cdktf.TerraformResource {
     return this._variables;
   }
 
+  // keep_user_disks - computed: true, optional: true, required: false
+  private _keepUserDisks?: boolean | cdktf.IResolvable; 
+  public get keepUserDisks() {
+    return this.getBooleanAttribute('keep_user_disks');
+  }
+  public set keepUserDisks(value: boolean | cdktf.IResolvable) {
+    this._keepUserDisks = value;
+  }
+  public resetKeepUserDisks() {
+    this._keepUserDisks = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get keepUserDisksInput() {
+    return this._keepUserDisks;
+  }
+
   // ip_wait_seconds - computed: true, optional: true, required: false
   private _ipWaitSeconds?: number; 
   public get ipWaitSeconds() {
@@ -505,6 +623,17 @@ export class Instance extends cdktf.TerraformResource {
     return this.getStringAttribute('console_log');
   }
 
+  // disks - computed: true, optional: false, required: false
+  private _disks = new InstanceDisksList(this, "disks", false);
+  public get disks() {
+    return this._disks;
+  }
+
+  // webpanel_url - computed: true, optional: false, required: false
+  public get webpanelUrl() {
+    return this.getStringAttribute('webpanel_url');
+  }
+
   // file - computed: false, optional: true, required: false
   private _file = new InstanceFileList(this, "file", false);
   public get file() {
@@ -536,6 +665,7 @@ export class Instance extends cdktf.TerraformResource {
       state: cdktf.stringToTerraform(this._state),
       network: cdktf.stringToTerraform(this._network),
       variables: cdktf.hashMapper(cdktf.stringToTerraform)(this._variables),
+      keep_user_disks: cdktf.booleanToTerraform(this._keepUserDisks),
       ip_wait_seconds: cdktf.numberToTerraform(this._ipWaitSeconds),
       file: cdktf.listMapper(instanceFileToTerraform, true)(this._file.internalValue),
     };
@@ -596,6 +726,12 @@ export class Instance extends cdktf.TerraformResource {
         isBlock: false,
         type: "map",
         storageClassType: "stringMap",
+      },
+      keep_user_disks: {
+        value: cdktf.booleanToHclTerraform(this._keepUserDisks),
+        isBlock: false,
+        type: "simple",
+        storageClassType: "boolean",
       },
       ip_wait_seconds: {
         value: cdktf.numberToHclTerraform(this._ipWaitSeconds),
