@@ -335,15 +335,17 @@ interface ByHand {
 async function byHandFrom(uri: string, member: string, name: string, work: string): Promise<ByHand> {
   const xml = await virshOut(uri, 'dumpxml', '--inactive', member);
   const files = [...xml.matchAll(/<source file='([^']+)'/g)].map((m) => m[1]!);
-  const system = files.find((f) => f.endsWith('.qcow2') && f.includes(member));
-  const seed = files.find((f) => f !== system && f.includes(member));
+  // The first disk is the instance's layer, the seed an ISO.
+  const seed = files.find((f) => f.endsWith('.iso') && f.includes(member));
+  const system = files.find((f) => f !== seed && f.includes(member));
   if (!system || !seed) throw new Error(`cannot find ${member}'s disk and seed in its XML:\n${xml}`);
-  const info = JSON.parse(await run('qemu-img', ['info', '-U', '--output=json', system])) as { 'backing-filename'?: string; 'virtual-size': number };
-  const backing = info['backing-filename'];
-  if (!backing) throw new Error(`${system} has no backing file`);
+  // Through libvirt, as the blade's files are the blade's (its own mount namespace in the lab).
   const pool = (await virshOut(uri, 'vol-pool', system)).trim();
+  const vol = await virshOut(uri, 'vol-dumpxml', system);
+  const backing = /<backingStore>\s*<path>([^<]+)<\/path>/.exec(vol)?.[1];
+  const capacity = /<capacity unit='bytes'>(\d+)<\/capacity>/.exec(vol)?.[1];
+  if (!backing || !capacity) throw new Error(`${system}: no backing store or capacity in its volume XML:\n${vol}`);
   const rename = (path: string) => path.split('/').pop()!.replaceAll(member, name);
-  const dir = system.slice(0, system.lastIndexOf('/'));
   const template = xml
     .replaceAll(member, name)
     .replace(/\s*<uuid>[^<]*<\/uuid>/, '')
@@ -357,7 +359,7 @@ async function byHandFrom(uri: string, member: string, name: string, work: strin
   return {
     script: [
       'set -euo pipefail',
-      v(`vol-create-as '${pool}' '${rename(system)}' ${info['virtual-size']}B --format qcow2 --backing-vol '${backing}' --backing-vol-format qcow2 >/dev/null`),
+      v(`vol-create-as '${pool}' '${rename(system)}' ${capacity}B --format qcow2 --backing-vol '${backing}' --backing-vol-format qcow2 >/dev/null`),
       `genisoimage -quiet -output '${work}/${name}-seed.iso' -volid cidata -joliet -rock '${seedDir}/user-data' '${seedDir}/meta-data'`,
       v(`vol-create-as '${pool}' '${rename(seed)}' $(stat -c %s '${work}/${name}-seed.iso')B --format raw >/dev/null`),
       v(`vol-upload --pool '${pool}' '${rename(seed)}' '${work}/${name}-seed.iso'`),
@@ -369,7 +371,6 @@ async function byHandFrom(uri: string, member: string, name: string, work: strin
       v(`undefine '${name}' >/dev/null 2>&1 || true`),
       `${v(`vol-delete --pool '${pool}' '${rename(system)}'`)} >/dev/null 2>&1 || true`,
       `${v(`vol-delete --pool '${pool}' '${rename(seed)}'`)} >/dev/null 2>&1 || true`,
-      `rm -f '${dir}/${rename(system)}.lock'`,
     ].join('\n'),
   };
 }
