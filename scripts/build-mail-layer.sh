@@ -122,10 +122,12 @@ for f in "$X"/usr/libexec/opensmtpd/*; do take "usr/libexec/opensmtpd/$(basename
 # directories only (--list loads nothing from the host and runs none of the binaries' code).
 LD=lib64/ld-linux-x86-64.so.2
 LIBPATH=$X/lib/x86_64-linux-gnu:$X/usr/lib/x86_64-linux-gnu
-libs=$(for f in "$S"/usr/sbin/* "$S"/usr/libexec/opensmtpd/*; do
+: > "$WORK/needed"
+for f in "$S"/usr/sbin/* "$S"/usr/libexec/opensmtpd/*; do
   [ -L "$f" ] && continue
-  "$X/$LD" --library-path "$LIBPATH" --list "$f" || die "ld.so --list $f failed"
-done | awk '$2 == "=>" && $3 ~ /^\// { print $3 }' | LC_ALL=C sort -u)
+  "$X/$LD" --library-path "$LIBPATH" --list "$f" >> "$WORK/needed" || die "ld.so --list $f failed"
+done
+libs=$(awk '$2 == "=>" && $3 ~ /^\// { print $3 }' "$WORK/needed" | LC_ALL=C sort -u)
 for l in $libs; do
   case "$l" in "$X"/*) ;; *) die "library resolved outside the .debs: $l (add its package to PACKAGES)" ;; esac
   rel=${l#"$X"/}

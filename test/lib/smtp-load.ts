@@ -180,6 +180,7 @@ export class SmtpSession {
   private readonly queue: SmtpReply[] = [];
   private waiter: ((r: SmtpReply | Error) => void) | null = null;
   private failure: Error | null = null;
+  private greetingReply: SmtpReply | null = null;
 
   private constructor(private readonly socket: Socket, private readonly timeoutMs: number) {
     socket.setNoDelay(true);
@@ -195,7 +196,7 @@ export class SmtpSession {
     try {
       const greeting = await s.next();
       if (greeting.code !== 220) throw new SmtpReplyError('greeting', 220, greeting);
-      s.greeting = greeting;
+      s.greetingReply = greeting;
     } catch (e) {
       s.close();
       throw e;
@@ -204,7 +205,9 @@ export class SmtpSession {
   }
 
   /** The server's 220 greeting. */
-  greeting: SmtpReply = { code: 0, lines: [] };
+  get greeting(): SmtpReply {
+    return this.greetingReply!;
+  }
 
   private onData(chunk: string): void {
     let replies: SmtpReply[];
