@@ -6,7 +6,7 @@
 // message accepted and, on the guest's console, discarded. Figures (layer size, boot to smtpd,
 // messages/s, the guest's vCPU while loaded) are printed and kept in test-results/mail-boot.json.
 // Names are wtm-*, the network 192.168.253.0/24; set STORM_LAB_ADDRESS_BASE when another lab
-// may run on this machine at the same time.
+// may run on this machine at the same time, STORM_MAIL_BURST to try another burst.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -23,7 +23,9 @@ const GUEST = join(REPO_DIR, 'build', 'guest');
 const RESULTS = join(REPO_DIR, 'test-results');
 const LAN = '192.168.253';
 const DOMAIN = 'corp.example';
-const BURST = { messages: 200, sizeBytes: 100 * 1024, connections: 4 };
+// STORM_MAIL_BURST=MESSAGES,KIB,CONNECTIONS tries another load (e.g. to size the demo's).
+const [burstMessages, burstKib, burstConnections] = (process.env.STORM_MAIL_BURST ?? '200,100,4').split(',').map(Number);
+const BURST = { messages: burstMessages!, sizeBytes: burstKib! * 1024, connections: burstConnections! };
 const img = (name: string) => ({ path: join(GUEST, name), sha256: sha256File(join(GUEST, name)) });
 
 const tf = new TerraformDir();

@@ -194,7 +194,7 @@ export class SmtpSession {
   static async open(o: SessionOptions): Promise<SmtpSession> {
     const s = new SmtpSession(connect({ host: o.host, port: o.port ?? 25 }), o.timeoutMs ?? 60_000);
     try {
-      const greeting = await s.next();
+      const greeting = await s.replyTo('greeting');
       if (greeting.code !== 220) throw new SmtpReplyError('greeting', 220, greeting);
       s.greetingReply = greeting;
     } catch (e) {
@@ -235,6 +235,16 @@ export class SmtpSession {
     w?.(e);
   }
 
+  /** The next reply; a timeout or a lost connection names what was waiting for it. */
+  private async replyTo(what: string): Promise<SmtpReply> {
+    try {
+      return await this.next();
+    } catch (e) {
+      if (e instanceof SmtpProtocolError) throw new SmtpProtocolError(`${what}: ${e.message}`);
+      throw e;
+    }
+  }
+
   private next(): Promise<SmtpReply> {
     const queued = this.queue.shift();
     if (queued) return Promise.resolve(queued);
@@ -259,7 +269,7 @@ export class SmtpSession {
   /** Sends one command line; with `expect`, a reply with another code throws SmtpReplyError. */
   async command(line: string, expect?: number): Promise<SmtpReply> {
     this.write(`${line}\r\n`);
-    const r = await this.next();
+    const r = await this.replyTo(line);
     if (expect !== undefined && r.code !== expect) throw new SmtpReplyError(line, expect, r);
     return r;
   }
@@ -269,7 +279,7 @@ export class SmtpSession {
     await this.command('DATA', 354);
     const text = dotStuff(message);
     this.write(text.endsWith('\r\n') ? `${text}.\r\n` : `${text}\r\n.\r\n`);
-    const r = await this.next();
+    const r = await this.replyTo('end of DATA');
     if (r.code !== expect) throw new SmtpReplyError('end of DATA', expect, r);
     return r;
   }
