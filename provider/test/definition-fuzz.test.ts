@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
+import { applyByteEdits, applyEdits, byteEdit, textEdit, tokenOf } from './lib/mutations.ts';
 import { formatProblems, parseApplianceDefinition, serializeApplianceDefinition } from '../src/channel/definition.ts';
 import { checkChannelFiles } from '../src/channel/publish.ts';
 import type { ApplianceDefinition, ParseResult } from '../src/channel/types.ts';
@@ -74,33 +75,8 @@ const TOKENS = [
   '\u0000', '\u0007', '\u0085', '\u00e9', '\uE000', '\uE0000\uE001', '\uFFFE', '\uFEFF', '\uD800', '\uDC00', '\u{10FFFD}', '\u2028', '☃', '𝄞',
 ];
 
-const token = fc.oneof(fc.constantFrom(...TOKENS), fc.string({ maxLength: 8 }), fc.string({ unit: 'binary', maxLength: 4 }));
-
-type Edit = { at: number; cut: number; insert: string; times: number };
-const edit: fc.Arbitrary<Edit> = fc.record({ at: fc.nat(), cut: fc.nat({ max: 40 }), insert: token, times: fc.integer({ min: 1, max: 3 }) });
-
-function applyEdits(text: string, edits: readonly Edit[]): string {
-  let t = text;
-  for (const e of edits) {
-    const at = t.length === 0 ? 0 : e.at % (t.length + 1);
-    t = t.slice(0, at) + e.insert.repeat(e.times) + t.slice(Math.min(t.length, at + e.cut));
-  }
-  return t;
-}
-
-type ByteEdit = { at: number; value: number; kind: 'set' | 'insert' | 'delete' };
-const byteEdit: fc.Arbitrary<ByteEdit> = fc.record({ at: fc.nat(), value: fc.integer({ min: 0, max: 255 }), kind: fc.constantFrom('set' as const, 'insert' as const, 'delete' as const) });
-
-function applyByteEdits(bytes: Uint8Array, edits: readonly ByteEdit[]): Uint8Array {
-  const b = [...bytes];
-  for (const e of edits) {
-    const at = b.length === 0 ? 0 : e.at % b.length;
-    if (e.kind === 'set' && b.length > 0) b[at] = e.value;
-    else if (e.kind === 'insert') b.splice(at, 0, e.value);
-    else b.splice(at, 1);
-  }
-  return Uint8Array.from(b);
-}
+const token = tokenOf(TOKENS);
+const edit = textEdit(TOKENS, 40);
 
 const seed = fc.constantFrom(...seeds);
 
