@@ -14,12 +14,20 @@
 #   STORM-BOOT instance=<instance-id> hostname=<local-hostname>
 #   STORM-LAYERS <names in /etc/storm/layers/ of the instance disk, sorted, space-separated>
 #   STORM-FILE <path> <first line of the written content>      one per write_files item
+#   STORM-SERVICE <name> up ...                   printed by an rc.d hook (below) once its service answers
 #   STORM-READY uptime=<seconds>                  all of the above done, /var/lib/storm/booted synced
 #   STORM-ERROR <what>                            something failed; /init goes on and still idles
 #   STORM-SHUTDOWN                                ACPI power button seen (virsh shutdown): syncs,
 #                                                 unmounts the instance disk and powers off
 # STORM-READY is always printed (also after errors); the guest then idles (no poweroff/reboot of
 # its own). Lines end in "\n" (the tty's onlcr is turned off; kernel messages still use "\r\n").
+# Services of the appliance layers: after write_files, before STORM-READY, /init runs every
+# executable /etc/storm/rc.d/* of the instance disk, in name order, as `HOOK start` — from the
+# initramfs (busybox; a hook chroots into $STORM_ROOT what it starts), with STORM_ROOT=/mnt, at
+# most 120 s each, stdout on the console (a hook's own STORM-* lines), stderr kept in /tmp; a
+# hook that fails or times out gives `STORM-ERROR rc.d/<name> exited <status>: <its last line>`.
+# The power button runs them as `HOOK stop`, in reverse order, before the disk is unmounted.
+# (scripts/build-mail-layer.sh's 50-smtpd is one: it starts OpenSMTPD.) No rc.d: nothing changes.
 # Graceful stop needs <features><acpi/></features> in the domain (button + evdev + busybox acpid).
 # Kernel command line: storm.burn=1 keeps one vCPU busy after STORM-READY (load for policy tests);
 # storm.trace=1 adds `STORM-TRACE <stage> uptime=<s>` lines (boot profiling).
@@ -374,6 +382,18 @@ if [ $disk = 1 ]; then
 fi
 [ $have_seed = 1 ] && umount /seed
 trace files
+
+# --- services of the appliance layers (see the header: rc.d hooks)
+if [ $disk = 1 ]; then
+  for h in /mnt/etc/storm/rc.d/*; do
+    [ -f "$h" ] && [ -x "$h" ] || continue
+    n=${h##*/}
+    STORM_ROOT=/mnt timeout 120 "$h" start > /dev/ttyS0 2> "/tmp/rc.$n.err" < /dev/null
+    rc=$?
+    [ $rc = 0 ] || err "rc.d/$n exited $rc: $(tail -n 1 "/tmp/rc.$n.err" | head -c 200)"
+  done
+  trace services
+fi
 say "STORM-READY uptime=$(up)"
 
 case " $cmdline " in *" storm.burn=1 "*) while :; do :; done & ;; esac
@@ -406,6 +426,9 @@ cat > "$R/etc/acpi/PWRF/00000080" <<'EOF'
 #!/bin/sh
 # ACPI power button (virsh shutdown): flush and detach the instance disk, then power off
 echo "STORM-SHUTDOWN" > /dev/ttyS0
+for h in $(ls -r /mnt/etc/storm/rc.d/* 2>/dev/null); do
+  [ -x "$h" ] && STORM_ROOT=/mnt timeout 20 "$h" stop > /dev/null 2>&1 < /dev/null
+done
 sync
 umount /mnt 2>/dev/null || mount -o remount,ro /mnt 2>/dev/null
 sync
