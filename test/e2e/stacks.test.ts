@@ -1,0 +1,135 @@
+// stacks/: the cdktf app (both stacks, synthesized by cdktf-cli the way a user runs it, offline)
+// says what storm will be asked for, and it and the plain-HCL stacks are valid Terraform against
+// the provider in the repo-local mirror (npm run build first).
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { execa } from 'execa';
+import { CLI_CONFIG, REPO_DIR } from '../lib/terraform.ts';
+
+type Block = Record<string, unknown>;
+interface Synthesized {
+  resource: Record<string, Record<string, Block>>;
+  data?: Record<string, Record<string, Block>>;
+  provider: Record<string, Block[]>;
+  variable: Record<string, Block>;
+  output: Record<string, Block>;
+}
+
+const work = mkdtempSync(join(tmpdir(), 'storm-wts-stacks-'));
+after(() => rmSync(work, { recursive: true, force: true }));
+
+/** The environment cdktf-cli and terraform run in: the repo's Node 22 first, the mirror, nothing asked of the network. */
+export const offlineEnv = (extra: Record<string, string> = {}): Record<string, string> => ({
+  PATH: `${join(REPO_DIR, 'node_modules', '.bin')}:${process.env.PATH ?? ''}`,
+  TF_CLI_CONFIG_FILE: CLI_CONFIG,
+  CHECKPOINT_DISABLE: '1',
+  CI: '1',
+  TF_IN_AUTOMATION: '1',
+  ...extra,
+});
+
+async function synth(out: string, env: Record<string, string> = {}): Promise<Record<string, Synthesized>> {
+  const r = await execa('cdktf', ['synth', '--output', out], { cwd: REPO_DIR, env: offlineEnv(env), reject: false, all: true, timeout: 5 * 60_000 });
+  assert.equal(r.exitCode, 0, r.all);
+  assert.match(r.all ?? '', /Generated Terraform code for the stacks: mail-cluster, web-server/);
+  const read = (stack: string) => JSON.parse(readFileSync(join(out, 'stacks', stack, 'cdk.tf.json'), 'utf8')) as Synthesized;
+  return { 'mail-cluster': read('mail-cluster'), 'web-server': read('web-server') };
+}
+
+async function validate(dir: string): Promise<void> {
+  const tf = (...args: string[]) => execa('terraform', args, { cwd: dir, env: offlineEnv({ TF_INPUT: '0' }), reject: false, all: true });
+  const init = await tf('init', '-backend=false', '-no-color');
+  assert.equal(init.exitCode, 0, `${dir}: terraform init\n${init.all}`);
+  const v = await tf('validate', '-no-color');
+  assert.equal(v.exitCode, 0, `${dir}: terraform validate\n${v.all}`);
+}
+
+const only = (s: Synthesized, type: string): Block[] => Object.values(s.resource[type] ?? {});
+
+describe('stacks: the cdktf app', () => {
+  let stacks: Record<string, Synthesized>;
+  const out = join(work, 'cdktf.out');
+
+  test('cdktf synth writes both stacks offline, with the provider from the mirror', async () => {
+    stacks = await synth(out);
+  });
+
+  test('mail-cluster: two BMC-powered servers (the second the controller\'s), the mail appliance from the channel on both, a group scaling on guest CPU with host power and a DNS name on a storm network', () => {
+    const s = stacks['mail-cluster']!;
+    const servers = only(s, 'storm_appliance_server');
+    assert.deepEqual(servers.map((x) => [x.name, x.power, x.libvirt_uri, (x.ipmi as Block).address]), [
+      ['mail-1', 'on', '${var.server1_libvirt_uri}', '${var.server1_bmc_address}'],
+      ['mail-2', 'controller', '${var.server2_libvirt_uri}', '${var.server2_bmc_address}'],
+    ]);
+    assert.equal((servers[0]!.ipmi as Block).password, '${var.bmc_password}');
+    assert.equal(s.variable.bmc_password!.sensitive, true);
+    assert.equal(s.variable.controller_token!.sensitive, true);
+    const [data] = Object.values(s.data!.storm_appliance!);
+    assert.deepEqual([data!.channel, data!.name], ['${var.channel_url}', 'mail']);
+    assert.equal(only(s, 'storm_appliance').length, 2);
+    const deployments = only(s, 'storm_deployment');
+    assert.equal(deployments.length, 2);
+    assert.deepEqual(deployments[0]!.file, [{ path: '/etc/smtpd/domains', content: '${var.mail_domain}\n' }]);
+    assert.deepEqual(only(s, 'storm_network').map((n) => [n.name, n.cidr]), [['mail', '${var.network_cidr}'], ['mail', '${var.network_cidr}']]);
+    const [group] = only(s, 'storm_scaling_group');
+    assert.equal(group!.name, 'mx');
+    assert.equal(group!.dns_name, 'mail');
+    assert.equal(group!.network, 'mail');
+    assert.equal(group!.guest_cpu_high, 0.9);
+    assert.deepEqual(group!.host_power, { host_cpu_high: 0.9, empty_hold_seconds: 600 });
+    assert.match(String(group!.services), /^\$\{data\.storm_appliance\.\w+\.provides\}$/, 'services from the channel: MX for the mail appliance');
+    assert.equal((group!.deployments as string[]).length, 2);
+    assert.ok(s.provider.storm![0]!.controller);
+    assert.equal(s.output.mx_fqdn!.value, 'mail.storm.internal');
+  });
+
+  test('web-server: Figure 2 from a channel, single-layer, its disks and panel passed through, an instance that keeps its user disks, the panel URL an output', () => {
+    const s = stacks['web-server']!;
+    const [appliance] = only(s, 'storm_appliance');
+    assert.match(String(appliance!.disks), /\.disks\}$/);
+    assert.match(String(appliance!.webpanel), /\.webpanel\}$/);
+    assert.match(String((appliance!.image as Block).file), /\.system_disk_file\}$/);
+    assert.match(String(((appliance!.dynamic as Record<string, Block>).base!).for_each), /base_name == null\) \? \[\] : \[1\]/);
+    const [instance] = only(s, 'storm_instance');
+    assert.equal(instance!.keep_user_disks, true);
+    assert.equal(instance!.name, 'www1');
+    assert.match(String(s.output.webpanel_url!.value), /^\$\{storm_instance\.\w+\.webpanel_url\}$/);
+  });
+
+  test('the synthesized configurations are valid Terraform', async () => {
+    await validate(join(out, 'stacks', 'mail-cluster'));
+    await validate(join(out, 'stacks', 'web-server'));
+  });
+
+  test('mail-cluster from local images (mailSource=images), with a name prefix: the layers, the direct boot, and valid', async () => {
+    const out2 = join(work, 'cdktf.out.images');
+    const s = (await synth(out2, { STORM_MAIL_SOURCE: 'images', STORM_NAME_PREFIX: 'wts-' }))['mail-cluster']!;
+    assert.equal(s.data?.storm_appliance, undefined, 'no channel');
+    const [appliance] = only(s, 'storm_appliance');
+    assert.deepEqual(appliance!.base, { name: '${var.base_name}', url: '${var.base_url}', sha256: '${var.base_sha256}' });
+    assert.deepEqual(appliance!.image, { url: '${var.mail_image_url}', sha256: '${var.mail_image_sha256}' });
+    assert.equal((appliance!.boot as Block).kernel_url, '${var.kernel_url}');
+    assert.deepEqual(only(s, 'storm_scaling_group')[0]!.services, ['smtp']);
+    assert.deepEqual(only(s, 'storm_appliance_server').map((x) => x.name), ['wts-mail-1', 'wts-mail-2']);
+    await validate(join(out2, 'stacks', 'mail-cluster'));
+  });
+
+  test('a bad mailSource is refused when synthesizing, saying what to use', async () => {
+    const r = await execa('cdktf', ['synth', '--output', join(work, 'bad')], { cwd: REPO_DIR, env: offlineEnv({ STORM_MAIL_SOURCE: 'ftp' }), reject: false, all: true });
+    assert.notEqual(r.exitCode, 0);
+    assert.match(r.all ?? '', /STORM_MAIL_SOURCE\) = "ftp": use 'channel'/);
+  });
+});
+
+describe('stacks: plain HCL', () => {
+  for (const name of ['mail-cluster', 'web-server']) {
+    test(`stacks/hcl/${name} is valid Terraform`, async () => {
+      const dir = join(work, `hcl-${name}`);
+      cpSync(join(REPO_DIR, 'stacks', 'hcl', name, 'main.tf'), join(dir, 'main.tf'), { recursive: true });
+      await validate(dir);
+    });
+  }
+});
