@@ -1,7 +1,7 @@
 // The paper's Figure 2 appliance: a single-layer web server from a signed channel (its image a
 // .tgz holding sys.img), with the swap and user disks its definition asks for and a web panel,
 // on one BMC-powered server. Its instance keeps its user disk across replacements.
-import { TerraformOutput, TerraformStack } from 'cdktf';
+import { conditional, Op, TerraformOutput, TerraformStack, Token } from 'cdktf';
 import type { Construct } from 'constructs';
 import { ApplianceInstance, ApplianceServer, Channel, Deployment, LayeredAppliance, Network, Storm, type Accelerator, type InstanceState } from '@storm/constructs';
 import { Inputs, synthOptions } from './inputs.ts';
@@ -54,8 +54,11 @@ export class WebServerStack extends TerraformStack {
       keepUserDisks: true,
     });
 
-    new TerraformOutput(this, 'webpanel_url', { description: 'The web panel (Figure 2\'s <webpanel>) at the instance\'s address.', value: this.instance.webpanelUrl });
-    new TerraformOutput(this, 'ip', { description: 'The instance\'s address on the storm network.', value: this.instance.ip });
+    // "" rather than null until the instance has an address: cdktf-cli 0.21 crashes printing a
+    // null output after a deploy ("Cannot convert undefined or null to object").
+    const orEmpty = (value: string) => conditional(Op.eq(value, Token.nullValue()), '', value);
+    new TerraformOutput(this, 'webpanel_url', { description: 'The web panel (Figure 2\'s <webpanel>) at the instance\'s address; "" until it has one.', value: orEmpty(this.instance.webpanelUrl) });
+    new TerraformOutput(this, 'ip', { description: 'The instance\'s address on the storm network; "" until it has one.', value: orEmpty(this.instance.ip) });
     new TerraformOutput(this, 'disks', { description: 'Its swap and user disks.', value: this.instance.resource.disks });
   }
 }

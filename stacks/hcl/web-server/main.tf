@@ -159,13 +159,13 @@ resource "storm_instance" "www" {
 }
 
 output "webpanel_url" {
-  description = "The web panel (Figure 2's <webpanel>) at the instance's address."
-  value       = storm_instance.www.webpanel_url
+  description = "The web panel (Figure 2's <webpanel>) at the instance's address; \"\" until it has one."
+  value       = storm_instance.www.webpanel_url == null ? "" : storm_instance.www.webpanel_url
 }
 
 output "ip" {
-  description = "The instance's address on the storm network."
-  value       = storm_instance.www.ip
+  description = "The instance's address on the storm network; \"\" until it has one."
+  value       = storm_instance.www.ip == null ? "" : storm_instance.www.ip
 }
 
 output "disks" {
