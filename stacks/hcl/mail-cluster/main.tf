@@ -4,7 +4,9 @@
 # DNS name on a storm network. The same configuration as the cdktf stack `mail-cluster`
 # (stacks/src/mail-cluster.ts), with the same variables. The appliance comes from a channel
 # (set channel_url and channel_trusted_key) or, when channel_url is null, from local images
-# (base_*, mail_image_*, kernel_*, initrd_*: scripts/build-mail-layer.sh, scripts/build-guest.sh).
+# (base_*, mail_image_*, kernel_*, initrd_*: scripts/build-mail-layer.sh, scripts/build-guest.sh);
+# the cdktf stack chooses when it is synthesized (mailSource), so it declares only the variables
+# of the source it uses.
 
 terraform {
   required_version = ">= 1.5"
@@ -31,17 +33,36 @@ variable "controller_ca_pem" {
   type        = string
 }
 
-variable "servers" {
-  description = "The two servers: libvirt URI and BMC of each. The first is always on; the second is powered by the controller."
-  type = list(object({
-    libvirt_uri = string
-    bmc_address = string
-    bmc_port    = optional(number, 623)
-  }))
-  validation {
-    condition     = length(var.servers) == 2
-    error_message = "The mail cluster is two servers: give exactly two."
-  }
+variable "server1_libvirt_uri" {
+  description = "libvirt URI of server 1."
+  type        = string
+}
+
+variable "server1_bmc_address" {
+  description = "Address of server 1's BMC (IPMI over LAN)."
+  type        = string
+}
+
+variable "server1_bmc_port" {
+  description = "UDP port of server 1's BMC."
+  type        = number
+  default     = 623
+}
+
+variable "server2_libvirt_uri" {
+  description = "libvirt URI of server 2."
+  type        = string
+}
+
+variable "server2_bmc_address" {
+  description = "Address of server 2's BMC (IPMI over LAN)."
+  type        = string
+}
+
+variable "server2_bmc_port" {
+  description = "UDP port of server 2's BMC."
+  type        = number
+  default     = 623
 }
 
 variable "bmc_username" {
@@ -86,19 +107,52 @@ variable "base_name" {
   default     = "storm-test-base"
 }
 
-variable "images" {
-  description = "Local images (when channel_url is null): each an absolute path or URL and its sha256."
-  type = object({
-    base_url          = string # build/guest/layers/base.qcow2
-    base_sha256       = string
-    mail_image_url    = string # build/guest/layers/mail.qcow2
-    mail_image_sha256 = string
-    kernel_url        = string # build/guest/vmlinuz
-    kernel_sha256     = string
-    initrd_url        = string # build/guest/initrd.gz
-    initrd_sha256     = string
-  })
-  default = null
+variable "base_url" {
+  description = "The base layer: build/guest/layers/base.qcow2 (an absolute path or URL). Images only."
+  type        = string
+  default     = null
+}
+
+variable "base_sha256" {
+  description = "sha256sum of the base layer. Images only."
+  type        = string
+  default     = null
+}
+
+variable "mail_image_url" {
+  description = "The mail layer: build/guest/layers/mail.qcow2 (scripts/build-mail-layer.sh). Images only."
+  type        = string
+  default     = null
+}
+
+variable "mail_image_sha256" {
+  description = "sha256sum of the mail layer. Images only."
+  type        = string
+  default     = null
+}
+
+variable "kernel_url" {
+  description = "The test guest's kernel: build/guest/vmlinuz. Images only."
+  type        = string
+  default     = null
+}
+
+variable "kernel_sha256" {
+  description = "Its sha256 (build/guest/guest.env). Images only."
+  type        = string
+  default     = null
+}
+
+variable "initrd_url" {
+  description = "The test guest's initramfs: build/guest/initrd.gz. Images only."
+  type        = string
+  default     = null
+}
+
+variable "initrd_sha256" {
+  description = "Its sha256 (build/guest/guest.env). Images only."
+  type        = string
+  default     = null
 }
 
 variable "mail_domain" {
@@ -140,15 +194,22 @@ provider "storm" {
   }
 }
 
+locals {
+  servers = [
+    { libvirt_uri = var.server1_libvirt_uri, bmc_address = var.server1_bmc_address, bmc_port = var.server1_bmc_port },
+    { libvirt_uri = var.server2_libvirt_uri, bmc_address = var.server2_bmc_address, bmc_port = var.server2_bmc_port },
+  ]
+}
+
 resource "storm_appliance_server" "mail" {
   count       = 2
   name        = "${var.name_prefix}mail-${count.index + 1}"
-  libvirt_uri = var.servers[count.index].libvirt_uri
+  libvirt_uri = local.servers[count.index].libvirt_uri
   power       = count.index == 0 ? "on" : "controller"
   accelerator = var.accelerator
   ipmi {
-    address  = var.servers[count.index].bmc_address
-    port     = var.servers[count.index].bmc_port
+    address  = local.servers[count.index].bmc_address
+    port     = local.servers[count.index].bmc_port
     username = var.bmc_username
     password = var.bmc_password
   }
@@ -178,9 +239,9 @@ locals {
     version    = var.mail_version
     memory_mib = 256
     vcpus      = 1
-    base       = [{ name = var.base_name, url = var.images.base_url, sha256 = var.images.base_sha256 }]
-    image      = { url = var.images.mail_image_url, sha256 = var.images.mail_image_sha256, file = null }
-    boot       = [{ kernel_url = var.images.kernel_url, kernel_sha256 = var.images.kernel_sha256, initrd_url = var.images.initrd_url, initrd_sha256 = var.images.initrd_sha256, cmdline = null }]
+    base       = [{ name = var.base_name, url = var.base_url, sha256 = var.base_sha256 }]
+    image      = { url = var.mail_image_url, sha256 = var.mail_image_sha256, file = null }
+    boot       = [{ kernel_url = var.kernel_url, kernel_sha256 = var.kernel_sha256, initrd_url = var.initrd_url, initrd_sha256 = var.initrd_sha256, cmdline = null }]
     provides   = ["smtp"]
   }
 }
