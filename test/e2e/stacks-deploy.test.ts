@@ -5,7 +5,7 @@
 // user disk, a web panel); then `cdktf destroy web-server` leaves nothing on the blade.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -24,10 +24,13 @@ let blade: Blade;
 let channel: TestChannel;
 const work = mkdtempSync(join(tmpdir(), 'storm-wts-deploy-'));
 const out = join(work, 'cdktf.out');
+// cdktf's local backend keeps the state beside cdktf.json (terraform.web-server.tfstate): run
+// the app from a project directory of the test's own, so the repo stays as it was.
+const project = join(work, 'project');
 
 function cdktf(...args: string[]) {
   return execa('cdktf', [...args, '--output', out], {
-    cwd: REPO_DIR,
+    cwd: project,
     reject: false,
     all: true,
     timeout: 15 * 60_000,
@@ -58,6 +61,9 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 before(async () => {
   lab = await startLab({ blades: 1, initialPower: 'on', firstPort: 9880 });
   blade = lab.blades[0]!;
+  mkdirSync(project);
+  const config = JSON.parse(readFileSync(join(REPO_DIR, 'cdktf.json'), 'utf8')) as { app: string };
+  writeFileSync(join(project, 'cdktf.json'), JSON.stringify({ ...config, app: `tsx ${join(REPO_DIR, 'stacks', 'main.ts')}` }));
   const run = (cmd: string, ...args: string[]) => execFileSync(cmd, args, { cwd: work, stdio: 'pipe' });
   run('qemu-img', 'create', '-q', '-f', 'qcow2', 'sys.img', '64M');
   writeFileSync(join(work, 'README'), 'A very simple and efficient test web server.\n');
@@ -115,5 +121,6 @@ describe('cdktf deploy and destroy of the web-server stack', () => {
     const left = volumes.split('\n').map((l) => l.trim().split(/\s+/)[0] ?? '').filter((v) => v.includes(INSTANCE));
     assert.deepEqual(left, [`user-${INSTANCE}_hda2`], 'only the user disk stays, for the next instance of that name');
     assert.equal((await virsh(blade.libvirtUri, 'vol-delete', '--pool', 'storm', `user-${INSTANCE}_hda2`)).exitCode, 0);
+    assert.ok(existsSync(join(project, 'terraform.web-server.tfstate')), 'the state is in the project directory');
   });
 });
