@@ -2,11 +2,13 @@
 // says what storm will be asked for, and it and the plain-HCL stacks are valid Terraform against
 // the provider in the repo-local mirror (npm run build first).
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { execa } from 'execa';
+import { publishTestChannel, type TestChannel } from '../lib/channel.ts';
+import { sha256File } from '../lib/images.ts';
 import { CLI_CONFIG, REPO_DIR } from '../lib/terraform.ts';
 
 type Block = Record<string, unknown>;
@@ -139,6 +141,89 @@ describe('stacks: plain HCL', () => {
       const hcl = [...readFileSync(join(REPO_DIR, 'stacks', 'hcl', name, 'main.tf'), 'utf8').matchAll(/^variable "([a-z0-9_]+)"/gm)].map((m) => m[1]!);
       const cdktf = new Set([...Object.keys(stacks[name]!.variable), ...Object.keys(imagesStacks[name]!.variable), 'name_prefix']);
       assert.deepEqual([...hcl].sort(), [...cdktf].sort());
+    });
+  }
+});
+
+describe('stacks: the cdktf stack and the HCL stack plan the same resources', () => {
+  let channel: TestChannel;
+  const project = join(work, 'project');
+  const SHA = '0'.repeat(64);
+  let inputs: Record<string, string>;
+
+  before(async () => {
+    // A channel with both appliances (plans read definitions, not images): Figure 2's single-layer
+    // webserv (a .tgz with sys.img, disks, a panel) and a layered mail appliance booting a kernel.
+    const images = join(work, 'images');
+    mkdirSync(images);
+    const file = (name: string) => {
+      writeFileSync(join(images, name), `${name}\n`);
+      return { path: join(images, name), sha256: sha256File(join(images, name)) };
+    };
+    channel = await publishTestChannel([
+      { name: 'webserv', version: '1.0.0-0', label: 'Simple Web Server', base: null, image: file('webserv.tgz'), systemDiskFile: 'sys.img', disks: [{ name: 'hda3', type: 'swap', sizeMib: 128 }, { name: 'hda2', type: 'user', sizeMib: 96 }], webpanel: '/upload.php' },
+      { name: 'mail', version: '1.0', label: 'Mail', base: { name: 'storm-test-base', ...file('base.qcow2') }, image: file('mail.qcow2'), boot: { kernel: file('vmlinuz'), initrd: file('initrd.gz'), cmdline: 'console=ttyS0 quiet' } },
+    ]);
+    mkdirSync(project);
+    const config = JSON.parse(readFileSync(join(REPO_DIR, 'cdktf.json'), 'utf8')) as { app: string };
+    writeFileSync(join(project, 'cdktf.json'), JSON.stringify({ ...config, app: `tsx ${join(REPO_DIR, 'stacks', 'main.ts')}` }));
+    inputs = {
+      TF_VAR_channel_url: channel.feedUrl,
+      TF_VAR_channel_trusted_key: channel.publicKeyLine,
+      TF_VAR_libvirt_uri: 'qemu+tcp://127.0.0.1/system',
+      TF_VAR_bmc_address: '127.0.0.1',
+      TF_VAR_bmc_password: 'password',
+      TF_VAR_server1_libvirt_uri: 'qemu+tcp://127.0.0.121/system',
+      TF_VAR_server2_libvirt_uri: 'qemu+tcp://127.0.0.122/system',
+      TF_VAR_server1_bmc_address: '127.0.0.1',
+      TF_VAR_server2_bmc_address: '127.0.0.1',
+      TF_VAR_server2_bmc_port: '9602',
+      TF_VAR_controller_url: 'https://127.0.0.1:8443',
+      TF_VAR_controller_token: 'token',
+      TF_VAR_controller_ca_pem: 'not used by a plan',
+      TF_VAR_mail_domain: 'corp.example',
+      TF_VAR_network_cidr: '192.168.254.0/24',
+    };
+  });
+  after(async () => channel?.remove());
+
+  const imageInputs = {
+    TF_VAR_base_url: '/var/tmp/base.qcow2', TF_VAR_base_sha256: SHA,
+    TF_VAR_mail_image_url: '/var/tmp/mail.qcow2', TF_VAR_mail_image_sha256: SHA,
+    TF_VAR_kernel_url: '/var/tmp/vmlinuz', TF_VAR_kernel_sha256: SHA,
+    TF_VAR_initrd_url: '/var/tmp/initrd.gz', TF_VAR_initrd_sha256: SHA,
+  };
+
+  /** Every planned resource as [type, planned values], in a stable order: what Terraform would make, whatever the addresses. */
+  async function planned(dir: string): Promise<string[]> {
+    const r = await execa('terraform', ['show', '-json', 'plan'], { cwd: dir, env: offlineEnv() });
+    const plan = JSON.parse(r.stdout) as { resource_changes: { type: string; change: { after: unknown } }[] };
+    return plan.resource_changes.map((c) => JSON.stringify([c.type, c.change.after])).sort();
+  }
+
+  const cases = [
+    { stack: 'web-server', label: 'web-server', env: {} as Record<string, string>, hclEnv: {} as Record<string, string> },
+    { stack: 'mail-cluster', label: 'mail-cluster from the channel', env: {}, hclEnv: {} },
+    { stack: 'mail-cluster', label: 'mail-cluster from images', env: { STORM_MAIL_SOURCE: 'images', ...imageInputs }, hclEnv: { TF_VAR_channel_url: '', TF_VAR_channel_trusted_key: '', ...imageInputs } },
+  ];
+  for (const c of cases) {
+    test(`${c.label}: cdktf diff and terraform plan of stacks/hcl/${c.stack} plan the same`, async () => {
+      const out = join(work, `diff-${c.label.replaceAll(' ', '-')}`);
+      const diff = await execa('cdktf', ['diff', c.stack, '--skip-provider-lock', '--output', out], {
+        cwd: project, env: offlineEnv({ STORM_NAME_PREFIX: 'wts-', ...inputs, ...c.env }), reject: false, all: true, timeout: 5 * 60_000,
+      });
+      assert.equal(diff.exitCode, 0, diff.all);
+      assert.match(diff.all ?? '', /Plan:.* to add/);
+      const hcl = join(work, `hcl-plan-${c.label.replaceAll(' ', '-')}`);
+      cpSync(join(REPO_DIR, 'stacks', 'hcl', c.stack, 'main.tf'), join(hcl, 'main.tf'), { recursive: true });
+      const env = offlineEnv({ TF_INPUT: '0', ...inputs, TF_VAR_name_prefix: 'wts-', ...c.env, ...c.hclEnv });
+      // An empty TF_VAR_ is still a value: the HCL stack's "no channel" is null, so drop them.
+      for (const [k, v] of Object.entries(env)) if (v === '') delete env[k];
+      const tf = (...args: string[]) => execa('terraform', args, { cwd: hcl, env, extendEnv: false, reject: false, all: true });
+      assert.equal((await tf('init', '-no-color')).exitCode, 0);
+      const plan = await tf('plan', '-no-color', '-out', 'plan');
+      assert.equal(plan.exitCode, 0, plan.all);
+      assert.deepEqual(await planned(hcl), await planned(join(out, 'stacks', c.stack)));
     });
   }
 });

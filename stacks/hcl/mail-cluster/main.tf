@@ -234,6 +234,8 @@ locals {
     image      = { url = local.channel.image_url, sha256 = local.channel.image_sha256, file = local.channel.system_disk_file }
     boot       = local.channel.boot == null ? [] : [local.channel.boot]
     provides   = local.channel.provides
+    disks      = local.channel.disks # whatever the definition says: swap and user disks, a web panel
+    webpanel   = local.channel.webpanel
     } : {
     name       = "mail"
     version    = var.mail_version
@@ -243,6 +245,8 @@ locals {
     image      = { url = var.mail_image_url, sha256 = var.mail_image_sha256, file = null }
     boot       = [{ kernel_url = var.kernel_url, kernel_sha256 = var.kernel_sha256, initrd_url = var.initrd_url, initrd_sha256 = var.initrd_sha256, cmdline = null }]
     provides   = ["smtp"]
+    disks      = null
+    webpanel   = null
   }
 }
 
@@ -253,6 +257,8 @@ resource "storm_appliance" "mail" {
   version    = local.mail.version
   memory_mib = local.mail.memory_mib
   vcpus      = local.mail.vcpus
+  disks      = local.mail.disks
+  webpanel   = local.mail.webpanel
   dynamic "base" {
     for_each = local.mail.base
     content {
