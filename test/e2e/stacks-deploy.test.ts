@@ -22,6 +22,7 @@ const NETWORK = `${PREFIX}web`;
 let lab: Lab;
 let blade: Blade;
 let channel: TestChannel;
+let destroyed = false;
 const work = mkdtempSync(join(tmpdir(), 'storm-wts-deploy-'));
 const out = join(work, 'cdktf.out');
 // cdktf's local backend keeps the state beside cdktf.json (terraform.web-server.tfstate): run
@@ -87,7 +88,7 @@ before(async () => {
 });
 
 after(async () => {
-  if (channel && blade) await cdktf('destroy', 'web-server', '--auto-approve', '--skip-provider-lock');
+  if (channel && blade && !destroyed) await cdktf('destroy', 'web-server', '--auto-approve', '--skip-provider-lock');
   await channel?.remove();
   await lab?.stop();
   rmSync(work, { recursive: true, force: true });
@@ -115,6 +116,7 @@ describe('cdktf deploy and destroy of the web-server stack', () => {
     const r = await cdktf('destroy', 'web-server', '--auto-approve', '--skip-provider-lock');
     t.diagnostic(`cdktf destroy web-server: ${seconds(Date.now() - started)}`);
     assert.equal(r.exitCode, 0, r.all);
+    destroyed = true;
     assert.notEqual((await virsh(blade.libvirtUri, 'dominfo', INSTANCE)).exitCode, 0, 'the instance is gone');
     assert.notEqual((await virsh(blade.libvirtUri, 'net-info', NETWORK)).exitCode, 0, 'the network is gone');
     const volumes = (await virsh(blade.libvirtUri, 'vol-list', 'storm')).stdout;
