@@ -65,6 +65,11 @@ export interface ApplianceInstanceProps {
    * @default 120
    */
   readonly ipWaitSeconds?: number;
+  /**
+   * Keep its user disks when the instance is replaced (e.g. by a new appliance version) and re-attach them.
+   * @default false
+   */
+  readonly keepUserDisks?: boolean;
 }
 
 /** Rules shared with ScalingGroup: members must be able to reach their network wherever they go. */
@@ -98,6 +103,7 @@ export class ApplianceInstance extends Construct {
       variables: literalVariables(props.variables),
       file: fileBlocks(props.files ?? []),
       ipWaitSeconds: props.ipWaitSeconds,
+      keepUserDisks: props.keepUserDisks,
       // The network is named, not referenced: order its creation first.
       dependsOn: props.network?.resources,
     });
@@ -115,6 +121,11 @@ export class ApplianceInstance extends Construct {
   /** Its IPv4 address from the network's DHCP lease. */
   get ip(): string {
     return this.resource.ip;
+  }
+
+  /** Its appliance's web panel at its address (null until it has one, or when the appliance has no panel). */
+  get webpanelUrl(): string {
+    return this.resource.webpanelUrl;
   }
 
   get mac(): string {

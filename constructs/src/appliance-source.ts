@@ -1,7 +1,7 @@
 // What a LayeredAppliance installs: an appliance's layers and hardware, resolved from a
 // channel (signatures checked by the provider at plan time) or given directly as images (a
 // publisher's own build, a test image). Either way one storm_appliance per server is made from it.
-import { propertyAccess } from 'cdktf';
+import { conditional, Op, propertyAccess, Token } from 'cdktf';
 import type { Construct } from 'constructs';
 import { imageUrlValidator, nameValidator, sha256Validator, versionValidator } from '../../provider/src/schema/validators.ts';
 import { Appliance } from './generated/appliance/index.ts';
@@ -12,8 +12,27 @@ import { providerRule, type PropRule } from './validation.ts';
 export interface ImageSource {
   /** An http(s) URL, a file:/// URL or an absolute path. */
   readonly url: string;
-  /** The 64 lowercase hex digits `sha256sum` prints. */
+  /** The 64 lowercase hex digits `sha256sum` prints (of the file as downloaded, e.g. the .tgz). */
   readonly sha256: string;
+}
+
+/** The appliance's own image: a layer over the base, or (single-layer) a whole disk, possibly a .tgz holding it. */
+export interface ApplianceImageSource extends ImageSource {
+  /**
+   * When the image is a gzip'd tar (Figure 2's `webserv.tgz`): the system disk's file inside it.
+   * @default - the image is the disk itself
+   */
+  readonly file?: string;
+}
+
+/** A swap or user disk every instance gets beside its system disk: an empty raw volume. */
+export interface ApplianceDisk {
+  /** The definition's name for it, e.g. `hda3`. */
+  readonly name: string;
+  /** `swap` or `user` (a user disk can outlive an instance's replacement: `keepUserDisks`). */
+  readonly type: 'swap' | 'user';
+  /** Its size (MiB). */
+  readonly sizeMib: number;
 }
 
 /** The base-OS layer: shared by every appliance on a server that names the same base. */
@@ -40,10 +59,23 @@ export interface ApplianceImages {
   readonly name: string;
   /** Appliance version, e.g. `1.0`. */
   readonly version: string;
-  /** The base-OS layer: a raw or qcow2 image without a backing file. */
-  readonly base: BaseImageSource;
-  /** The appliance layer: a qcow2 overlay whose backing file is the base image. */
-  readonly image: ImageSource;
+  /**
+   * The base-OS layer: a raw or qcow2 image without a backing file.
+   * @default - none: a single-layer appliance, whose image is a whole disk (the paper's Figure 2)
+   */
+  readonly base?: BaseImageSource;
+  /** The appliance layer: a qcow2 overlay whose backing file is the base image, or, without a base, a whole disk. */
+  readonly image: ApplianceImageSource;
+  /**
+   * Swap and user disks its instances get.
+   * @default - none
+   */
+  readonly disks?: readonly ApplianceDisk[];
+  /**
+   * Path of its web panel, e.g. `/upload.php`; instances then have `webpanelUrl`.
+   * @default - none
+   */
+  readonly webpanel?: string;
   /**
    * Direct kernel boot.
    * @default - the disk boots itself
@@ -129,8 +161,16 @@ class FromChannel extends ApplianceSource {
           version: release.version,
           memoryMib: hardware.memoryMib ?? release.memoryMib,
           vcpus: hardware.vcpus ?? release.vcpus,
-          base: { name: release.baseName, url: release.baseUrl, sha256: release.baseSha256 },
-          image: { url: release.imageUrl, sha256: release.imageSha256 },
+          // Everything the definition says passes straight through: a single-layer appliance
+          // (no base), its .tgz's system disk file, its swap/user disks and web panel.
+          disks: release.interpolationForAttribute('disks') as unknown as Appliance['disks'],
+          webpanel: release.webpanel,
+          image: { url: release.imageUrl, sha256: release.imageSha256, file: release.systemDiskFile },
+        });
+        // The base block only when the definition has a base (the data source's base_name is null otherwise).
+        appliance.addOverride('dynamic.base', {
+          for_each: conditional(Op.eq(release.interpolationForAttribute('base_name'), Token.nullValue()), [], [1]),
+          content: { name: release.baseName, url: release.baseUrl, sha256: release.baseSha256 },
         });
         // The definition says at plan time whether the appliance boots a kernel directly: a
         // dynamic block over `boot[*]` (no block when boot is null). cdktf's dynamic blocks
@@ -159,9 +199,9 @@ class FromImages extends ApplianceSource {
       rules: [
         providerRule('source name', i.name, nameValidator),
         providerRule('source version', i.version, versionValidator),
-        providerRule('source base.name', i.base.name, nameValidator),
-        providerRule('source base.url', i.base.url, imageUrlValidator),
-        providerRule('source base.sha256', i.base.sha256, sha256Validator),
+        providerRule('source base.name', i.base?.name, nameValidator),
+        providerRule('source base.url', i.base?.url, imageUrlValidator),
+        providerRule('source base.sha256', i.base?.sha256, sha256Validator),
         providerRule('source image.url', i.image.url, imageUrlValidator),
         providerRule('source image.sha256', i.image.sha256, sha256Validator),
         providerRule('source boot.kernelUrl', i.boot?.kernelUrl, imageUrlValidator),
@@ -176,8 +216,10 @@ class FromImages extends ApplianceSource {
           version: i.version,
           memoryMib: hardware.memoryMib ?? i.memoryMib,
           vcpus: hardware.vcpus ?? i.vcpus,
-          base: { ...i.base },
+          base: i.base && { ...i.base },
           image: { ...i.image },
+          disks: i.disks?.map((d) => ({ ...d })),
+          webpanel: i.webpanel,
           boot: i.boot && { ...i.boot },
         }),
     };

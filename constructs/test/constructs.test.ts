@@ -65,7 +65,11 @@ describe('Channel and LayeredAppliance', () => {
     assert.deepEqual(installs.map((a) => a.server), ['${storm_appliance_server.blade-1_server_E2FF14CC.id}', '${storm_appliance_server.blade-2_server_DC29A10F.id}']);
     for (const a of installs) {
       assert.equal(a.version, `\${data.storm_appliance.${key}.version}`);
-      assert.deepEqual(a.base, { name: `\${data.storm_appliance.${key}.base_name}`, url: `\${data.storm_appliance.${key}.base_url}`, sha256: `\${data.storm_appliance.${key}.base_sha256}` });
+      // The base layer only when the definition has one (a single-layer appliance has none).
+      assert.deepEqual((a.dynamic as Block).base, {
+        for_each: `\${(data.storm_appliance.${key}.base_name == null) ? [] : [1]}`,
+        content: { name: `\${data.storm_appliance.${key}.base_name}`, url: `\${data.storm_appliance.${key}.base_url}`, sha256: `\${data.storm_appliance.${key}.base_sha256}` },
+      });
       assert.equal(a.memory_mib, `\${data.storm_appliance.${key}.memory_mib}`);
       // Direct kernel boot only when the definition has it: a dynamic block over boot[*].
       assert.deepEqual((a.dynamic as Block).boot, {
