@@ -2,7 +2,7 @@
 // booted under QEMU (TCG) on a lab blade with its swap and user disks attached, on a storm
 // network whose DHCP gives it an address: webpanel_url is then http://IP/upload.php, and the
 // guest boots from vda as before, whatever disks follow it.
-// Needs scripts/build-guest.sh and scripts/build-test-layers.sh (build/guest/).
+// Builds the test guest first (scripts/build-guest.sh, scripts/build-test-layers.sh), as every boot suite does.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -83,7 +83,9 @@ async function waitForConsole(path: string, marker: string, ms: number): Promise
 }
 
 before(async () => {
-  assert.ok(existsSync(join(GUEST, 'layers', 'base.qcow2')) && existsSync(join(GUEST, 'vmlinuz')), 'run scripts/build-guest.sh and scripts/build-test-layers.sh first');
+  // Built here as the other boot suites build them (idempotent): this suite may run first.
+  execFileSync('bash', [join(REPO_DIR, 'scripts', 'build-guest.sh')], { stdio: 'inherit' });
+  execFileSync('bash', [join(REPO_DIR, 'scripts', 'build-test-layers.sh')], { stdio: 'inherit' });
   work = mkdtempSync(join(tmpdir(), 'storm-wtd-boot-'));
   // The test guest's standalone ext4 disk, published the paper's way: sys.img inside a .tgz.
   execFileSync('cp', [join(GUEST, 'layers', 'base.qcow2'), join(work, 'sys.img')]);
