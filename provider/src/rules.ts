@@ -31,6 +31,9 @@ export const MIB = 1024 * 1024;
 
 /** Bytes → MiB, rounded to the nearest MiB (disk sizes libvirt reports). */
 export const bytesToMib = (bytes: number): number => Math.round(bytes / MIB);
+
+/** The largest channel document storm reads (a feed: some 19,000 appliance versions); definitions are smaller still. */
+export const MAX_CHANNEL_DOCUMENT_BYTES = 16 * MIB;
 /** KiB → MiB, rounded up: memory a definition asks for must not shrink on the way to a domain. */
 export const kibToMibCeil = (kib: number): number => Math.ceil(kib / KIB);
 /** KiB → MiB, rounded down: capacity a host reports must not be overstated. */

@@ -32,7 +32,7 @@
 // "a&lt;p" and grows with the square of it, its XML builder overflowed the stack on a description
 // 10,000 elements deep, and it read 8.5 MiB in 1.3 s, so a feed at the cap took longer than the
 // two seconds storm allows a feed.
-import { CHANNEL_FEED_NAMESPACE, MIB, NAME_PATTERN, NAME_RULE, SHA256_PATTERN, VERSION_PATTERN, VERSION_RULE } from '../rules.ts';
+import { CHANNEL_FEED_NAMESPACE, MAX_CHANNEL_DOCUMENT_BYTES, MIB, NAME_PATTERN, NAME_RULE, SHA256_PATTERN, VERSION_PATTERN, VERSION_RULE } from '../rules.ts';
 
 export interface ChannelImage {
   url: string;
@@ -70,7 +70,7 @@ export class FeedError extends Error {}
  * versions, so this is some 19,000 of them; the cap bounds the memory and the time (well under
  * the two seconds a feed may take) whatever a URL serves.
  */
-export const MAX_FEED_BYTES = 16 * MIB;
+export const MAX_FEED_BYTES = MAX_CHANNEL_DOCUMENT_BYTES;
 
 /** A feed is four deep (rss › channel › item › storm:name); extensions get room, a stack does not get hurt. */
 export const MAX_FEED_DEPTH = 32;

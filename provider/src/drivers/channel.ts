@@ -7,6 +7,7 @@ import { mkdir, open, readFile, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { MAX_CHANNEL_DOCUMENT_BYTES, MIB } from '../rules.ts';
 
 export class ChannelUnreachableError extends Error {}
 export class ChannelHttpError extends Error {}
@@ -36,7 +37,38 @@ export async function fetchBytes(url: string, timeoutMs = 30_000): Promise<Uint8
   }
   if (res.status === 404) return null;
   if (!res.ok) throw new ChannelHttpError(`${url}: HTTP ${res.status} ${res.statusText}`);
-  return new Uint8Array(await res.arrayBuffer());
+  return readCapped(url, res);
+}
+
+// Read as it arrives and given up past the cap, so a server that answers with gigabytes costs
+// 16 MiB of memory at most, not the whole answer.
+async function readCapped(url: string, res: Response): Promise<Uint8Array> {
+  const tooBig = () =>
+    new ChannelHttpError(`${url}: the answer is larger than ${MAX_CHANNEL_DOCUMENT_BYTES / MIB} MiB, and no channel document (feed, definition, signature) is: is this a channel's URL?`);
+  const declared = Number(res.headers.get('content-length'));
+  if (declared > MAX_CHANNEL_DOCUMENT_BYTES) {
+    await res.body?.cancel();
+    throw tooBig();
+  }
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  if (res.body) {
+    for await (const chunk of res.body) {
+      size += chunk.length;
+      if (size > MAX_CHANNEL_DOCUMENT_BYTES) {
+        await res.body.cancel().catch(() => {});
+        throw tooBig();
+      }
+      chunks.push(chunk);
+    }
+  }
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    bytes.set(c, at);
+    at += c.length;
+  }
+  return bytes;
 }
 
 export interface Fetched {
