@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseFeed } from '../provider/src/channel/feed.ts';
 import { checkChannelFiles, type DefinitionFile } from '../provider/src/channel/publish.ts';
+import { definitionFolders } from '../provider/src/channel/local-image.ts';
 import { generateKeyPair, loadSecretKey, newFeedClaims, parsePublicKey, signFile, verifySignature } from '../provider/src/channel/signing.ts';
 import { fetchBytes } from '../provider/src/drivers/channel.ts';
 import { buildSite, serveStatic } from '../test/lib/channel.ts';
@@ -31,7 +32,7 @@ export async function benchChannel(): Promise<void> {
     execFileSync(process.execPath, ['--import', 'tsx', join(REPO_DIR, 'catalog-site/scripts/generate-appliances.ts'), String(COUNT), defs], { stdio: 'ignore' });
     // The channel's verdict alone (what `storm validate` and the build's loader ask), from bytes in memory.
     const files: DefinitionFile[] = [];
-    for await (const f of glob('**/appliance.xml', { cwd: defs })) files.push({ file: f, bytes: await readFile(join(defs, f)), mtime: new Date(0), folders: f.split('/').slice(0, -1) });
+    for await (const f of glob('**/appliance.xml', { cwd: defs })) files.push({ file: f, bytes: await readFile(join(defs, f)), mtime: new Date(0), folders: definitionFolders(defs, join(defs, f)) });
     const verdicts: number[] = [];
     for (let i = 0; i < 5; i++) {
       const t0 = performance.now();

@@ -379,7 +379,12 @@ function run(cmd: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => execFile(cmd, args, { maxBuffer: 16 << 20 }, (err, stdout, stderr) => (err ? reject(new Error(`${cmd} ${args.join(' ')}: ${stderr || err.message}`)) : resolve(stdout))));
 }
 
-const virshOut = (uri: string, ...args: string[]): Promise<string> => run('virsh', ['-q', '-c', uri, ...args]);
+/** test/lib's virsh, failing loudly: the baseline's facts must be read, not guessed. */
+async function virshOut(uri: string, ...args: string[]): Promise<string> {
+  const r = await virsh(uri, ...args);
+  if (r.exitCode !== 0) throw new Error(`virsh ${args.join(' ')}: ${r.output}`);
+  return r.stdout;
+}
 
 function labHcl(blade: Blade, layers: TestLayers, instance: boolean): string {
   return `${bladeServerHcl(blade, '  accelerator = "tcg"')}

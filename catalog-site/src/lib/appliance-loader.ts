@@ -12,7 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Loader } from 'astro/loaders';
 import { checkChannelFiles, withLocalImages, type ChannelVerdict, type DefinitionFile } from '../../../provider/src/channel/publish.ts';
-import { localImageBeside } from '../../../provider/src/channel/local-image.ts';
+import { definitionFolders, localImageBeside } from '../../../provider/src/channel/local-image.ts';
 import { appliancePath, definitionPath, entryId } from './urls.ts';
 
 /** A publisher's mistake: the message says it all, so no stack trace into the loader. */
@@ -80,7 +80,7 @@ export function applianceLoader(options: { directory: string }): Loader {
       names.sort();
       // Bytes, not text: what is published is the file as it is, and the validator decides what it may be.
       const read = await Promise.all(
-        names.map(async (file): Promise<DefinitionFile> => ({ file, bytes: await readFile(file), mtime: (await stat(file)).mtime, folders: path.relative(dir, path.dirname(file)).split(path.sep).filter(Boolean) })),
+        names.map(async (file): Promise<DefinitionFile> => ({ file, bytes: await readFile(file), mtime: (await stat(file)).mtime, folders: definitionFolders(dir, file) })),
       );
       // Images kept beside their definitions: the build computes their checksums and publishes them.
       const files = await withLocalImages(read, (f, name) => localImageBeside(f.file, name, displayPath));

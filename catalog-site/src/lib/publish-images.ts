@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { AstroIntegration } from 'astro';
 import { parseApplianceDefinition } from '../../../provider/src/channel/definition.ts';
 import { imageFileName } from '../../../provider/src/channel/publish.ts';
+import { definitionFolders } from '../../../provider/src/channel/local-image.ts';
 
 export interface ImageCopy {
   from: string;
@@ -23,7 +24,7 @@ export async function imagePlan(appliancesDir: string, channelUrl: URL): Promise
   const names: string[] = [];
   for await (const f of glob('**/appliance.xml', { cwd: appliancesDir })) names.push(path.join(appliancesDir, f));
   for (const file of names.sort()) {
-    const folders = path.relative(appliancesDir, path.dirname(file)).split(path.sep).filter(Boolean);
+    const folders = definitionFolders(appliancesDir, file);
     const parsed = parseApplianceDefinition(await readFile(file), file, { folders });
     // An invalid definition stopped the build long before this runs.
     if (!parsed.ok) continue;

@@ -8,6 +8,11 @@ import { lstat } from 'node:fs/promises';
 import path from 'node:path';
 import type { ImageFormat, LocalImage } from './publish.ts';
 
+/** The folders a definition file is in below `root`, outermost first: what a name it leaves out is derived from. */
+export function definitionFolders(root: string, file: string): string[] {
+  return path.relative(root, path.dirname(file)).split(path.sep).filter(Boolean);
+}
+
 const QCOW2_MAGIC = Buffer.from([0x51, 0x46, 0x49, 0xfb]);
 
 /** What the first bytes say the image is: qcow2, a gzip (storm reads it as a .tgz) or anything else, raw. */

@@ -76,10 +76,12 @@ export interface ChannelVerdict {
 
 const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 
+/** The 1-based line of a character offset; line 1 when the offset is -1 (not found). */
+const lineAt = (xml: string, offset: number): number => (offset === -1 ? 1 : xml.slice(0, offset).split('\n').length);
+
 /** The line of the first `<dependency>` naming `name`, for a message about it; 1 when it cannot be found. */
 function dependencyLine(xml: string, name: string): number {
-  const m = new RegExp(`<dependency>\\s*${name}(:[^<\\s]*)?\\s*</dependency>`).exec(xml);
-  return m ? xml.slice(0, m.index).split('\n').length : 1;
+  return lineAt(xml, new RegExp(`<dependency>\\s*${name}(:[^<\\s]*)?\\s*</dependency>`).exec(xml)?.index ?? -1);
 }
 
 /** The file name an image URL ends in ("webserv.tgz"), or null when it names none a folder could hold. */
@@ -102,10 +104,7 @@ export function formatFromName(name: string): ImageFormat {
 }
 
 /** The line of the first `<tag`, for a message about it; 1 when it cannot be found. */
-function lineOf(xml: string, tag: string): number {
-  const at = xml.indexOf(`<${tag}`);
-  return at === -1 ? 1 : xml.slice(0, at).split('\n').length;
-}
+const lineOf = (xml: string, tag: string): number => lineAt(xml, xml.indexOf(`<${tag}`));
 
 /** The download, or why the definition's image cannot be published. */
 function downloadOf(f: DefinitionFile, def: ApplianceDefinition, xml: string): Download | string {

@@ -6,7 +6,7 @@ import { glob, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { checkChannelFiles, withLocalImages, type DefinitionFile } from '../channel/publish.ts';
-import { localImageBeside } from '../channel/local-image.ts';
+import { definitionFolders, localImageBeside } from '../channel/local-image.ts';
 
 export interface ValidateCommandIO {
   stdout: { write(text: string): unknown };
@@ -87,7 +87,7 @@ export async function validateCommand(args: string[], io: ValidateCommandIO = de
     for (const file of found.sort()) {
       try {
         // Only the site's own layout (…/appliance.xml) says the folder is the appliance's.
-        const folders = path.basename(file) === 'appliance.xml' ? path.relative(top, path.dirname(file)).split(path.sep).filter(Boolean) : [];
+        const folders = path.basename(file) === 'appliance.xml' ? definitionFolders(top, file) : [];
         files.push({ file: shown(file), bytes: await readFile(file), mtime: (await stat(file)).mtime, folders });
       } catch (e) {
         io.stderr.write(`storm validate: cannot read ${shown(file)}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`);
