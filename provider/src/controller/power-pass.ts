@@ -76,7 +76,8 @@ export async function observeServer(ctx: PowerContext, s: ServerRecord, samples:
   }
   if (domains === 0) {
     if (!ctx.memory.emptySince.has(s.id)) ctx.memory.emptySince.set(s.id, now);
-  } else if (domains !== null) {
+  } else if (domains !== null || power === 'off') {
+    // A server seen off has run nothing since: powered on again (by anyone), its hold starts then.
     ctx.memory.emptySince.delete(s.id);
   }
   const cpu = power === 'on' ? (await ctx.store.samples(s.name, CPU, now - ctx.freshMs, now)).at(-1)?.value ?? null : null;
