@@ -15,7 +15,7 @@ check() {
 check provider tsc -p provider/tsconfig.json
 check constructs tsc -p constructs/tsconfig.json
 check stacks tsc -p stacks/tsconfig.json
-check "tests and bench" tsc -p test/tsconfig.json
+check "tests, bench and scripts" tsc -p test/tsconfig.json
 # astro check: the .astro components and the site's .ts files, after syncing the content types.
 check "catalog site (.astro and .ts)" bash -c 'cd catalog-site && ASTRO_TELEMETRY_DISABLED=1 astro check --minimumSeverity error 2>&1 | grep -vE "^[0-9:]+ \[(vite|content|types|storm-appliance-definitions)\]"; exit "${PIPESTATUS[0]}"'
 exit "$failed"

@@ -16,8 +16,17 @@ export interface DnsHost {
 export interface NetworkProps {
   /** The servers to create it on: those whose instances attach to it. */
   readonly servers: readonly ApplianceServer[];
-  /** The /24 it uses, e.g. `192.168.150.0/24` (the host is .1, DHCP hands out .100–.254). */
-  readonly cidr: string;
+  /**
+   * The /24 it uses on every server, e.g. `192.168.150.0/24` (the host is .1, DHCP hands out
+   * .100–.254). Give this or `cidrs`.
+   */
+  readonly cidr?: string;
+  /**
+   * One /24 per server, in the order of `servers`, when the servers share a network segment
+   * (lab blades on one machine: a subnet can be bridged on one of them only). Give this or `cidr`.
+   * @default - `cidr` on every server
+   */
+  readonly cidrs?: readonly string[];
   /**
    * Network name; instances name it.
    * @default - the construct's id
@@ -55,11 +64,11 @@ export class Network extends Construct {
     this.servers = [...props.servers];
     this.hosts = [...(props.hosts ?? [])];
     this.resources = this.servers.map(
-      (server) =>
+      (server, i) =>
         new NetworkResource(this, perServerId(server), {
           server: server.serverId,
           name: this.name,
-          cidr: props.cidr,
+          cidr: props.cidrs?.[i] ?? props.cidr ?? '',
           domain: props.domain,
           active: props.active,
           host: this.hosts.length ? this.hosts.map((h) => ({ ...h })) : undefined,
@@ -68,6 +77,14 @@ export class Network extends Construct {
     validateProps(this, describe('Network', this.name), () => [
       providerRule(nameProp(props.name), this.name, nameValidator),
       { failed: this.servers.length === 0, message: 'servers is empty: a network is made on servers; name those whose instances attach to it.' },
+      {
+        failed: (props.cidr === undefined) === (props.cidrs === undefined),
+        message: props.cidr === undefined ? 'neither cidr nor cidrs is set: give cidr (one /24 on every server) or cidrs (one per server).' : 'both cidr and cidrs are set: give cidr (one /24 on every server) or cidrs (one per server), not both.',
+      },
+      {
+        failed: props.cidrs !== undefined && props.cidrs.length !== this.servers.length,
+        message: `cidrs has ${props.cidrs?.length} entries for ${this.servers.length} servers: give one /24 per server, in the order of servers.`,
+      },
     ]);
   }
 

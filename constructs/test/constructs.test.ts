@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { TerraformOutput, TerraformStack, Testing } from 'cdktf';
 import type { Construct } from 'constructs';
 import { toBeValidTerraform } from 'cdktf/lib/testing/matchers.js';
-import { ApplianceInstance, ApplianceServer, Deployment, LayeredAppliance, ScalingGroup, Storm } from '../src/index.ts';
+import { ApplianceInstance, ApplianceServer, Deployment, LayeredAppliance, Network, ScalingGroup, Storm } from '../src/index.ts';
 import { ACME_KEY, APPS, mailCluster, rack, SHA, webServer, webservImages } from './apps.ts';
 import { ownTmpdir } from './tmpdir.ts';
 
@@ -173,6 +173,18 @@ describe('Deployment and ApplianceInstance', () => {
       assert.equal(n.cidr, '192.168.151.0/24');
       assert.deepEqual(n.host, [{ hostname: 'www', ip: '192.168.151.10' }, { hostname: 'www', ip: '192.168.151.11' }]);
     }
+  });
+
+  test('cidrs gives each server its own subnet, in the order of servers (servers sharing a segment)', () => {
+    const json = synthScope((stack) => {
+      const { blade1, blade2 } = webServer(stack);
+      new Network(stack, 'split', { servers: [blade1, blade2], cidrs: ['192.168.160.0/24', '192.168.161.0/24'] });
+    });
+    const nets = resources(json, 'storm_network').filter((n) => n.name === 'split');
+    assert.deepEqual(nets.map((n) => [n.server, n.cidr]), [
+      ['${storm_appliance_server.blade-1_server_E2FF14CC.id}', '192.168.160.0/24'],
+      ['${storm_appliance_server.blade-2_server_DC29A10F.id}', '192.168.161.0/24'],
+    ]);
   });
 });
 

@@ -51,7 +51,7 @@ before(async () => {
   store = await openSqliteStore(join(dir, 'controller.db'));
   api = await ControllerApi.start({
     store, log: quiet, adminTokenSha256: sha256Hex(files.adminToken), tls: { certPem: files.certPem, keyPem: files.keyPem },
-    host: '127.0.0.1', port: 0, now: Date.now, pages: { status: async () => '<!doctype html><title>storm</title>', timeline: async () => '<svg/>' },
+    host: '127.0.0.1', port: 0, now: Date.now, pages: { status: async () => '<!doctype html><title>storm</title>', timeline: async (span) => `<svg data-from="${span.from ?? ''}" data-to="${span.to ?? ''}"/>` },
   });
   admin = { url: api.url, token: files.adminToken, caPem: files.caPem };
 });
@@ -136,6 +136,17 @@ test('API: servers register with their BMC; the status page needs no token', asy
   const page = await raw('GET', '/status', null, null);
   assert.equal(page.status, 200);
   assert.match(page.text, /<title>storm/);
+});
+
+test('API: the timeline of a span: ?from=&to= as ISO times or epoch ms; anything else is 400 saying what to give', async () => {
+  assert.equal((await raw('GET', '/status/timeline.svg', null, null)).text, '<svg data-from="" data-to=""/>');
+  const iso = await raw('GET', '/status/timeline.svg?from=2026-11-30T20:50:00Z&to=1900000000000', null, null);
+  assert.equal(iso.status, 200);
+  assert.equal(iso.text, `<svg data-from="${Date.parse('2026-11-30T20:50:00Z')}" data-to="1900000000000"/>`);
+  const bad = await raw('GET', '/status/timeline.svg?from=yesterday', null, null);
+  assert.equal(bad.status, 400);
+  assert.match((JSON.parse(bad.text) as { error: string }).error, /from="yesterday" is not a time: give ISO 8601 .* or epoch milliseconds/);
+  assert.equal((await raw('GET', '/status/timeline.svg?from=2000&to=1000', null, null)).status, 400);
 });
 
 test('API: a client that trusts another CA refuses the controller, and says what to set', async () => {

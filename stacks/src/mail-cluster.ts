@@ -3,7 +3,7 @@
 // controller's host-power policy, the members answering round-robin (and MX) under the group's
 // DNS name on a storm network. The appliance comes from a channel or from local images
 // (scripts/build-mail-layer.sh): `mailSource` when synthesizing.
-import { TerraformOutput, TerraformStack } from 'cdktf';
+import { Fn, TerraformOutput, TerraformStack } from 'cdktf';
 import type { Construct } from 'constructs';
 import { ApplianceServer, ApplianceSource, Channel, Deployment, LayeredAppliance, Network, ScalingGroup, Storm, type Accelerator } from '@storm/constructs';
 import { Inputs, synthOptions, type SynthOptions } from './inputs.ts';
@@ -83,10 +83,12 @@ export class MailClusterStack extends TerraformStack {
       appliance: this.appliance,
       files: [{ path: '/etc/smtpd/domains', content: `${v.string('mail_domain', 'The mail domain the cluster accepts mail for.', { default: 'storm.internal' })}\n` }],
     });
+    const cidr = v.string('network_cidr', 'The storm network the members are on (IPv4 CIDR); the group\'s DNS name is on it.', { default: '192.168.160.0/24' });
+    const cidr2 = v.string('server2_network_cidr', 'The network\'s subnet on server 2 when the servers share a segment (two lab blades on one machine); empty: network_cidr.', { default: '' });
     const lan = new Network(this, 'lan', {
       name: `${prefix}mail`,
       servers: this.servers,
-      cidr: v.string('network_cidr', 'The storm network the members are on (IPv4 CIDR); the group\'s DNS name is on it.', { default: '192.168.160.0/24' }),
+      cidrs: [cidr, Fn.coalesce([cidr2, cidr])],
     });
     this.group = new ScalingGroup(this, 'mx', {
       name: `${prefix}mx`,
@@ -96,9 +98,16 @@ export class MailClusterStack extends TerraformStack {
       max: v.number('max_members', 'Members never exceeded.', 4),
       dnsName: 'mail',
       // The paper's policy: another member past 90 % guest CPU, one less under the low mark.
-      guestCpuHigh: 0.9,
+      guestCpuHigh: v.number('guest_cpu_high', 'Add a member when the members\' mean CPU holds at or above this (the paper\'s 90 %).', 0.9),
+      guestCpuLow: v.number('guest_cpu_low', 'Remove one when it holds below this.', 0.3),
+      windowSeconds: v.number('window_seconds', 'How long the load must hold, in seconds.', 60),
+      cooldownOutSeconds: v.number('cooldown_out_seconds', 'Seconds after a scale-out before the next.', 60),
+      cooldownInSeconds: v.number('cooldown_in_seconds', 'Seconds after any change before a scale-in.', 300),
       // Power the second server on when the powered ones pass 90 %, off when it has been empty a while.
-      hostPower: { hostCpuHigh: 0.9, emptyHoldSeconds: 600 },
+      hostPower: {
+        hostCpuHigh: v.number('host_cpu_high', 'Power server 2 on when every powered server is at least this busy (the paper\'s 90 %).', 0.9),
+        emptyHoldSeconds: v.number('empty_hold_seconds', 'Seconds server 2 must have run nothing before it is powered off.', 600),
+      },
     });
 
     new TerraformOutput(this, 'mx_fqdn', { description: 'The name that resolves round-robin (A and MX) to the running members, on the storm network.', value: this.group.fqdn });

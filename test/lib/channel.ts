@@ -55,8 +55,8 @@ const CONTENT_TYPES: Record<string, string> = {
   '.sig': 'text/plain; charset=utf-8',
 };
 
-/** A static file server for `root`, mounted at `basePath`, like any plain web server. */
-export async function serveStatic(root: string, basePath = '/'): Promise<{ server: Server; url: string }> {
+/** A static file server for `root`, mounted at `basePath`, like any plain web server; on `port` when given (else any free one). */
+export async function serveStatic(root: string, basePath = '/', port = 0): Promise<{ server: Server; url: string }> {
   const server = createServer(async (req, res) => {
     const { pathname } = new URL(req.url ?? '/', 'http://x');
     if (!pathname.startsWith(basePath)) return void res.writeHead(404).end('not found');
@@ -68,9 +68,11 @@ export async function serveStatic(root: string, basePath = '/'): Promise<{ serve
     if (!body) return void res.writeHead(404).end('not found');
     res.writeHead(200, { 'Content-Type': CONTENT_TYPES[path.extname(file)] ?? 'application/octet-stream' }).end(body);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return { server, url: `http://127.0.0.1:${port}${basePath}` };
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', resolve);
+  });
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}${basePath}` };
 }
 
 export interface ChannelImage {
@@ -82,6 +84,8 @@ export interface ChannelAppliance {
   name: string;
   version: string;
   label: string;
+  /** Default: "LABEL, published for storm's tests." */
+  description?: string;
   /** Null: a single-layer appliance (the paper's Figure 2). */
   base: ({ name: string } & ChannelImage) | null;
   image: ChannelImage;
@@ -132,14 +136,37 @@ export interface SignFeedOptions {
   now?: number;
 }
 
+export interface PublishOptions {
+  /**
+   * Where the channel lives; its publisher key is kept there and used again by the next call,
+   * so a channel published again (another run of the demo) is the same channel.
+   * Default: a fresh temporary directory.
+   */
+  dir?: string;
+  /** Loopback port to serve on (default: any free one). */
+  port?: number;
+  /** The publisher's name in its key (default "test publisher"). */
+  publisher?: string;
+}
+
+/** The publisher key kept in `dir`, or a new one written there. */
+async function publisherKeyIn(dir: string, publisher: string): Promise<{ publicKeyLine: string; secretKeyPem: string }> {
+  const file = path.join(dir, 'publisher-key.json');
+  const kept = await readFile(file, 'utf8').then((t) => JSON.parse(t) as { publicKeyLine: string; secretKeyPem: string }, () => null);
+  if (kept) return kept;
+  const key = generateKeyPair(publisher);
+  await writeFile(file, JSON.stringify({ publicKeyLine: key.publicKeyLine, secretKeyPem: key.secretKeyPem }), { mode: 0o600 });
+  return key;
+}
+
 /** Publishes appliances as a signed channel on loopback (build, sign images and feed, serve). */
-export async function publishTestChannel(appliances: ChannelAppliance[]): Promise<TestChannel> {
-  const work = await mkdtemp(path.join(tmpdir(), 'storm-channel-'));
+export async function publishTestChannel(appliances: ChannelAppliance[], options: PublishOptions = {}): Promise<TestChannel> {
+  const work = options.dir ?? (await mkdtemp(path.join(tmpdir(), 'storm-channel-')));
   const root = path.join(work, 'www');
   const defs = path.join(work, 'appliances');
   await mkdir(root, { recursive: true });
-  const { server, url } = await serveStatic(root);
-  const key = generateKeyPair('test publisher');
+  const { server, url } = await serveStatic(root, '/', options.port);
+  const key = options.dir ? await publisherKeyIn(work, options.publisher ?? 'test publisher') : generateKeyPair(options.publisher ?? 'test publisher');
   const other = generateKeyPair('someone else');
   const secret = loadSecretKey(key.secretKeyPem);
   const imageUrl = (p: string) => `${url}images/${path.basename(p)}`;
@@ -153,7 +180,7 @@ export async function publishTestChannel(appliances: ChannelAppliance[]): Promis
       formatVersion: '1.0',
       name: a.name,
       label: a.label,
-      description: `${a.label}, published for storm's tests.`,
+      description: a.description ?? `${a.label}, published for storm's tests.`,
       version: a.version,
       sizeMib: 64,
       image: ref(a.image),

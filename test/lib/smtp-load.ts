@@ -348,3 +348,107 @@ export async function sendBurst(o: BurstOptions): Promise<BurstReport> {
   }));
   return summarizeBurst(results, o.sizeBytes, performance.now() - t0);
 }
+
+export interface SteadyLoadOptions {
+  /** Where the load goes now: called every `refreshMs` (a group's DNS name, resolved). */
+  addresses: () => Promise<string[]>;
+  /** Sessions kept open per address, each sending back to back. */
+  perAddress: number;
+  sizeBytes: number;
+  from: string;
+  to: string;
+  port?: number;
+  timeoutMs?: number;
+  /** How often the addresses are asked again, ms; default 3000. */
+  refreshMs?: number;
+  /** Messages per session before it reconnects (sessions then follow the addresses); default 20. */
+  messagesPerSession?: number;
+}
+
+/**
+ * A load that lasts until stopped, spread over whatever addresses a DNS name gives now: the
+ * paper's load-generating clients against a scaled mail service. Addresses that appear get their
+ * sessions; sessions to one that disappears (a member scaled in) end with their session. A
+ * failed session counts and is tried again a second later, while its address is still given.
+ */
+export class SteadyLoad {
+  /** Accepted messages by address. */
+  readonly accepted = new Map<string, number>();
+  /** Sessions that failed after connecting, or could not connect for another reason than a refusal. */
+  failed = 0;
+  /** Connections refused: a member is in the name before its MTA listens (it is still starting). */
+  refused = 0;
+  lastError: string | null = null;
+  private running = false;
+  private current = new Set<string>();
+  private readonly workers = new Map<string, Promise<void>[]>();
+  private refresher: Promise<void> | null = null;
+  private seq = 0;
+
+  constructor(private readonly o: SteadyLoadOptions) {}
+
+  get total(): number {
+    let n = 0;
+    for (const v of this.accepted.values()) n += v;
+    return n;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.refresher = this.refresh();
+  }
+
+  /** Ends every session after its current message; resolves when all have. */
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.refresher;
+    await Promise.all([...this.workers.values()].flat());
+    this.workers.clear();
+  }
+
+  private async refresh(): Promise<void> {
+    while (this.running) {
+      const given = await this.o.addresses().catch((e: Error) => {
+        this.lastError = `resolving: ${e.message}`;
+        return [...this.current];
+      });
+      this.current = new Set(given);
+      for (const address of this.current) {
+        if (this.workers.has(address)) continue;
+        this.workers.set(address, Array.from({ length: this.o.perAddress }, () => this.worker(address)));
+      }
+      const until = Date.now() + (this.o.refreshMs ?? 3000);
+      while (this.running && Date.now() < until) await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  private async worker(address: string): Promise<void> {
+    while (this.running && this.current.has(address)) {
+      let session: SmtpSession | null = null;
+      try {
+        session = await SmtpSession.open({ host: address, port: this.o.port, timeoutMs: this.o.timeoutMs ?? 30_000 });
+        await session.command('EHLO loadgen.storm.invalid', 250);
+        for (let i = 0; i < (this.o.messagesPerSession ?? 20) && this.running && this.current.has(address); i++) {
+          await session.send(this.o.from, this.o.to, messageText({ from: this.o.from, to: this.o.to, sizeBytes: this.o.sizeBytes, seq: ++this.seq }));
+          this.accepted.set(address, (this.accepted.get(address) ?? 0) + 1);
+        }
+        await session.quit();
+      } catch (e) {
+        session?.close();
+        if ((e as NodeJS.ErrnoException).code === 'ECONNREFUSED') this.refused++;
+        else {
+          this.failed++;
+          this.lastError = `${address}: ${(e as Error).message}`;
+        }
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+    // Gone from the name: let a later refresh start sessions again should it come back.
+    if (!this.running || !this.current.has(address)) this.forget(address);
+  }
+
+  private forget(address: string): void {
+    if (this.running) this.workers.delete(address);
+  }
+}

@@ -27,7 +27,7 @@ export interface ApiOptions {
   port: number;
   now: () => number;
   /** The status page and its timeline, rendered on request. */
-  pages: { status(): Promise<string>; timeline(): Promise<string> };
+  pages: { status(): Promise<string>; timeline(span: TimelineSpan): Promise<string> };
 }
 
 /** What GET /v1/groups/NAME answers (and PUT, after storing): the provider's WireGroupView. */
@@ -103,6 +103,23 @@ export class ControllerApi {
   }
 }
 
+/** A span of the timeline: from and to as epoch ms; either may be left to the page's default. */
+export interface TimelineSpan { from?: number; to?: number }
+
+/** ?from=&to= as ISO 8601 times or epoch milliseconds (a run's own minutes, e.g. the demo's). */
+function timelineSpan(query: URLSearchParams): TimelineSpan {
+  const time = (name: 'from' | 'to'): number | undefined => {
+    const text = query.get(name);
+    if (text === null) return undefined;
+    const at = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
+    if (!Number.isFinite(at)) throw new RequestError(400, `${name}=${JSON.stringify(text)} is not a time: give ISO 8601 (2026-11-30T20:50:00Z) or epoch milliseconds`);
+    return at;
+  };
+  const span = { from: time('from'), to: time('to') };
+  if (span.from !== undefined && span.to !== undefined && span.from >= span.to) throw new RequestError(400, 'from must be before to');
+  return span;
+}
+
 async function route(o: ApiOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'https://controller');
   const parts = url.pathname.split('/').filter(Boolean).map((p) => decodeURIComponent(p));
@@ -110,7 +127,7 @@ async function route(o: ApiOptions, req: IncomingMessage, res: ServerResponse): 
 
   if (method === 'GET' && url.pathname === '/healthz') return send(res, 200, { ok: true });
   if (method === 'GET' && (url.pathname === '/' || url.pathname === '/status')) return send(res, 200, await o.pages.status(), 'text/html');
-  if (method === 'GET' && url.pathname === '/status/timeline.svg') return send(res, 200, await o.pages.timeline(), 'image/svg+xml');
+  if (method === 'GET' && url.pathname === '/status/timeline.svg') return send(res, 200, await o.pages.timeline(timelineSpan(url.searchParams)), 'image/svg+xml');
 
   // A member reports for itself only: its token's hash must be the one stored for that name.
   if (parts[0] === 'v1' && parts[1] === 'members' && parts.length === 4 && parts[3] === 'load') {

@@ -150,7 +150,7 @@ async function run(values: Values): Promise<number> {
     api = await ControllerApi.start({
       store, log, adminTokenSha256: sha256Hex(files.adminToken), tls: { certPem: files.certPem, keyPem: files.keyPem },
       host: listen.host, port: listen.port, now: Date.now,
-      pages: { status: () => board.page(Date.now()), timeline: () => board.timeline(Date.now()) },
+      pages: { status: () => board.page(Date.now()), timeline: (span) => board.timeline(Date.now(), span) },
     });
   } catch (err) {
     await store.close();

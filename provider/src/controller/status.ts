@@ -5,6 +5,7 @@ import { deploymentsOf, groupLoad } from './group-pass.ts';
 import { CANNOT_POWER, WATTS, type ObservedServer, type PowerPassResult } from './power-pass.ts';
 import { CPU, MEMBERS } from './sampler.ts';
 import { renderStatusPage, renderTimelineSvg, type StatusSnapshot } from './status-page.ts';
+import type { TimelineSpan } from './api.ts';
 import type { ControllerStore } from './store.ts';
 
 /** The timeline's span, like the paper's Figure 5 (an experiment of some minutes). */
@@ -25,7 +26,8 @@ export class StatusBoard {
     else this.notes.delete(group);
   }
 
-  async snapshot(now: number): Promise<StatusSnapshot> {
+  /** What the page shows at `now`; the timeline over `span` (default: the last 30 min, at least 2). */
+  async snapshot(now: number, span: TimelineSpan = {}): Promise<StatusSnapshot> {
     const fresh = now - 3 * this.controller.intervalSeconds * 1000;
     const latest = async (subject: string, metric: string) => (await this.store.samples(subject, metric, fresh, now)).at(-1)?.value ?? null;
     const groups = await this.store.groups();
@@ -44,12 +46,14 @@ export class StatusBoard {
       };
     }));
     const decisions = await this.store.decisions({ limit: 200 });
-    const since = now - TIMELINE_MS;
-    const watts = await Promise.all([...serverIds.values()].map(async (s) => ({ server: s.name, points: (await this.store.samples(s.name, WATTS, since, now)).map((p) => ({ at: p.at, value: p.value })) })));
-    const instances = await Promise.all(groups.map(async (g) => ({ group: g.name, points: (await this.store.samples(g.name, MEMBERS, since, now)).map((p) => ({ at: p.at, value: p.value })) })));
-    // A young controller's few minutes fill the chart rather than its right edge (at least 2 min).
-    const first = Math.min(...[...watts.map((w) => w.points), ...instances.map((i) => i.points)].flat().map((p) => p.at), now);
-    const from = Math.max(since, Math.min(first, now - 2 * 60_000));
+    const to = Math.min(span.to ?? now, now);
+    const since = span.from ?? to - TIMELINE_MS;
+    const watts = await Promise.all([...serverIds.values()].map(async (s) => ({ server: s.name, points: (await this.store.samples(s.name, WATTS, since, to)).map((p) => ({ at: p.at, value: p.value })) })));
+    const instances = await Promise.all(groups.map(async (g) => ({ group: g.name, points: (await this.store.samples(g.name, MEMBERS, since, to)).map((p) => ({ at: p.at, value: p.value })) })));
+    // A young controller's few minutes fill the chart rather than its right edge (at least 2 min);
+    // a span asked for is drawn as asked.
+    const first = Math.min(...[...watts.map((w) => w.points), ...instances.map((i) => i.points)].flat().map((p) => p.at), to);
+    const from = span.from ?? Math.max(since, Math.min(first, to - 2 * 60_000));
     return {
       now,
       controller: { ...this.controller, leader: this.leader },
@@ -66,7 +70,7 @@ export class StatusBoard {
         };
       })),
       power: { note: [...this.notes.values()].join('; ') || null, decisions: decisions.filter((d) => d.kind === 'power').slice(0, 10) },
-      timeline: { from, to: now, watts, instances },
+      timeline: { from, to, watts, instances },
     };
   }
 
@@ -74,7 +78,7 @@ export class StatusBoard {
     return renderStatusPage(await this.snapshot(now));
   }
 
-  async timeline(now: number): Promise<string> {
-    return renderTimelineSvg((await this.snapshot(now)).timeline);
+  async timeline(now: number, span: TimelineSpan = {}): Promise<string> {
+    return renderTimelineSvg((await this.snapshot(now, span)).timeline);
   }
 }

@@ -167,6 +167,54 @@ variable "network_cidr" {
   default     = "192.168.160.0/24"
 }
 
+variable "server2_network_cidr" {
+  description = "The network's subnet on server 2 when the servers share a segment (two lab blades on one machine); empty: network_cidr."
+  type        = string
+  default     = ""
+}
+
+variable "guest_cpu_high" {
+  description = "Add a member when the members' mean CPU holds at or above this (the paper's 90 %)."
+  type        = number
+  default     = 0.9
+}
+
+variable "guest_cpu_low" {
+  description = "Remove one when it holds below this."
+  type        = number
+  default     = 0.3
+}
+
+variable "window_seconds" {
+  description = "How long the load must hold, in seconds."
+  type        = number
+  default     = 60
+}
+
+variable "cooldown_out_seconds" {
+  description = "Seconds after a scale-out before the next."
+  type        = number
+  default     = 60
+}
+
+variable "cooldown_in_seconds" {
+  description = "Seconds after any change before a scale-in."
+  type        = number
+  default     = 300
+}
+
+variable "host_cpu_high" {
+  description = "Power server 2 on when every powered server is at least this busy (the paper's 90 %)."
+  type        = number
+  default     = 0.9
+}
+
+variable "empty_hold_seconds" {
+  description = "Seconds server 2 must have run nothing before it is powered off."
+  type        = number
+  default     = 600
+}
+
 variable "min_members" {
   description = "Members kept whatever the load."
   type        = number
@@ -299,7 +347,7 @@ resource "storm_network" "mail" {
   count  = 2
   server = storm_appliance_server.mail[count.index].id
   name   = "${var.name_prefix}mail"
-  cidr   = var.network_cidr
+  cidr   = count.index == 1 ? coalesce(var.server2_network_cidr, var.network_cidr) : var.network_cidr
 }
 
 resource "storm_scaling_group" "mx" {
@@ -310,12 +358,16 @@ resource "storm_scaling_group" "mx" {
   max         = var.max_members
   dns_name    = "mail"
   services    = local.mail.provides # SRV records, and MX for smtp/mail
-  # The paper's policy: another member past 90 % guest CPU.
-  guest_cpu_high = 0.9
+  # The paper's policy: another member past 90 % guest CPU, one less under the low mark.
+  guest_cpu_high       = var.guest_cpu_high
+  guest_cpu_low        = var.guest_cpu_low
+  window_seconds       = var.window_seconds
+  cooldown_out_seconds = var.cooldown_out_seconds
+  cooldown_in_seconds  = var.cooldown_in_seconds
   # Power the second server on when the powered ones pass 90 %, off when it has been empty a while.
   host_power {
-    host_cpu_high      = 0.9
-    empty_hold_seconds = 600
+    host_cpu_high      = var.host_cpu_high
+    empty_hold_seconds = var.empty_hold_seconds
   }
   depends_on = [storm_network.mail]
 }
