@@ -401,7 +401,7 @@ async function destroy(): Promise<void> {
       say(left.length ? `left on ${b.name}: ${left.join(', ')}` : `${b.name}: no domain, network or pool left`);
     }
   }
-  step(deployed ? 3 : 1, deployed ? 3 : 1, 'stopping the cluster and removing build/demo');
+  step(deployed ? 3 : 1, deployed ? 3 : 1, `stopping the cluster and removing ${DEMO_DIR}`);
   await stopCluster();
   rmSync(DEMO_DIR, { recursive: true, force: true });
   say(`removed ${DEMO_DIR}`);

@@ -29,7 +29,8 @@ export interface HostPowerPolicy {
    */
   readonly hostCpuHigh?: number;
   /**
-   * Servers kept on whatever the load.
+   * Servers kept on whatever the load. The group's last powered server is never switched off
+   * (its next member needs somewhere to start), so 0 behaves as 1.
    * @default 1
    */
   readonly minServersOn?: number;

@@ -77,13 +77,17 @@ describe('stacks: the cdktf app', () => {
     const deployments = only(s, 'storm_deployment');
     assert.equal(deployments.length, 2);
     assert.deepEqual(deployments[0]!.file, [{ path: '/etc/smtpd/domains', content: '${var.mail_domain}\n' }]);
-    assert.deepEqual(only(s, 'storm_network').map((n) => [n.name, n.cidr]), [['mail', '${var.network_cidr}'], ['mail', '${var.network_cidr}']]);
+    assert.deepEqual(only(s, 'storm_network').map((n) => [n.name, n.cidr]), [['mail', '${var.network_cidr}'], ['mail', '${coalesce(var.server2_network_cidr, var.network_cidr)}']], 'server 2 takes its own subnet when given one');
     const [group] = only(s, 'storm_scaling_group');
     assert.equal(group!.name, 'mx');
     assert.equal(group!.dns_name, 'mail');
     assert.equal(group!.network, 'mail');
-    assert.equal(group!.guest_cpu_high, 0.9);
-    assert.deepEqual(group!.host_power, { host_cpu_high: 0.9, empty_hold_seconds: 600 });
+    // The policy is the stack's input, the paper's 90 % unless given.
+    assert.equal(group!.guest_cpu_high, '${var.guest_cpu_high}');
+    assert.equal(s.variable.guest_cpu_high!.default, 0.9);
+    assert.deepEqual(group!.host_power, { host_cpu_high: '${var.host_cpu_high}', empty_hold_seconds: '${var.empty_hold_seconds}' });
+    assert.equal(s.variable.host_cpu_high!.default, 0.9);
+    assert.equal(s.variable.empty_hold_seconds!.default, 600);
     assert.match(String(group!.services), /^\$\{data\.storm_appliance\.\w+\.provides\}$/, 'services from the channel: MX for the mail appliance');
     assert.equal((group!.deployments as string[]).length, 2);
     assert.ok(s.provider.storm![0]!.controller);

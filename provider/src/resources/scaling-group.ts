@@ -71,7 +71,7 @@ const schema = {
         block: {
           attributes: {
             host_cpu_high: { type: 'number', mode: 'optional', default: P.hostCpuHigh, validators: [inRange(0.01, 1)], description: 'Power on another server when every powered one is at least this busy (its guests\' CPU time over its CPUs). The default is the paper\'s 90 %.' },
-            min_servers_on: { type: 'number', mode: 'optional', default: P.minServersOn, validators: [between(0, 1000)], description: 'Servers kept on whatever the load.' },
+            min_servers_on: { type: 'number', mode: 'optional', default: P.minServersOn, validators: [between(0, 1000)], description: 'Servers kept on whatever the load. The last powered server of the group is never switched off, whatever this says: a group with no server on would have nowhere to start its next member, so 0 behaves as 1.' },
             empty_hold_seconds: { type: 'number', mode: 'optional', default: P.emptyHoldSeconds, validators: [between(0, 604800)], description: 'How long a server must have run no domain before it is powered off: a blade\'s boot (and the wait for it) costs more than some idle minutes.' },
             max_concurrent_changes: { type: 'number', mode: 'optional', default: P.maxConcurrentChanges, validators: [between(1, 100)], description: 'Power changes in flight at once (booting or stopping servers count).' },
             default_boot_seconds: { type: 'number', mode: 'optional', default: P.defaultBootSeconds, validators: [between(1, 3600)], description: 'Boot lead time assumed for a server the controller never powered on; afterwards its own (the median of its last 5 power-ons), so the fastest server is powered first.' },

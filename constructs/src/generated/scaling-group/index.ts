@@ -473,7 +473,7 @@ export interface ScalingGroupHostPower {
   */
   readonly hostCpuHigh?: number;
   /**
-  * Servers kept on whatever the load. Defaults to `1`.
+  * Servers kept on whatever the load. The last powered server of the group is never switched off, whatever this says: a group with no server on would have nowhere to start its next member, so 0 behaves as 1. Defaults to `1`.
   *
   * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/storm/storm/latest/docs/resources/scaling_group#min_servers_on ScalingGroup#min_servers_on}
   */
