@@ -328,6 +328,8 @@ async function up(): Promise<void> {
   watch.writeLog();
 
   step(6, total, 'the timeline (the paper\'s Figure 5) and the status page');
+  // The group's member count is sampled at the start of a round: two more rounds draw the last step.
+  await sleep(5000);
   const svg = await fetchText(`${admin.url}/status/timeline.svg?from=${experimentFrom}`, admin.caPem);
   writeFileSync(paths.timeline, svg);
   const shot = await screenshot(`${admin.url}/status`).catch((e: Error) => `not taken (${e.message.split('\n')[0]})`);
