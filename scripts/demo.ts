@@ -4,21 +4,24 @@
 // powered on over IPMI and given one, and when the load stops the group shrinks and blade 2 is
 // powered off again. The cluster stays up afterwards (status page, catalog, blades) until
 // `npm run demo -- --destroy`. Run again, it adopts what an earlier run left.
-import { execFileSync, spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Resolver } from 'node:dns/promises';
 import { get } from 'node:https';
-import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { controllerRequest, type ControllerConnection, type WireGroupView } from '../provider/src/drivers/controller-api.ts';
+import type { ControllerConnection } from '../provider/src/drivers/controller-api.ts';
 import { readControllerDir } from '../provider/src/controller/init.ts';
 import { CHROMIUM } from '../test/lib/browser.ts';
 import { ipmitool, type Blade } from '../test/lib/lab.ts';
 import { SmtpSession, SteadyLoad } from '../test/lib/smtp-load.ts';
 import { REPO_DIR, virsh } from '../test/lib/terraform.ts';
-import { cdktf, terraform, writeProject, type Vars } from './demo/cdktf.ts';
-import { clusterAlive, DEMO_DIR, LANS, paths, readCluster, type ClusterInfo } from './demo/state.ts';
+import { cdktf, terraform, writeProject } from './demo/cdktf.ts';
+import { ensureCluster, stopCluster } from './demo/cluster-process.ts';
+import { DOMAIN, FQDN, GROUP, MAX_MEMBERS, stackVars, thresholds } from './demo/inputs.ts';
+import { DEMO_DIR, LANS, paths } from './demo/state.ts';
+import { DemoError, waitFor } from './demo/wait.ts';
+import { chassis, leftOn, runningDomains, Watch } from './demo/watch.ts';
 
 const USAGE = `usage: npm run demo [-- --destroy]
 
@@ -33,10 +36,6 @@ ${DEMO_DIR}; ports 127.0.0.1:8480 (channel), :9443 (controller), UDP 9601+ (BMCs
 127.0.0.11-12 (the blades' libvirtd) and the networks 192.168.160.0/24 and 192.168.161.0/24.`;
 
 const STORM = join(REPO_DIR, 'build', 'bin', 'storm');
-const GROUP = 'mx';
-const MAX_MEMBERS = 3;
-const DOMAIN = 'storm.internal';
-const FQDN = `mail.${DOMAIN}`;
 
 const t0 = Date.now();
 const clock = () => {
@@ -46,169 +45,6 @@ const clock = () => {
 const say = (line: string) => console.log(`[${clock()}] ${line}`);
 const detail = (line: string) => console.log(`         ${line}`);
 const step = (n: number, total: number, what: string) => console.log(`\n[${clock()}] ── ${n}/${total} ${what}`);
-
-/** A step that did not happen, said as what was waited for and where to look. */
-class DemoError extends Error {}
-
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | null | undefined | false>, hint = ''): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe().catch(() => null);
-    if (v) return v;
-    if (Date.now() > deadline) throw new DemoError(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}${hint ? `; ${hint}` : ''}`);
-    await sleep(1000);
-  }
-}
-
-// ---- the cluster process ------------------------------------------------------------------------
-
-/** The running cluster, or a new one started detached (its BMCs live as long as it does). */
-async function ensureCluster(): Promise<ClusterInfo> {
-  const up = readCluster();
-  if (up && clusterAlive(up.pid)) {
-    say(`the demo cluster is already up (pid ${up.pid}, since ${up.startedAt}): using it`);
-    return up;
-  }
-  rmSync(paths.cluster, { force: true });
-  mkdirSync(DEMO_DIR, { recursive: true });
-  const out = openSync(paths.clusterLog, 'a');
-  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_DIR, 'scripts', 'demo', 'cluster.ts')], { cwd: REPO_DIR, detached: true, stdio: ['ignore', out, out] });
-  closeSync(out);
-  let exited: string | null = null;
-  child.on('exit', (code, signal) => { exited = signal ?? `exit ${code}`; });
-  child.unref();
-  say(`starting the cluster (pid ${child.pid}; log ${paths.clusterLog})`);
-  const info = await waitFor('the cluster to answer', 300_000, async () => {
-    if (exited) throw new DemoError(`the cluster process ended (${exited}):\n${tail(paths.clusterLog, 15)}`);
-    const c = readCluster();
-    return c && c.pid === child.pid ? c : null;
-  }).catch((e: Error) => {
-    if (exited) throw new DemoError(`the cluster process ended (${exited}):\n${tail(paths.clusterLog, 15)}`);
-    throw e;
-  });
-  return info;
-}
-
-async function stopCluster(): Promise<void> {
-  const up = readCluster();
-  if (!up || !clusterAlive(up.pid)) return;
-  process.kill(up.pid, 'SIGTERM');
-  await waitFor('the cluster to stop', 60_000, async () => !clusterAlive(up.pid));
-}
-
-function tail(file: string, lines: number): string {
-  if (!existsSync(file)) return '(no log)';
-  return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).map((l) => `    ${l}`).join('\n');
-}
-
-// ---- the stack's inputs -------------------------------------------------------------------------
-
-interface Thresholds { guest: number; host: number; why: string }
-
-/**
- * The paper's 90 % marks assume guests with a CPU each to themselves. Here every guest, QEMU's
- * own threads, the load generator and the controller share this machine's cores, so on a small
- * machine a busy guest measures well under 90 % and two fill the blade before it reads 90 %.
- */
-function thresholds(): Thresholds {
-  const cores = availableParallelism();
-  if (process.env.STORM_DEMO_PAPER_THRESHOLDS === '1') return { guest: 0.9, host: 0.9, why: 'the paper\'s (STORM_DEMO_PAPER_THRESHOLDS=1)' };
-  const host = Math.min(0.9, Math.round((1.5 / cores) * 100) / 100);
-  const guest = cores <= 2 ? 0.6 : 0.9;
-  return { guest, host, why: `${cores} cores shared by the guests, QEMU, the load and the controller (the paper's 90 %: STORM_DEMO_PAPER_THRESHOLDS=1)` };
-}
-
-async function stackVars(c: ClusterInfo, marks: Thresholds, overrides: Vars = {}): Promise<Vars> {
-  const files = await readControllerDir(c.controller.dir);
-  const [b1, b2] = c.blades as [Blade, Blade];
-  return {
-    controller_url: c.controller.url,
-    controller_token: files.adminToken,
-    controller_ca_pem: files.caPem,
-    channel_url: c.channel.feedUrl,
-    channel_trusted_key: c.channel.publicKeyLine,
-    server1_libvirt_uri: b1.libvirtUri,
-    server1_bmc_address: b1.bmc.address,
-    server1_bmc_port: b1.bmc.port,
-    server2_libvirt_uri: b2.libvirtUri,
-    server2_bmc_address: b2.bmc.address,
-    server2_bmc_port: b2.bmc.port,
-    bmc_username: b1.bmc.username,
-    bmc_password: b1.bmc.password,
-    // No usable KVM in the lab's blades: QEMU emulates (TCG). On real servers: auto.
-    accelerator: 'tcg',
-    mail_domain: DOMAIN,
-    network_cidr: `${LANS[0]}.0/24`,
-    server2_network_cidr: `${LANS[1]}.0/24`,
-    min_members: 1,
-    max_members: MAX_MEMBERS,
-    guest_cpu_high: marks.guest,
-    guest_cpu_low: 0.3,
-    // A demo's minutes, not a mail service's: decide on 10 s of load, step every 40-45 s.
-    window_seconds: 10,
-    cooldown_out_seconds: 40,
-    cooldown_in_seconds: 45,
-    host_cpu_high: marks.host,
-    empty_hold_seconds: 20,
-    ...overrides,
-  };
-}
-
-// ---- what the viewer watches --------------------------------------------------------------------
-
-async function chassis(blade: Blade): Promise<'on' | 'off' | '?'> {
-  const out = await ipmitool(blade.bmc, 'chassis', 'power', 'status').catch(() => '');
-  return /is on/.test(out) ? 'on' : /is off/.test(out) ? 'off' : '?';
-}
-
-async function runningDomains(blade: Blade): Promise<string[]> {
-  const r = await virsh(blade.libvirtUri, 'list', '--name', '--state-running');
-  return r.exitCode === 0 ? r.stdout.split('\n').map((l) => l.trim()).filter(Boolean) : [];
-}
-
-class Watch {
-  private readonly seen = new Set<string>();
-  private readonly log: string[] = [];
-  constructor(private readonly admin: ControllerConnection, private readonly blades: Blade[]) {}
-
-  async group(): Promise<WireGroupView | null> {
-    const r = await controllerRequest<WireGroupView>(this.admin, 'GET', `v1/groups/${GROUP}`).catch(() => null);
-    return r?.status === 200 ? r.body : null;
-  }
-
-  /** Prints the controller's decisions made since the last call, oldest first. */
-  async decisions(print = true): Promise<void> {
-    const r = await controllerRequest<{ at: number; reason: string }[]>(this.admin, 'GET', 'v1/decisions?limit=50').catch(() => null);
-    for (const d of (r?.body ?? []).reverse()) {
-      const key = `${d.at} ${d.reason}`;
-      if (this.seen.has(key)) continue;
-      this.seen.add(key);
-      const line = `${new Date(d.at).toISOString().slice(11, 19)} ${d.reason}`;
-      this.log.push(line);
-      if (print) detail(`controller: ${d.reason}`);
-    }
-  }
-
-  /** One line: members and where they run, each blade's power. */
-  async line(load?: SteadyLoad, since?: number): Promise<string> {
-    const parts: string[] = [];
-    for (const b of this.blades) {
-      const power = await chassis(b);
-      const guests = power === 'on' ? (await runningDomains(b)).filter((n) => n.startsWith(`${GROUP}-`)) : [];
-      parts.push(`${b.name} ${power}${guests.length ? ` [${guests.join(' ')}]` : ''}`);
-    }
-    if (load && since) {
-      const secs = (Date.now() - since) / 1000;
-      const notes = [load.refused ? `${load.refused} connects refused (a member still starting)` : '', load.failed ? `${load.failed} sessions failed` : ''].filter(Boolean);
-      parts.push(`mail accepted ${load.total} (${(load.total / Math.max(1, secs)).toFixed(1)}/s)${notes.length ? `; ${notes.join(', ')}` : ''}`);
-    }
-    return parts.join('   ');
-  }
-
-  writeLog(): void {
-    writeFileSync(paths.decisions, `${this.log.join('\n')}\n`);
-  }
-}
 
 // ---- up ------------------------------------------------------------------------------------------
 
@@ -229,7 +65,7 @@ async function up(): Promise<void> {
   }
 
   step(2, total, 'the cluster: two blades behind BMCs, the channel site, the controller');
-  const c = await ensureCluster();
+  const c = await ensureCluster(say);
   const admin: ControllerConnection = { url: c.controller.url, token: '', caPem: '' };
   const files = await readControllerDir(c.controller.dir);
   admin.token = files.adminToken;
@@ -261,7 +97,7 @@ async function up(): Promise<void> {
   const deploy = await cdktf(['deploy', 'mail-cluster', '--auto-approve', '--skip-provider-lock', '--outputs-file', join(DEMO_DIR, 'outputs.json')], vars, (l) => detail(l));
   if (deploy.exitCode !== 0) throw new DemoError(`cdktf deploy failed (log ${paths.deployLog}):\n${deploy.tail.slice(-20).join('\n')}`);
 
-  const watch = new Watch(admin, c.blades);
+  const watch = new Watch(admin, c.blades, (reason) => detail(`controller: ${reason}`));
   await watch.decisions(false);
   const [blade1, blade2] = c.blades as [Blade, Blade];
   const resolver = new Resolver({ timeout: 2000, tries: 1 });
@@ -382,7 +218,7 @@ async function destroy(): Promise<void> {
   const deployed = existsSync(state) && (JSON.parse(readFileSync(state, 'utf8')) as { resources?: unknown[] }).resources?.length;
   if (deployed) {
     step(1, 3, 'the cluster (destroy needs both blades answering)');
-    const c = await ensureCluster();
+    const c = await ensureCluster(say);
     const vars = await stackVars(c, thresholds());
     writeProject();
     // Blade 2 must run for its layers to be removed, and stay on while they are: the group's
@@ -407,13 +243,6 @@ async function destroy(): Promise<void> {
   await stopCluster();
   rmSync(DEMO_DIR, { recursive: true, force: true });
   say(`removed ${DEMO_DIR}`);
-}
-
-/** What a virsh listing still names on a blade ('?' entries when it could not be asked). */
-async function leftOn(blade: Blade, ...args: string[]): Promise<string[]> {
-  const r = await virsh(blade.libvirtUri, ...args);
-  if (r.exitCode !== 0) return [`? (virsh ${args[0]}: ${r.stderr.trim()})`];
-  return r.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
 }
 
 // ---- main ----------------------------------------------------------------------------------------

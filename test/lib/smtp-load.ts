@@ -4,8 +4,10 @@
 // at a time is what a burst of separate clients looks like to the server anyway.
 //
 // Pure core first (reply parsing, message text, how a burst is split, its report), then the I/O:
-// SmtpSession over one TCP connection and sendBurst, which runs a bounded burst over a few
-// sessions. Every wait is bounded (timeoutMs per reply); nothing retries.
+// SmtpSession over one TCP connection; sendBurst, which runs a bounded burst over a few
+// sessions and never retries; SteadyLoad, a load that lasts until stopped over whatever addresses
+// a name gives, trying a failed session again while its address is given. Every wait is bounded
+// (timeoutMs per reply).
 import { connect, type Socket } from 'node:net';
 
 // ---- pure core -------------------------------------------------------------------------------
