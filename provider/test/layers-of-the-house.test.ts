@@ -19,6 +19,7 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   schema: ['protocol', 'rules.ts', 'contract.ts'],
   channel: ['rules.ts'],
   policy: ['rules.ts'],
+  sim: ['policy', 'rules.ts'],
   drivers: ['rules.ts', 'contract.ts'],
   host: ['drivers', 'policy', 'protocol', 'rules.ts', 'contract.ts'],
   resources: ['host', 'policy', 'drivers', 'channel', 'schema', 'protocol', 'rules.ts', 'contract.ts'],
