@@ -10,6 +10,7 @@
 //   5. the controller: reaction (load crossing → member running) against a hand-run terraform apply
 //      on a lab blade, memory and CPU per round with 1000 simulated members against a bare node,
 //      sampling CPU against virsh domstats (bench/controller.ts).
+//   6. energy: the power policies on simulated blades against the lower bound (bench/energy.ts).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { availableParallelism, loadavg } from 'node:os';
@@ -20,6 +21,7 @@ import { createServerCertificate, type ServerCertificate } from '../provider/src
 import { certificatePem, GrpcTestClient } from '../provider/test/lib/grpc-client.ts';
 import { benchChannel } from './channel.ts';
 import { benchController } from './controller.ts';
+import { benchEnergy } from './energy.ts';
 import { benchLayers } from './layers.ts';
 import { benchPlans, median, ms, pluginExecutable } from './plan.ts';
 
@@ -99,7 +101,7 @@ async function benchStart(): Promise<void> {
 
 // `npm run bench -- layers` runs one section; no argument runs them all.
 const only = new Set(process.argv.slice(2));
-const sections: Record<string, () => Promise<void>> = { start: benchStart, plan: benchPlans, layers: benchLayers, channel: benchChannel, controller: benchController };
+const sections: Record<string, () => Promise<void>> = { start: benchStart, plan: benchPlans, layers: benchLayers, channel: benchChannel, controller: benchController, energy: benchEnergy };
 // The machine is shared: a figure taken under another engineer's test run is not comparable.
 const load = () => `load average ${loadavg().map((x) => x.toFixed(2)).join(' ')} on ${availableParallelism()} CPUs`;
 console.log(`storm bench — Node ${process.versions.node}, ${new Date().toISOString()}, ${load()}`);

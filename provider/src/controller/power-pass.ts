@@ -6,7 +6,7 @@
 import type { Logger } from '../contract.ts';
 import { listDomains } from '../drivers/domains.ts';
 import { chassisPower, readPower, setChassisPower, type Power } from '../drivers/ipmi.ts';
-import { decidePower, type PowerDecision, type ServerPowerView } from '../policy/power.ts';
+import { decidePower, groupDemand, type PowerDecision, type ServerPowerView } from '../policy/power.ts';
 import { deploymentsOf, groupLoad } from './group-pass.ts';
 import { CPU } from './sampler.ts';
 import type { ControllerStore, GroupRecord, SampleRecord, ServerRecord } from './store.ts';
@@ -119,8 +119,7 @@ export async function runPowerPass(ctx: PowerContext, group: GroupRecord, regist
   const members = await ctx.store.members(group.name);
   const load = (await groupLoad(ctx.store, group, members, now - ctx.freshMs, now)).at(-1)?.utilization ?? null;
   const unit = (x: number) => (group.metric === 'cpu' ? `${Math.round(x * 100)} %` : String(x));
-  // Said without the live number, so the log hears it once, not every round.
-  const demand = load !== null && load >= group.policy.guestCpuLow ? `${group.name}'s load is at or above its low mark (${unit(group.policy.guestCpuLow)})` : null;
+  const demand = groupDemand(group.name, load, group.policy.guestCpuLow, unit);
   const decision = decidePower(group.power, { servers: view, unplaced, now, demand });
   const target = decision.action === 'none' ? null : records.find((r) => r.name === decision.server && r.managed) ?? null;
   let line = `power ${decision.action === 'none' ? 'none' : `${decision.action} ${decision.server}`} (${group.name}): ${decision.reason}`;

@@ -62,6 +62,15 @@ export type PowerDecision =
 
 const pct = (x: number) => `${Math.round(x * 100)} %`;
 
+/**
+ * Why a group's servers are still wanted (PowerObservation.demand): its load at or above its
+ * low mark may grow again soon, so no empty server of it goes off. Said without the live
+ * number, so a log hears it once. `unit` says the mark in the group's metric.
+ */
+export function groupDemand(group: string, load: number | null, lowMark: number, unit: (x: number) => string = pct): string | null {
+  return load !== null && load >= lowMark ? `${group}'s load is at or above its low mark (${unit(lowMark)})` : null;
+}
+
 /** A server's boot lead time: the median of its recent power-ons (the last 5), else the default. */
 export function bootLeadSeconds(history: readonly number[], fallback: number): number {
   const recent = [...history.slice(-5)].sort((a, b) => a - b);

@@ -1,0 +1,49 @@
+// npm run bench -- energy: the power policies compared on the simulator's scenarios (provider/src/sim):
+// energy against the per-interval lower bound, the time guests spend overwhelmed, the CPU asked
+// for and not given, power cycles and instance churn; one Figure-5-style chart per trace and
+// policy (Watts per server and in total, instances per group) in build/bench/. Every policy is
+// simulated on the same trace in one run. storm's is the controller's own decision code; the
+// others are modelled from their documentation (provider/src/sim/anchors.ts, policies.ts).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { renderTimelineSvg } from '../provider/src/controller/status-page.ts';
+import { consolidatingPolicy, dpmBandPolicy } from '../provider/src/sim/anchors.ts';
+import { lowerBound } from '../provider/src/sim/bound.ts';
+import { simulate, type SimResult } from '../provider/src/sim/engine.ts';
+import { alwaysOnPolicy, paperPolicy, stormPolicy } from '../provider/src/sim/policies.ts';
+import { scenarios } from '../provider/src/sim/scenarios.ts';
+import { REPO_DIR } from '../test/lib/terraform.ts';
+
+const OUT = join(REPO_DIR, 'build', 'bench');
+
+function chart(r: SimResult): string {
+  const points = r.timeline.total;
+  return renderTimelineSvg({
+    from: points[0]?.at ?? 0,
+    to: points.at(-1)?.at ?? 0,
+    watts: [...r.timeline.watts, { server: 'total', points: r.timeline.total }],
+    instances: r.timeline.instances,
+  });
+}
+
+export async function benchEnergy(): Promise<void> {
+  mkdirSync(OUT, { recursive: true });
+  console.log('\nenergy: power policies on simulated blades (the controller\'s own policy code for storm), against the lower bound');
+  for (const sc of scenarios()) {
+    const bound = lowerBound(sc.trace, sc.servers);
+    console.log(`\n${sc.trace.name}: ${sc.about}`);
+    console.log(`  lower bound ${bound.energyKwh.toFixed(3)} kWh (${bound.boots} boot(s)): the fewest blades at 90 % each interval, boots just in time`);
+    console.log(`  ${'policy'.padEnd(14)} ${'kWh'.padStart(8)} ${'× bound'.padStart(8)} ${'overload'.padStart(9)} ${'unserved'.padStart(10)} ${'power-ons'.padStart(9)} ${'/srv/day'.padStart(8)} ${'churn'.padStart(6)} ${'moves'.padStart(6)} ${'sim'.padStart(7)}`);
+    for (const policy of [alwaysOnPolicy(), paperPolicy(), dpmBandPolicy(), consolidatingPolicy(), stormPolicy()]) {
+      const t0 = performance.now();
+      const r = simulate(sc.trace, sc.servers, policy);
+      const simMs = performance.now() - t0;
+      writeFileSync(join(OUT, `energy-${sc.trace.name}-${policy.name}.svg`), chart(r));
+      console.log(`  ${policy.name.padEnd(14)} ${r.energyKwh.toFixed(3).padStart(8)} ${`${(r.energyKwh / bound.energyKwh).toFixed(2)}×`.padStart(8)} ${`${(r.overloadShare * 100).toFixed(1)} %`.padStart(9)} ${`${(r.unservedCpuSeconds / 3600).toFixed(2)} h`.padStart(10)} ${String(r.powerOns).padStart(9)} ${r.powerCyclesPerServerDay.toFixed(2).padStart(8)} ${String(r.creations + r.removals).padStart(6)} ${String(r.migrations).padStart(6)} ${`${simMs.toFixed(0)} ms`.padStart(7)}`);
+    }
+  }
+  console.log(`\n  overload: share of group-time with members at ≥ 90 % of their CPU or demand not served; unserved: CPU-hours asked for and not given
+  (a policy below the bound's energy has not served its load); churn: instances created + removed; moves: live migrations.
+  Charts (Watts per blade and in total, instances): ${OUT}/energy-<trace>-<policy>.svg`);
+}

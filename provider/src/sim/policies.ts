@@ -1,0 +1,138 @@
+// The policies the simulator compares. storm's is the controller's own composition of the same
+// pure functions it calls (policy/scaling.ts decideScaling, policy/placement.ts place,
+// policy/power.ts decidePower and groupDemand), round by round as its group and power passes
+// do: scale each group and place its new members on powered servers, then decide each group's
+// servers' power. The others differ only where their anchors differ.
+import { place, type PlacementMode } from '../policy/placement.ts';
+import { decidePower, DEFAULT_POWER, groupDemand, type PowerPolicy, type ServerPowerView } from '../policy/power.ts';
+import { decideScaling, DEFAULT_SCALING, type ScalingPolicy } from '../policy/scaling.ts';
+import { serverLoad, type ClusterControl, type ClusterPolicy, type ServerView } from './engine.ts';
+
+export interface GroupBounds {
+  /** Members kept whatever the load; default 1. */
+  min?: number;
+  /** Members never exceeded; default 64. */
+  max?: number;
+}
+
+/** One scaling pass over every group, as the controller's group pass: returns each group's unplaced member, if any. */
+export function scaleGroups(control: ClusterControl, policy: ScalingPolicy, mode: PlacementMode): Map<string, string | null> {
+  const unplaced = new Map<string, string | null>();
+  for (const g of control.view().groups) {
+    unplaced.set(g.name, null);
+    const d = decideScaling(policy, {
+      members: g.members.map((m) => ({ name: m.name, createdAt: m.createdAt, ready: m.ready })),
+      load: g.load,
+      lastScaleOutAt: g.lastScaleOutAt,
+      lastScaleInAt: g.lastScaleInAt,
+      now: control.now,
+    });
+    if (d.action === 'out') {
+      for (let n = 0; n < d.count; n++) {
+        const candidates = control.view().servers.filter((s) => s.power === 'on').map(serverLoad);
+        const where = candidates.length ? place({ memoryMib: g.memoryMib, vcpus: g.vcpus }, candidates, mode) : { error: 'no server is on' };
+        if ('error' in where) {
+          unplaced.set(g.name, `a member of ${g.name}`);
+          break;
+        }
+        control.act({ kind: 'create', group: g.name, server: where.server });
+      }
+    } else if (d.action === 'in') {
+      for (const name of d.members) control.act({ kind: 'remove', instance: name });
+    }
+  }
+  return unplaced;
+}
+
+/** What the controller's power pass remembers between rounds: since when each server has been empty. */
+export class EmptySince {
+  private readonly since = new Map<string, number>();
+
+  /** Updates from what is observed now; returns the server's empty-since (null unless on and empty). */
+  observe(s: ServerView, now: number): number | null {
+    const name = s.spec.name;
+    if (s.power === 'on' && s.instances === 0) {
+      if (!this.since.has(name)) this.since.set(name, now);
+    } else {
+      this.since.delete(name);
+    }
+    return s.power === 'on' ? this.since.get(name) ?? null : null;
+  }
+}
+
+/** One power pass per group, as the controller's: observe, decide (decidePower), act. */
+export function powerServers(control: ClusterControl, policy: PowerPolicy, scaling: ScalingPolicy, unplaced: Map<string, string | null>, empty: EmptySince): void {
+  for (const g of control.view().groups) {
+    const view = control.view();
+    const holdMs = policy.emptyHoldSeconds * 1000;
+    const servers: ServerPowerView[] = view.servers.map((s) => {
+      const recent = s.cpuHistory.filter((x) => x.at >= control.now - holdMs).map((x) => x.utilization);
+      return {
+        server: s.spec.name,
+        power: s.power,
+        canPower: true,
+        cpu: s.power === 'on' ? s.cpu : null,
+        cpuPeak: s.power === 'on' && recent.length ? Math.max(...recent) : null,
+        emptySince: empty.observe(s, control.now),
+        bootHistorySeconds: s.bootHistorySeconds,
+      };
+    });
+    const load = g.load.at(-1)?.utilization ?? null;
+    const d = decidePower(policy, { servers, unplaced: unplaced.get(g.name) ?? null, now: control.now, demand: groupDemand(g.name, load, scaling.guestCpuLow) });
+    if (d.action !== 'none') control.act({ kind: 'power', server: d.server, to: d.action });
+  }
+}
+
+export interface StormPolicyOptions extends GroupBounds {
+  scaling?: Partial<Omit<ScalingPolicy, 'min' | 'max'>>;
+  power?: Partial<PowerPolicy>;
+  placement?: PlacementMode;
+}
+
+const scalingOf = (o: StormPolicyOptions): ScalingPolicy => ({ ...DEFAULT_SCALING, ...o.scaling, min: o.min ?? 1, max: o.max ?? 64 });
+
+/** storm as shipped: the controller's defaults (scaling, host power, spread placement). */
+export function stormPolicy(options: StormPolicyOptions = {}): ClusterPolicy {
+  const scaling = scalingOf(options);
+  const power: PowerPolicy = { ...DEFAULT_POWER, ...options.power };
+  const mode = options.placement ?? 'spread';
+  const empty = new EmptySince();
+  return {
+    name: 'storm',
+    description: `storm's controller: a member more at ${scaling.guestCpuHigh * 100} % guest CPU held ${scaling.windowSeconds} s, ${mode} placement, a server on when the powered ones are at ${power.hostCpuHigh * 100} %, off after ${power.emptyHoldSeconds} s empty while the group is below its low mark`,
+    initialPower: (_s, i) => (i < power.minServersOn ? 'on' : 'off'),
+    round(control) {
+      const unplaced = scaleGroups(control, scaling, mode);
+      powerServers(control, power, scaling, unplaced, empty);
+    },
+  };
+}
+
+/** Every server on all the time; groups scale as storm's do. The baseline of no power management. */
+export function alwaysOnPolicy(options: GroupBounds = {}): ClusterPolicy {
+  const scaling = scalingOf(options);
+  return {
+    name: 'always-on',
+    description: 'every server on all the time; groups scale as storm\'s do, spread placement',
+    initialPower: () => 'on',
+    round(control) {
+      scaleGroups(control, scaling, 'spread');
+    },
+  };
+}
+
+/** The paper's STORM: spread to the least-loaded blade, power one on when the powered ones reach 90 %, never power off. */
+export function paperPolicy(options: GroupBounds = {}): ClusterPolicy {
+  const scaling = scalingOf(options);
+  const power: PowerPolicy = { ...DEFAULT_POWER, hostCpuHigh: 0.9, minServersOn: 1, emptyHoldSeconds: Number.POSITIVE_INFINITY };
+  const empty = new EmptySince();
+  return {
+    name: 'paper',
+    description: 'the paper\'s STORM: a member more at 90 % guest CPU, least-loaded placement, a blade on when the powered ones reach 90 %, never off',
+    initialPower: (_s, i) => (i === 0 ? 'on' : 'off'),
+    round(control) {
+      const unplaced = scaleGroups(control, scaling, 'spread');
+      powerServers(control, power, scaling, unplaced, empty);
+    },
+  };
+}
