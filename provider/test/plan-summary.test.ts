@@ -317,6 +317,14 @@ describe('plan summary: layers and downloads', () => {
     assert.match(md, /\| `mail-1\.0\.qcow2` `bbbbbbbbbbbb` \| appliance mail 1\.0 \| size unknown \| blade1, blade2 \|/);
     assert.match(md, /2 images, 300 MiB \+ 1 of unknown size/);
   });
+
+  test('a direct-boot appliance\'s kernel and initrd are layers of their own, named once', () => {
+    const boot = { kernel_url: 'https://images.example/vmlinuz', kernel_sha256: SHA('d'), initrd_url: 'https://images.example/initrd.gz', initrd_sha256: SHA('e'), cmdline: null };
+    const mail = { ...applianceValues(B1, 'mail', '1.0'), id: null, boot };
+    const md = renderMarkdown(summarize([...twoServers(), { address: 'storm_appliance.mail', type: 'storm_appliance', name: 'mail', actions: ['create'], after: mail, afterUnknown: { id: true } }]));
+    assert.match(md, /\| `vmlinuz` `dddddddddddd` \| kernel of mail 1\.0 \| size unknown \| blade1 \|/);
+    assert.match(md, /\| `initrd\.gz` `eeeeeeeeeeee` \| initrd of mail 1\.0 \| size unknown \| blade1 \|/);
+  });
 });
 
 describe('plan summary: power', () => {

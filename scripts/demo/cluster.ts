@@ -46,7 +46,7 @@ try {
     base: { name: 'testos', ...img('layers/base.qcow2') },
     image: img('layers/mail.qcow2'),
     boot: { kernel: img('vmlinuz'), initrd: img('initrd.gz'), cmdline: 'console=ttyS0 quiet panic=-1' },
-  }], { dir: paths.channel, port: CHANNEL_PORT, publisher: 'storm demo publisher' });
+  }], { dir: paths.channel, port: CHANNEL_PORT, publisher: 'storm demo publisher', imagesBeside: true });
   cleanups.push(() => channel.close());
   say(`channel: ${channel.feedUrl}`);
 

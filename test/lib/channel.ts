@@ -147,6 +147,11 @@ export interface PublishOptions {
   port?: number;
   /** The publisher's name in its key (default "test publisher"). */
   publisher?: string;
+  /**
+   * Keep each appliance image beside its definition, as a publisher does, so the site build sees
+   * it and the feed says its download size (default: images are only served, the feed says 0).
+   */
+  imagesBeside?: boolean;
 }
 
 /** The publisher key kept in `dir`, or a new one written there. */
@@ -201,6 +206,7 @@ export async function publishTestChannel(appliances: ChannelAppliance[], options
     };
     await mkdir(path.join(defs, `${a.name}-${a.version}`), { recursive: true });
     await writeFile(path.join(defs, `${a.name}-${a.version}`, 'appliance.xml'), serializeApplianceDefinition(def));
+    if (options.imagesBeside) await copyFile(a.image.path, path.join(defs, `${a.name}-${a.version}`, path.basename(a.image.path)));
   }
   const built = await buildSite(defs, root, url);
   if (built.code !== 0) throw new Error(`the channel site did not build:\n${built.output}`);

@@ -106,7 +106,7 @@ function downloadLines(downloads: readonly Download[]): string[] {
   const rows = downloads.map((d) => {
     const name = d.url ? code(d.url.replace(/^.*\//, '') || d.url) : '(known after apply)';
     const sha = d.sha256 ? ` ${code(d.sha256.slice(0, 12))}` : '';
-    return `| ${name}${sha} | ${esc(d.kinds.map((k, i) => (i ? k : `${k} ${d.labels.join(', ')}`)).join(', '))} | ${d.sizeBytes === null ? 'size unknown' : formatBytes(d.sizeBytes)} | ${esc(d.servers.join(', '))} |`;
+    return `| ${name}${sha} | ${esc(d.kinds.map((k, i) => (i ? k : d.labels[0]?.startsWith(`${k} `) ? d.labels.join(', ') : `${k} ${d.labels.join(', ')}`)).join(', '))} | ${d.sizeBytes === null ? 'size unknown' : formatBytes(d.sizeBytes)} | ${esc(d.servers.join(', '))} |`;
   });
   const known = downloads.filter((d) => d.sizeBytes !== null).reduce((n, d) => n + d.sizeBytes!, 0);
   const unknown = downloads.filter((d) => d.sizeBytes === null).length;
