@@ -15,6 +15,9 @@ import { DEFAULT_SCALING, type ScalingPolicy } from '../policy/scaling.ts';
 import { serverLoad, type ClusterControl, type ClusterPolicy, type ClusterView, type ServerView } from './engine.ts';
 import { scaleGroups, type GroupBounds } from './policies.ts';
 
+/** vCPUs per core a consolidating autoscaler packs fixed VMs at (their requests, not their use). */
+const VM_OVERCOMMIT = 4;
+
 const scalingOf = (o: GroupBounds): ScalingPolicy => ({ ...DEFAULT_SCALING, min: o.min ?? 1, max: o.max ?? 64 });
 
 const mean = (xs: readonly number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
@@ -89,11 +92,15 @@ export function consolidatingPolicy(options: ConsolidatingOptions = {}): Cluster
   const disruptable = new Map<string, number>();
   /** Old member → its replacement, removed once the replacement is ready. */
   const replacing = new Map<string, string>();
-  /** Members fit by their vCPU requests, as a Kubernetes scheduler fits pods: not by measured use. */
-  const fits = (s: ServerView, vcpus: number, extra = 0) => s.power === 'on' && s.committedVcpus + extra + vcpus <= s.spec.cores;
+  /**
+   * Members fit by their vCPU requests, as a Kubernetes scheduler fits pods, not by measured use:
+   * a scaling group's members at one core each (they run busy); fixed VMs overcommitted 4:1, as
+   * operators size mostly idle VMs' requests.
+   */
+  const fits = (s: ServerView, vcpus: number, ratio: number) => s.power === 'on' && s.committedVcpus + vcpus <= s.spec.cores * ratio;
   const packedPlace = (v: ClusterView, group: string, exclude: string[] = []): string | null => {
     const g = v.groups.find((x) => x.name === group)!;
-    const candidates = v.servers.filter((s) => !exclude.includes(s.spec.name) && fits(s, g.vcpus)).map(serverLoad);
+    const candidates = v.servers.filter((s) => !exclude.includes(s.spec.name) && fits(s, g.vcpus, g.kind === 'vm' ? VM_OVERCOMMIT : 1)).map(serverLoad);
     const where = candidates.length ? place({ memoryMib: g.memoryMib, vcpus: g.vcpus }, candidates, 'consolidate') : { error: 'none' };
     return 'error' in where ? null : where.server;
   };
@@ -127,7 +134,8 @@ export function consolidatingPolicy(options: ConsolidatingOptions = {}): Cluster
           return control.act({ ...a, server });
         },
       };
-      scaleGroups(packing, scaling, 'consolidate');
+      const unplaced = scaleGroups(packing, scaling, 'consolidate');
+      if ([...unplaced.values()].some(Boolean)) wantsServer = true;
       const v = control.view();
       const changing = v.servers.some((s) => s.power === 'booting' || s.power === 'stopping');
       const off = v.servers.filter((s) => s.power === 'off');
@@ -140,7 +148,7 @@ export function consolidatingPolicy(options: ConsolidatingOptions = {}): Cluster
       const powered = v.servers.filter((s) => s.power === 'on');
       for (const s of powered) {
         const others = powered.filter((o) => o !== s);
-        const room = others.reduce((a, o) => a + Math.max(0, o.spec.cores - o.committedVcpus), 0);
+        const room = others.reduce((a, o) => a + Math.max(0, o.spec.cores * (v.groups.some((g) => g.kind === 'vm') ? VM_OVERCOMMIT : 1) - o.committedVcpus), 0);
         const can = others.length > 0 && s.committedVcpus <= room;
         if (!can) disruptable.delete(s.spec.name);
         else if (!disruptable.has(s.spec.name)) disruptable.set(s.spec.name, control.now);

@@ -38,6 +38,8 @@ export interface MemberView {
 
 export interface GroupView {
   name: string;
+  /** 'group': a scaling group; 'vm': one fixed VM, kept at exactly one instance. */
+  kind: 'group' | 'vm';
   vcpus: number;
   memoryMib: number;
   members: readonly MemberView[];
@@ -104,7 +106,11 @@ export interface SimResult {
   energyKwh: number;
   /** Per server, kWh. */
   serverEnergyKwh: Record<string, number>;
-  /** Share of group-time (0..1) with the members at or past the overload mark, or demand and no member ready. */
+  /**
+   * Share of workload-time (0..1) overloaded: a group's members at or past the overload mark, or
+   * any workload asking for CPU it is not given (no member ready, or a saturated host). A VM
+   * busy on its own vCPUs is its load, not the policy's doing: only a VM not given its CPU counts.
+   */
   overloadShare: number;
   /** CPU-seconds asked for and not given (no member, or a saturated host). */
   unservedCpuSeconds: number;
@@ -166,8 +172,6 @@ class Cluster {
   readonly refused: string[] = [];
 
   constructor(specs: readonly ServerSpec[], trace: LoadTrace, policy: ClusterPolicy, private readonly instanceBootMs: number) {
-    const vms = trace.workloads.filter((w) => w.kind !== 'group');
-    if (vms.length) throw new Error(`${trace.name}: fixed VMs (kind "vm") are not simulated yet; give scaling groups`);
     this.servers = specs.map((spec, i) => ({ spec, power: policy.initialPower(spec, i), until: 0, poweredOnAt: this.now, cpu: 0, cpuHistory: [], bootHistorySeconds: [], energyJ: 0 }));
     this.groups = trace.workloads.map((workload) => ({ workload, load: [], lastScaleOutAt: null, lastScaleInAt: null, nextIndex: 0, overloadSeconds: 0 }));
   }
@@ -184,17 +188,29 @@ class Cluster {
     }
   }
 
+  /** Instances by group and by server, for this round's sums. */
+  private index(): { byGroup: Map<string, SimInstance[]>; byServer: Map<string, SimInstance[]> } {
+    const byGroup = new Map<string, SimInstance[]>();
+    const byServer = new Map<string, SimInstance[]>();
+    for (const i of this.instances) {
+      (byGroup.get(i.group) ?? byGroup.set(i.group, []).get(i.group)!).push(i);
+      (byServer.get(i.server) ?? byServer.set(i.server, []).get(i.server)!).push(i);
+    }
+    return { byGroup, byServer };
+  }
+
   /** Demand spread over ready members, then each server's cores shared among what it runs. */
   share(demandOf: (g: SimGroup) => number, roundSeconds: number): void {
+    const { byGroup, byServer } = this.index();
     for (const i of this.instances) i.wanted = 0;
     for (const g of this.groups) {
-      const ready = this.instances.filter((i) => i.group === g.workload.name && i.readyAt <= this.now);
+      const ready = (byGroup.get(g.workload.name) ?? []).filter((i) => i.readyAt <= this.now);
       const demand = demandOf(g);
       // Each ready member gets an equal share (round-robin DNS), at most its vCPUs.
       for (const i of ready) i.wanted = Math.min(i.vcpus, demand / ready.length);
     }
     for (const s of this.servers) {
-      const here = this.instances.filter((i) => i.server === s.spec.name);
+      const here = byServer.get(s.spec.name) ?? [];
       const wanted = here.reduce((a, i) => a + i.wanted, 0);
       const scale = wanted > s.spec.cores ? s.spec.cores / wanted : 1;
       for (const i of here) i.given = i.wanted * scale;
@@ -204,15 +220,15 @@ class Cluster {
     }
     for (const g of this.groups) {
       const demand = demandOf(g);
-      const mine = this.instances.filter((i) => i.group === g.workload.name);
-      const ready = mine.filter((i) => i.readyAt <= this.now);
+      const ready = (byGroup.get(g.workload.name) ?? []).filter((i) => i.readyAt <= this.now);
       const given = ready.reduce((a, i) => a + i.given, 0);
       this.unservedCpuSeconds += Math.max(0, demand - given) * roundSeconds;
       if (ready.length) {
         const utilization = ready.reduce((a, i) => a + i.given / i.vcpus, 0) / ready.length;
         g.load.push({ at: this.now, utilization });
         while (g.load.length && g.load[0]!.at < this.now - HISTORY_MS) g.load.shift();
-        if (utilization >= OVERLOAD_MARK || given < demand * 0.99) g.overloadSeconds += roundSeconds;
+        const hot = g.workload.kind === 'group' && utilization >= OVERLOAD_MARK;
+        if (hot || given < demand * 0.99) g.overloadSeconds += roundSeconds;
       } else if (demand > 0) {
         g.overloadSeconds += roundSeconds;
       }
@@ -230,11 +246,25 @@ class Cluster {
     return total;
   }
 
+  /** The view policies observe; made once per change (a policy reads it many times a round). */
+  private cached: ClusterView | null = null;
+
   view(): ClusterView {
+    this.cached ??= this.makeView();
+    return this.cached;
+  }
+
+  /** Drops the cached view: the clock moved or something changed. */
+  changed(): void {
+    this.cached = null;
+  }
+
+  private makeView(): ClusterView {
+    const { byGroup, byServer } = this.index();
     return {
       now: this.now,
       servers: this.servers.map((s) => {
-        const here = this.instances.filter((i) => i.server === s.spec.name);
+        const here = byServer.get(s.spec.name) ?? [];
         return {
           spec: s.spec,
           power: s.power,
@@ -248,9 +278,10 @@ class Cluster {
       }),
       groups: this.groups.map((g) => ({
         name: g.workload.name,
+        kind: g.workload.kind,
         vcpus: g.workload.vcpus,
         memoryMib: g.workload.memoryMib,
-        members: this.instances.filter((i) => i.group === g.workload.name).map((i) => ({ name: i.name, server: i.server, createdAt: i.createdAt, ready: i.readyAt <= this.now, cpu: i.given / i.vcpus })),
+        members: (byGroup.get(g.workload.name) ?? []).map((i) => ({ name: i.name, server: i.server, createdAt: i.createdAt, ready: i.readyAt <= this.now, cpu: i.given / i.vcpus })),
         load: g.load,
         lastScaleOutAt: g.lastScaleOutAt,
         lastScaleInAt: g.lastScaleInAt,
@@ -259,6 +290,7 @@ class Cluster {
   }
 
   act(a: Action): ActionResult {
+    this.changed();
     const r = this.apply(a);
     if (!r.ok && this.refused.length < 10) this.refused.push(`${new Date(this.now).toISOString()} ${JSON.stringify(a)}: ${r.error}`);
     return r;
@@ -333,10 +365,14 @@ export function simulate(trace: LoadTrace, servers: readonly ServerSpec[], polic
   const samples = Math.max(...trace.workloads.map((w) => w.demand.length));
   const seconds = samples * trace.stepSeconds;
   const rounds = Math.floor(seconds / roundSeconds);
-  const demandOf = (g: SimGroup) => g.workload.demand[Math.min(g.workload.demand.length - 1, Math.floor((cluster.now - SIM_EPOCH_MS) / 1000 / trace.stepSeconds))] ?? 0;
+  // A group's demand is in cores; a VM's is its utilization of its vCPUs.
+  const demandOf = (g: SimGroup) => (g.workload.demand[Math.min(g.workload.demand.length - 1, Math.floor((cluster.now - SIM_EPOCH_MS) / 1000 / trace.stepSeconds))] ?? 0) * (g.workload.kind === 'vm' ? g.workload.vcpus : 1);
   const wattsSeries = servers.map(() => [] as SeriesPoint[]);
   const total: SeriesPoint[] = [];
-  const instances = cluster.groups.map(() => [] as SeriesPoint[]);
+  // One series per scaling group; fixed VMs, however many, are one series of how many run.
+  const series = [...cluster.groups.filter((g) => g.workload.kind === 'group').map((g) => g.workload.name), ...(cluster.groups.some((g) => g.workload.kind === 'vm') ? ['vms'] : [])];
+  const seriesOf = (g: SimGroup) => (g.workload.kind === 'vm' ? 'vms' : g.workload.name);
+  const instances = series.map(() => [] as SeriesPoint[]);
   const control: ClusterControl = {
     get now() { return cluster.now; },
     view: () => cluster.view(),
@@ -344,12 +380,18 @@ export function simulate(trace: LoadTrace, servers: readonly ServerSpec[], polic
   };
   for (let r = 0; r < rounds; r++) {
     cluster.now = SIM_EPOCH_MS + r * roundSeconds * 1000;
+    cluster.changed();
     cluster.transitions();
     cluster.share(demandOf, roundSeconds);
+    cluster.changed();
     const drawn = cluster.account(roundSeconds);
     cluster.servers.forEach((s, i) => wattsSeries[i]!.push({ at: cluster.now, value: watts(s.spec, s.power, s.cpu) }));
     total.push({ at: cluster.now, value: drawn });
-    cluster.groups.forEach((g, i) => instances[i]!.push({ at: cluster.now, value: cluster.instances.filter((x) => x.group === g.workload.name).length }));
+    const members = new Map<string, number>();
+    for (const g of cluster.groups) members.set(seriesOf(g), members.get(seriesOf(g)) ?? 0);
+    const kinds = new Map(cluster.groups.map((g) => [g.workload.name, seriesOf(g)]));
+    for (const x of cluster.instances) members.set(kinds.get(x.group)!, members.get(kinds.get(x.group)!)! + 1);
+    series.forEach((name, i) => instances[i]!.push({ at: cluster.now, value: members.get(name) ?? 0 }));
     policy.round(control);
   }
   const max = options.timelinePoints ?? 2000;
@@ -371,7 +413,7 @@ export function simulate(trace: LoadTrace, servers: readonly ServerSpec[], polic
     timeline: {
       watts: servers.map((s, i) => ({ server: s.name, points: thin(wattsSeries[i]!, max) })),
       total: thin(total, max),
-      instances: cluster.groups.map((g, i) => ({ group: g.workload.name, points: thin(instances[i]!, max) })),
+      instances: series.map((name, i) => ({ group: name, points: thin(instances[i]!, max) })),
     },
     refused: cluster.refused,
   };

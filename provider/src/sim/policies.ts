@@ -6,7 +6,7 @@
 import { place, type PlacementMode } from '../policy/placement.ts';
 import { decidePower, DEFAULT_POWER, groupDemand, type PowerPolicy, type ServerPowerView } from '../policy/power.ts';
 import { decideScaling, DEFAULT_SCALING, type ScalingPolicy } from '../policy/scaling.ts';
-import { serverLoad, type ClusterControl, type ClusterPolicy, type ServerView } from './engine.ts';
+import { serverLoad, type ClusterControl, type ClusterPolicy, type ClusterView, type ServerView } from './engine.ts';
 
 export interface GroupBounds {
   /** Members kept whatever the load; default 1. */
@@ -20,7 +20,9 @@ export function scaleGroups(control: ClusterControl, policy: ScalingPolicy, mode
   const unplaced = new Map<string, string | null>();
   for (const g of control.view().groups) {
     unplaced.set(g.name, null);
-    const d = decideScaling(policy, {
+    // A fixed VM is a group of exactly one: made once, never scaled.
+    if (g.kind === 'vm' && g.members.length === 1) continue;
+    const d = decideScaling(g.kind === 'vm' ? { ...policy, min: 1, max: 1 } : policy, {
       members: g.members.map((m) => ({ name: m.name, createdAt: m.createdAt, ready: m.ready })),
       load: g.load,
       lastScaleOutAt: g.lastScaleOutAt,
@@ -60,25 +62,41 @@ export class EmptySince {
   }
 }
 
-/** One power pass per group, as the controller's: observe, decide (decidePower), act. */
+/**
+ * One power pass per scaling group, as the controller's: observe, decide (decidePower), act.
+ * Fixed VMs belong to no group; they get one pass together (storm's host power is a group's,
+ * so this is what it would do for a fleet of instances handed the same policy).
+ */
 export function powerServers(control: ClusterControl, policy: PowerPolicy, scaling: ScalingPolicy, unplaced: Map<string, string | null>, empty: EmptySince): void {
-  for (const g of control.view().groups) {
+  const groups = control.view().groups;
+  const vmUnplaced = groups.filter((g) => g.kind === 'vm').map((g) => unplaced.get(g.name)).find(Boolean) ?? null;
+  const passes = [
+    ...groups.filter((g) => g.kind === 'group').map((g) => ({ name: g.name, unplaced: unplaced.get(g.name) ?? null, demand: groupDemand(g.name, g.load.at(-1)?.utilization ?? null, scaling.guestCpuLow) })),
+    ...(groups.some((g) => g.kind === 'vm') ? [{ name: 'vms', unplaced: vmUnplaced, demand: null }] : []),
+  ];
+  const holdMs = policy.emptyHoldSeconds * 1000;
+  let seen: ClusterView | null = null;
+  let servers: ServerPowerView[] = [];
+  for (const pass of passes) {
     const view = control.view();
-    const holdMs = policy.emptyHoldSeconds * 1000;
-    const servers: ServerPowerView[] = view.servers.map((s) => {
-      const recent = s.cpuHistory.filter((x) => x.at >= control.now - holdMs).map((x) => x.utilization);
-      return {
-        server: s.spec.name,
-        power: s.power,
-        canPower: true,
-        cpu: s.power === 'on' ? s.cpu : null,
-        cpuPeak: s.power === 'on' && recent.length ? Math.max(...recent) : null,
-        emptySince: empty.observe(s, control.now),
-        bootHistorySeconds: s.bootHistorySeconds,
-      };
-    });
-    const load = g.load.at(-1)?.utilization ?? null;
-    const d = decidePower(policy, { servers, unplaced: unplaced.get(g.name) ?? null, now: control.now, demand: groupDemand(g.name, load, scaling.guestCpuLow) });
+    // The servers as observed: once per change, not once per pass.
+    if (view !== seen) {
+      seen = view;
+      servers = view.servers.map((s) => {
+        let peak: number | null = null;
+        for (const x of s.cpuHistory) if (x.at >= control.now - holdMs) peak = Math.max(peak ?? 0, x.utilization);
+        return {
+          server: s.spec.name,
+          power: s.power,
+          canPower: true,
+          cpu: s.power === 'on' ? s.cpu : null,
+          cpuPeak: s.power === 'on' ? peak : null,
+          emptySince: empty.observe(s, control.now),
+          bootHistorySeconds: s.bootHistorySeconds,
+        };
+      });
+    }
+    const d = decidePower(policy, { servers, unplaced: pass.unplaced, now: control.now, demand: pass.demand });
     if (d.action !== 'none') control.act({ kind: 'power', server: d.server, to: d.action });
   }
 }
