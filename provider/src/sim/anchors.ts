@@ -11,14 +11,11 @@
 //    `consolidateAfter`: its members are replaced elsewhere (new instances, then the old removed
 //    once the new are ready) and it is powered off.
 import { place } from '../policy/placement.ts';
-import { DEFAULT_SCALING, type ScalingPolicy } from '../policy/scaling.ts';
 import { serverLoad, type ClusterControl, type ClusterPolicy, type ClusterView, type ServerView } from './engine.ts';
-import { scaleGroups, type GroupBounds } from './policies.ts';
+import { scaleGroups, scalingOf, type GroupBounds } from './policies.ts';
 
 /** vCPUs per core a consolidating autoscaler packs fixed VMs at (their requests, not their use). */
 const VM_OVERCOMMIT = 4;
-
-const scalingOf = (o: GroupBounds): ScalingPolicy => ({ ...DEFAULT_SCALING, min: o.min ?? 1, max: o.max ?? 64 });
 
 const mean = (xs: readonly number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
 const meanCpu = (s: ServerView, sinceMs: number) => mean(s.cpuHistory.filter((x) => x.at >= sinceMs).map((x) => x.utilization));

@@ -107,7 +107,8 @@ export interface StormPolicyOptions extends GroupBounds {
   placement?: PlacementMode;
 }
 
-const scalingOf = (o: StormPolicyOptions): ScalingPolicy => ({ ...DEFAULT_SCALING, ...o.scaling, min: o.min ?? 1, max: o.max ?? 64 });
+/** A group's scaling: storm's defaults, the given changes, the bounds. Every policy compared scales groups alike. */
+export const scalingOf = (o: StormPolicyOptions): ScalingPolicy => ({ ...DEFAULT_SCALING, ...o.scaling, min: o.min ?? 1, max: o.max ?? 64 });
 
 /** storm as shipped: the controller's defaults (scaling, host power, spread placement). */
 export function stormPolicy(options: StormPolicyOptions = {}): ClusterPolicy {
