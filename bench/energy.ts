@@ -30,6 +30,8 @@ function chart(r: SimResult): string {
 export async function benchEnergy(): Promise<void> {
   mkdirSync(OUT, { recursive: true });
   console.log('\nenergy: power policies on simulated blades (the controller\'s own policy code for storm), against the lower bound');
+  console.log('  every policy scales groups by the same rule (storm\'s decideScaling), so they differ in placement and power only;');
+  console.log('  always-on is the same cluster with no power management, the paper\'s and the anchors\' are modelled from their documentation');
   for (const sc of scenarios()) {
     const bound = lowerBound(sc.trace, sc.servers);
     console.log(`\n${sc.trace.name}: ${sc.about}`);

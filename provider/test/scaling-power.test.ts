@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { guestUtilization, serverUtilization } from '../src/policy/cpu.ts';
 import { place, type ServerLoad } from '../src/policy/placement.ts';
-import { bootLeadSeconds, decidePower, DEFAULT_POWER, type ServerPowerView } from '../src/policy/power.ts';
+import { bootLeadSeconds, decidePower, DEFAULT_POWER, emptySinceAfter, type ServerPowerView } from '../src/policy/power.ts';
 import { decideScaling, DEFAULT_SCALING, type GroupLoadSample, type GroupMember, type ScalingPolicy } from '../src/policy/scaling.ts';
 
 const S = 1000;
@@ -133,4 +133,13 @@ test('scaling reasons speak the group\'s metric, and never read "30 % < 30 %"', 
   assert.equal(quiet.reason, 'cpu 29.7 % < 30 % for 10 s');
   const queue = decideScaling({ ...p, guestCpuHigh: 100, guestCpuLow: 10 }, { members, load: load(250), lastScaleOutAt: null, lastScaleInAt: null, now: 10_000, metric: 'queue' });
   assert.equal(queue.reason, 'queue 250–250 ≥ 100 for 10 s');
+});
+
+test('power: a server\'s empty-since starts when it runs nothing, holds while it stays so, and starts again after it was seen off', () => {
+  assert.equal(emptySinceAfter(null, 'on', 0, 1000), 1000, 'seen empty: the hold starts');
+  assert.equal(emptySinceAfter(1000, 'on', 0, 5000), 1000, 'still empty: the hold goes on');
+  assert.equal(emptySinceAfter(1000, 'on', 2, 5000), null, 'runs guests: not empty');
+  assert.equal(emptySinceAfter(1000, 'booting', null, 5000), 1000, 'guests not countable: unchanged');
+  assert.equal(emptySinceAfter(1000, 'off', null, 5000), null, 'seen off: dropped');
+  assert.equal(emptySinceAfter(null, 'on', 0, 9000), 9000, 'on again: a new hold from now');
 });

@@ -1,41 +1,19 @@
 // A power model for the lab's BMC sensors, so the status page's timeline draws what the paper's
 // Figure 5 does: a blade draws 100 W idle, 8 W more per running guest and up to 40 W more per
-// guest as its vCPU gets busy (from libvirt's CPU-time counter). Off, the BMC's own 8 W stay.
-// The Watts are set on each BMC's sensor, where the controller reads them over IPMI as it would
-// a real server's.
-import type { Blade, Lab } from '../../test/lib/lab.ts';
-import { virsh } from '../../test/lib/terraform.ts';
+// guest as its vCPUs get busy. The guests' CPU is read as the controller reads it (drivers/meters.ts
+// readGuestCpu, policy/cpu.ts guestUtilization). Off, the BMC's own 8 W stay. The Watts are set on
+// each BMC's sensor, where the controller reads them over IPMI as it would a real server's.
+import { readGuestCpu, type GuestCpuReading } from '../../provider/src/drivers/meters.ts';
+import { guestUtilization } from '../../provider/src/policy/cpu.ts';
+import type { Lab } from '../../test/lib/lab.ts';
 
 const IDLE_WATTS = 100;
 const GUEST_WATTS = 8;
 const BUSY_GUEST_WATTS = 40;
 
-interface CpuReading { atNs: bigint; cpuNs: Map<string, bigint> }
-
-/** Running domains' cumulative CPU time (ns), from `virsh domstats --cpu-total --list-running`. */
-async function cpuTimes(blade: Blade): Promise<Map<string, bigint>> {
-  const r = await virsh(blade.libvirtUri, 'domstats', '--cpu-total', '--list-running');
-  if (r.exitCode !== 0) throw new Error(`virsh domstats on ${blade.name}: ${r.stderr.trim() || r.stdout.trim()}`);
-  const times = new Map<string, bigint>();
-  let domain = '';
-  for (const line of r.stdout.split('\n')) {
-    const d = /^Domain: '(.+)'$/.exec(line.trim());
-    if (d) domain = d[1]!;
-    const t = /^cpu\.time=(\d+)$/.exec(line.trim());
-    if (t && domain) times.set(domain, BigInt(t[1]!));
-  }
-  return times;
-}
-
-/** Watts for a blade from two readings of its guests' CPU time. */
-export function modelWatts(before: CpuReading | undefined, now: CpuReading): number {
-  let watts = IDLE_WATTS;
-  for (const [name, cpu] of now.cpuNs) {
-    const was = before?.cpuNs.get(name);
-    const busy = was === undefined || now.atNs <= before!.atNs ? 0 : Math.min(1, Number(cpu - was) / Number(now.atNs - before!.atNs));
-    watts += GUEST_WATTS + BUSY_GUEST_WATTS * busy;
-  }
-  return Math.round(watts);
+/** Watts for a blade running guests at these utilizations (0..1 each). */
+export function modelWatts(guestUtilizations: readonly number[]): number {
+  return Math.round(guestUtilizations.reduce((w, u) => w + GUEST_WATTS + BUSY_GUEST_WATTS * u, IDLE_WATTS));
 }
 
 /**
@@ -43,7 +21,8 @@ export function modelWatts(before: CpuReading | undefined, now: CpuReading): num
  * A failure is told to `warn` once per distinct message (a blade powering off fails a round).
  */
 export function startPowerModel(lab: Lab, warn: (message: string) => void, everyMs = 3000): () => void {
-  const last = new Map<string, CpuReading>();
+  /** Blade → its running guests' last readings, by name. */
+  const last = new Map<string, Map<string, GuestCpuReading>>();
   const told = new Set<string>();
   let busy = false;
   const tick = async () => {
@@ -53,12 +32,17 @@ export function startPowerModel(lab: Lab, warn: (message: string) => void, every
         continue;
       }
       try {
-        const reading = { atNs: process.hrtime.bigint(), cpuNs: await cpuTimes(blade) };
-        const watts = modelWatts(last.get(blade.name), reading);
-        last.set(blade.name, reading);
-        await lab.setWatts(blade, watts);
+        const running = (await readGuestCpu(blade.libvirtUri)).guests.filter((g) => g.state === 'running');
+        const before = last.get(blade.name);
+        // A guest seen for the first time has no rate yet: it counts as running, not busy.
+        const utilizations = running.map((g) => {
+          const prev = before?.get(g.name);
+          return prev ? guestUtilization(prev, g, g.vcpus) ?? 0 : 0;
+        });
+        last.set(blade.name, new Map(running.map((g) => [g.name, g])));
+        await lab.setWatts(blade, modelWatts(utilizations));
       } catch (e) {
-        const message = `power model: ${(e as Error).message}`;
+        const message = `power model: ${blade.name}: ${(e as Error).message}`;
         if (!told.has(message)) warn(message);
         told.add(message);
       }

@@ -3,16 +3,15 @@
 // decisions with their reasons, the load generator's counts.
 import { writeFileSync } from 'node:fs';
 import { controllerRequest, type ControllerConnection, type WireGroupView } from '../../provider/src/drivers/controller-api.ts';
-import { ipmitool, type Blade } from '../../test/lib/lab.ts';
+import { chassisPower, type Blade } from '../../test/lib/lab.ts';
 import type { SteadyLoad } from '../../test/lib/smtp-load.ts';
 import { virsh } from '../../test/lib/terraform.ts';
 import { GROUP } from './inputs.ts';
 import { paths } from './state.ts';
 
 /** The chassis power its BMC reports ('?' when it does not answer). */
-export async function chassis(blade: Blade): Promise<'on' | 'off' | '?'> {
-  const out = await ipmitool(blade.bmc, 'chassis', 'power', 'status').catch(() => '');
-  return /is on/.test(out) ? 'on' : /is off/.test(out) ? 'off' : '?';
+export function chassis(blade: Blade): Promise<'on' | 'off' | '?'> {
+  return chassisPower(blade.bmc).catch(() => '?' as const);
 }
 
 export async function runningDomains(blade: Blade): Promise<string[]> {

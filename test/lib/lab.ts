@@ -134,6 +134,14 @@ function run(file: string, args: string[], timeoutMs = CMD_TIMEOUT_MS): Promise<
   });
 }
 
+/** The chassis power a BMC reports (`ipmitool chassis power status`); throws when it does not answer. */
+export async function chassisPower(bmc: Bmc): Promise<'on' | 'off'> {
+  const out = await ipmitool(bmc, 'chassis', 'power', 'status');
+  if (/Chassis Power is on/.test(out)) return 'on';
+  if (/Chassis Power is off/.test(out)) return 'off';
+  throw new Error(`lab: unexpected ipmitool output from the BMC at ${bmc.address}:${bmc.port}: ${out.trim()}`);
+}
+
 /** Runs `ipmitool -I lanplus -C 3 ...` against a BMC and returns stdout; throws with ipmitool's stderr. */
 export async function ipmitool(bmc: Bmc, ...args: string[]): Promise<string> {
   // -C 3: ipmi_sim lacks cipher-suite discovery; without a fixed suite every call takes ~10 s.
@@ -585,12 +593,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     return s;
   };
 
-  const power = async (blade: Blade): Promise<'on' | 'off'> => {
-    const out = await ipmitool(blade.bmc, 'chassis', 'power', 'status');
-    if (/Chassis Power is on/.test(out)) return 'on';
-    if (/Chassis Power is off/.test(out)) return 'off';
-    throw new Error(`lab: unexpected ipmitool output for ${blade.name}: ${out.trim()}`);
-  };
+  const power = (blade: Blade): Promise<'on' | 'off'> => chassisPower(blade.bmc);
 
   /** What the blade's power sensor reads now, as the lab's own ipmitool sees it. */
   const sensorWatts = async (blade: Blade): Promise<number | null> => {

@@ -6,7 +6,7 @@
 import type { Logger } from '../contract.ts';
 import { listDomains } from '../drivers/domains.ts';
 import { chassisPower, readPower, setChassisPower, type Power } from '../drivers/ipmi.ts';
-import { decidePower, groupDemand, type PowerDecision, type ServerPowerView } from '../policy/power.ts';
+import { decidePower, emptySinceAfter, groupDemand, type PowerDecision, type ServerPowerView } from '../policy/power.ts';
 import { deploymentsOf, groupLoad } from './group-pass.ts';
 import { CPU } from './sampler.ts';
 import type { ControllerStore, GroupRecord, SampleRecord, ServerRecord } from './store.ts';
@@ -74,12 +74,9 @@ export async function observeServer(ctx: PowerContext, s: ServerRecord, samples:
       ctx.log.info(`${s.name} answers libvirt ${bootSeconds.toFixed(1)} s after its power-on`, { server: s.id });
     }
   }
-  if (domains === 0) {
-    if (!ctx.memory.emptySince.has(s.id)) ctx.memory.emptySince.set(s.id, now);
-  } else if (domains !== null || power === 'off') {
-    // A server seen off has run nothing since: powered on again (by anyone), its hold starts then.
-    ctx.memory.emptySince.delete(s.id);
-  }
+  const empty = emptySinceAfter(ctx.memory.emptySince.get(s.id) ?? null, power, domains, now);
+  if (empty === null) ctx.memory.emptySince.delete(s.id);
+  else ctx.memory.emptySince.set(s.id, empty);
   const cpu = power === 'on' ? (await ctx.store.samples(s.name, CPU, now - ctx.freshMs, now)).at(-1)?.value ?? null : null;
   const recent = power === 'on' ? await ctx.store.samples(s.name, CPU, now - holdMs, now) : [];
   const cpuPeak = recent.length ? Math.max(...recent.map((x) => x.value)) : null;

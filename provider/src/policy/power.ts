@@ -63,6 +63,17 @@ export type PowerDecision =
 const pct = (x: number) => `${Math.round(x * 100)} %`;
 
 /**
+ * A server's empty-since after one observation: started when it is seen running nothing, kept
+ * while it stays so, dropped when it runs something or is seen off (powered on again, by anyone,
+ * its hold starts then), unchanged when its guests could not be counted (`domains` null).
+ */
+export function emptySinceAfter(before: number | null, power: ServerPowerView['power'], domains: number | null, now: number): number | null {
+  if (domains === 0) return before ?? now;
+  if (domains !== null || power === 'off') return null;
+  return before;
+}
+
+/**
  * Why a group's servers are still wanted (PowerObservation.demand): its load at or above its
  * low mark may grow again soon, so no empty server of it goes off. Said without the live
  * number, so a log hears it once. `unit` says the mark in the group's metric.

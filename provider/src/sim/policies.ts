@@ -4,7 +4,7 @@
 // do: scale each group and place its new members on powered servers, then decide each group's
 // servers' power. The others differ only where their anchors differ.
 import { place, type PlacementMode } from '../policy/placement.ts';
-import { decidePower, DEFAULT_POWER, groupDemand, type PowerPolicy, type ServerPowerView } from '../policy/power.ts';
+import { decidePower, DEFAULT_POWER, emptySinceAfter, groupDemand, type PowerPolicy, type ServerPowerView } from '../policy/power.ts';
 import { decideScaling, DEFAULT_SCALING, type ScalingPolicy } from '../policy/scaling.ts';
 import { serverLoad, type ClusterControl, type ClusterPolicy, type ClusterView, type ServerView } from './engine.ts';
 
@@ -50,15 +50,14 @@ export function scaleGroups(control: ClusterControl, policy: ScalingPolicy, mode
 export class EmptySince {
   private readonly since = new Map<string, number>();
 
-  /** Updates from what is observed now; returns the server's empty-since (null unless on and empty). */
+  /** Updates from what is observed now (as the controller's power pass does); returns the server's empty-since (null unless on and empty). */
   observe(s: ServerView, now: number): number | null {
     const name = s.spec.name;
-    if (s.power === 'on' && s.instances === 0) {
-      if (!this.since.has(name)) this.since.set(name, now);
-    } else {
-      this.since.delete(name);
-    }
-    return s.power === 'on' ? this.since.get(name) ?? null : null;
+    // Guests are counted on a server that is on, as libvirt answers only then.
+    const empty = emptySinceAfter(this.since.get(name) ?? null, s.power, s.power === 'on' ? s.instances : null, now);
+    if (empty === null) this.since.delete(name);
+    else this.since.set(name, empty);
+    return s.power === 'on' ? empty : null;
   }
 }
 
