@@ -29,7 +29,7 @@ const seeds = readdirSync(feeds)
 // Bounded so the whole file takes a few seconds; FC_RUNS raises it for a long hunt.
 const RUNS = Number(process.env['FC_RUNS'] ?? 150);
 const SEED = process.env['FC_SEED'] === undefined ? undefined : Number(process.env['FC_SEED']);
-const params = { numRuns: RUNS, ...(SEED === undefined ? {} : { seed: SEED }) };
+const params = { numRuns: RUNS, includeErrorInReport: true, ...(SEED === undefined ? {} : { seed: SEED }) };
 
 const NS = 'https://storm.invalid/xmlns/channel/1';
 const SHA = 'dbfb6d13006ba94d6182e98c1b805aa199d548f7acdac50f5a9fac2147181002';
