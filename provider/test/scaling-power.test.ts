@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { guestUtilization, serverUtilization } from '../src/policy/cpu.ts';
 import { place, type ServerLoad } from '../src/policy/placement.ts';
 import { bootLeadSeconds, decidePower, DEFAULT_POWER, emptySinceAfter, type ServerPowerView } from '../src/policy/power.ts';
-import { decideScaling, DEFAULT_SCALING, type GroupLoadSample, type GroupMember, type ScalingPolicy } from '../src/policy/scaling.ts';
+import { decideScaling, DEFAULT_SCALING, groupUtilization, type GroupLoadSample, type GroupMember, type ScalingPolicy } from '../src/policy/scaling.ts';
 
 const S = 1000;
 const policy: ScalingPolicy = { ...DEFAULT_SCALING, min: 1, max: 4 };
@@ -142,4 +142,41 @@ test('power: a server\'s empty-since starts when it runs nothing, holds while it
   assert.equal(emptySinceAfter(1000, 'booting', null, 5000), 1000, 'guests not countable: unchanged');
   assert.equal(emptySinceAfter(1000, 'off', null, 5000), null, 'seen off: dropped');
   assert.equal(emptySinceAfter(null, 'on', 0, 9000), 9000, 'on again: a new hold from now');
+});
+
+test('scaling: a member on a saturated server counts at least at the high mark; 1 turns it off', () => {
+  const p = { guestCpuHigh: 0.9, saturatedServerCpu: 0.95 };
+  // 9 members on 8 cores read 89 % each: starved, not calm.
+  assert.equal(groupUtilization([{ cpu: 0.89, serverCpu: 1 }, { cpu: 0.5, serverCpu: 0.6 }], p), (0.9 + 0.5) / 2);
+  assert.equal(groupUtilization([{ cpu: 0.89, serverCpu: 0.94 }, { cpu: 0.89, serverCpu: null }], p), 0.89, 'below the bar, or not measured: as measured');
+  assert.equal(groupUtilization([{ cpu: 0.89, serverCpu: 1 }], { ...p, saturatedServerCpu: 1 }), 0.89);
+  assert.equal(groupUtilization([{ cpu: 0.97, serverCpu: 1 }], p), 0.97, 'never lowered');
+  assert.equal(groupUtilization([], p), null);
+});
+
+test('scaling: proportional scale-out adds enough members for the mean to fall to 80 % of the mark; a full reading doubles', () => {
+  const big: ScalingPolicy = { ...DEFAULT_SCALING, min: 1, max: 64 };
+  const at = (u: number, n: number, p = big) => decideScaling(p, { members: Array.from({ length: n }, (_, i) => member(`m${i}`)), load: samples(0, 100, u), lastScaleOutAt: null, lastScaleInAt: null, now: 100 * S });
+  // 4 members at 90 %: 3.6 members' worth, at 72 % each → 5.
+  assert.deepEqual([at(0.9, 4).action, (at(0.9, 4) as { count: number }).count], ['out', 1]);
+  // 4 at 95 %: 3.8 / 0.72 = 5.3 → 6.
+  assert.equal((at(0.95, 4) as { count: number }).count, 2);
+  // 4 at 100 %: the load behind it is unknown: double.
+  assert.equal((at(1, 4) as { count: number }).count, 4);
+  assert.equal((at(1, 4, { ...big, saturatedGrowth: 0 }) as { count: number }).count, 2, 'without doubling: 4 / 0.72 = 5.6 → 6');
+  assert.equal((at(1, 4, { ...big, scaleOutTarget: null }) as { count: number }).count, 1, 'null: the paper\'s one at a time (step)');
+  assert.equal((at(1, 4, { ...big, max: 6 }) as { count: number }).count, 2, 'never past max');
+  // A reported metric reads against its own mark: 4 members at a queue of 250 with the mark at 100.
+  const queue = decideScaling({ ...big, guestCpuHigh: 100, guestCpuLow: 10 }, { members: ['a', 'b', 'c', 'd'].map((n) => member(n)), load: samples(0, 100, 250), lastScaleOutAt: null, lastScaleInAt: null, now: 100 * S, metric: 'queue' });
+  assert.equal((queue as { count: number }).count, 9, '4 × 250 / 80 = 12.5 → 13');
+});
+
+test('placement: a saturated server takes no new instance; with none else, the error says so (host power\'s cue)', () => {
+  const load = (server: string, committedMemoryMib: number, cpu?: number | null): ServerLoad => ({ server, cpus: 8, memoryMib: 32768, reservedMemoryMib: 128, committedMemoryMib, committedVcpus: 0, ...(cpu === undefined ? {} : { cpu }) });
+  // blade1 has more memory free, but its CPU is full.
+  assert.deepEqual(place({ memoryMib: 512, vcpus: 1 }, [load('blade1', 1024, 0.97), load('blade2', 8192, 0.4)]), { server: 'blade2' });
+  assert.deepEqual(place({ memoryMib: 512, vcpus: 1 }, [load('blade1', 1024, null), load('blade2', 8192, 0.4)]), { server: 'blade1' }, 'not measured: no bar');
+  const none = place({ memoryMib: 512, vcpus: 1 }, [load('blade1', 1024, 0.97)]);
+  assert.ok('error' in none && /blade1 at 97 % CPU/.test(none.error), JSON.stringify(none));
+  assert.deepEqual(place({ memoryMib: 512, vcpus: 1 }, [load('blade1', 1024, 0.97)], 'spread', 1), { server: 'blade1' }, '1 turns it off');
 });

@@ -12,6 +12,7 @@ import { makeInstance, removeInstance, type InstanceSpec, type Maker } from '../
 import { reservationEnd } from '../host/placement.ts';
 import { parseLayerId, type LayerRef } from '../host/refs.ts';
 import { decideScaling, type GroupMember, type ScalingDecision } from '../policy/scaling.ts';
+import { CPU } from './sampler.ts';
 import type { ControllerStore, GroupRecord, MemberRecord } from './store.ts';
 
 /** storm's metadata that marks a domain as a member of a group, and which one. */
@@ -32,6 +33,8 @@ export interface PassContext extends Maker {
   readonly now: () => number;
   /** The API's address as members reach it, and its CA; null: members get no report token. */
   readonly report: { url: string; caPem: string } | null;
+  /** How far back a server's CPU sample still counts for placement (ms); default a minute. */
+  readonly freshMs?: number;
 }
 
 interface HostMember {
@@ -132,11 +135,25 @@ function memberSpec(ctx: PassContext, group: GroupRecord, deployments: readonly 
   };
 }
 
+/** The deployments' servers' CPU as the sampler last recorded it (within `freshMs`), by server id. */
+async function serverCpu(ctx: PassContext, deployments: readonly LayerRef[]): Promise<Map<string, number>> {
+  const now = ctx.now();
+  const freshMs = ctx.freshMs ?? 60_000;
+  const cpu = new Map<string, number>();
+  for (const d of deployments) {
+    const latest = (await ctx.store.samples(d.server.name, CPU, now - freshMs, now)).at(-1);
+    if (latest) cpu.set(d.serverId, latest.value);
+  }
+  return cpu;
+}
+
 async function scaleOut(ctx: PassContext, group: GroupRecord, deployments: readonly LayerRef[], members: readonly MemberRecord[], count: number): Promise<{ made: string[]; unplaced: string | null }> {
   const made: string[] = [];
+  const cpu = await serverCpu(ctx, deployments);
   for (const index of lowestFreeIndexes(members, count)) {
     const createdAt = ctx.now();
-    const { spec, tokenSha256 } = memberSpec(ctx, group, deployments, index, createdAt);
+    const { spec: made1, tokenSha256 } = memberSpec(ctx, group, deployments, index, createdAt);
+    const spec = { ...made1, serverCpu: cpu };
     let dep: LayerRef;
     try {
       ({ dep } = await makeInstance(ctx, spec));

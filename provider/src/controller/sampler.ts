@@ -1,10 +1,12 @@
 // What the controller measures each round, the paper's way: each member's CPU from the
 // hypervisor's CPU-time counter (it works whatever the guest runs, and when the guest is too
-// swamped to answer), the group's mean over its members, and each server's load (its guests'
+// swamped to answer), the group's mean over its members (policy/scaling.ts groupUtilization: a
+// member on a saturated server counts at least at the high mark), and each server's load (its guests'
 // work over its CPUs). Readings go into the store, where the passes read them.
 import { readGuestCpu, type GuestCpuReading, type HostCpuReading } from '../drivers/meters.ts';
 import type { HostSession } from '../host/session.ts';
 import { guestUtilization, serverUtilization, type CpuSample } from '../policy/cpu.ts';
+import { groupUtilization, type MemberCpu } from '../policy/scaling.ts';
 import { deploymentsOf, GROUP_CPU } from './group-pass.ts';
 
 /** How many members a group holds at each round (the instances line of the timeline). */
@@ -45,25 +47,30 @@ export class CpuSampler {
       for (const k of this.last.keys()) if (k.startsWith(key(r.uri, '')) && !present.has(k)) this.last.delete(k);
     }
     const samples: SampleRecord[] = [];
+    const serverCpu = new Map<string, number>();
     for (const [uri, r] of readings) {
       const cpus = await this.hostCpus(session, uri);
       const used = r.guests.map((g) => utilization.get(key(uri, g.name))).filter((u) => u !== undefined).map((u) => u.value * u.vcpus);
-      if (cpus !== null) samples.push({ at: now, subject: servers.get(uri)!.name, metric: CPU, value: serverUtilization(used, cpus) });
+      if (cpus === null) continue;
+      serverCpu.set(uri, serverUtilization(used, cpus));
+      samples.push({ at: now, subject: servers.get(uri)!.name, metric: CPU, value: serverCpu.get(uri)! });
     }
     for (const g of groups) {
       const members = await store.members(g.name);
-      const values: number[] = [];
+      const values: MemberCpu[] = [];
       let cpuSeconds = 0;
       for (const m of members) {
         const uri = [...servers.values()].find((s) => m.server.startsWith(`${s.name}@`))?.uri;
         const u = uri === undefined ? undefined : utilization.get(key(uri, m.name));
         if (!u) continue;
-        values.push(u.value);
+        values.push({ cpu: u.value, serverCpu: serverCpu.get(uri!) ?? null });
         cpuSeconds += u.cpuSeconds;
         samples.push({ at: now, subject: m.name, metric: CPU, value: u.value }, { at: now, subject: m.name, metric: CPU_SECONDS, value: u.cpuSeconds });
       }
-      if (values.length) {
-        samples.push({ at: now, subject: g.name, metric: GROUP_CPU, value: values.reduce((a, b) => a + b, 0) / values.length }, { at: now, subject: g.name, metric: GROUP_CPU_SECONDS, value: cpuSeconds });
+      // A group scaled on a reported metric keeps its plain CPU mean: its marks are not shares of vCPUs.
+      const load = groupUtilization(values, g.metric === GROUP_CPU ? g.policy : { guestCpuHigh: 0, saturatedServerCpu: 1 });
+      if (load !== null) {
+        samples.push({ at: now, subject: g.name, metric: GROUP_CPU, value: load }, { at: now, subject: g.name, metric: GROUP_CPU_SECONDS, value: cpuSeconds });
       }
       samples.push({ at: now, subject: g.name, metric: MEMBERS, value: members.length });
     }

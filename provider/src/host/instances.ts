@@ -49,6 +49,11 @@ export interface InstanceSpec {
   /** Among the candidates: the least-loaded (the paper's, default) or the fullest that fits (fewest servers on). */
   placement?: PlacementMode;
   /**
+   * Each candidate server's CPU as the controller last measured it (0..1, by server id): a
+   * saturated one takes no new member (policy/placement.ts). Unset for Terraform's instances.
+   */
+  serverCpu?: ReadonlyMap<string, number>;
+  /**
    * Its user disks outlive it (storm_instance's keep_user_disks): it goes back to the server
    * that holds the ones a predecessor of its name kept, to re-attach them.
    */
@@ -237,7 +242,7 @@ async function placeAndDefine(ctx: Maker, i: InstanceSpec, progress: { on?: Laye
       },
     };
   };
-  const decision = await placeAndReserve(ctx.session, i.name, hw, deployments, reserve, i.placement ?? 'spread');
+  const decision = await placeAndReserve(ctx.session, i.name, hw, deployments, reserve, i.placement ?? 'spread', i.serverCpu);
   if ('error' in decision.placement || !decision.chosen || !reserved) {
     const why = 'error' in decision.placement ? decision.placement.error : 'no candidate answered.';
     const unanswered = decision.unreachable.length ? ` (${decision.unreachable.join(', ')} did not answer and were left out)` : '';

@@ -10,7 +10,17 @@ export interface ServerLoad {
   /** Memory promised to domains already there (running ones and storm's defined ones). */
   committedMemoryMib: number;
   committedVcpus: number;
+  /** Its CPU as last measured (0..1 of its CPUs), when known: a saturated server is passed over while another fits. */
+  cpu?: number | null;
 }
+
+/**
+ * A server at least this busy gets no new instance: a member there would share CPU that is
+ * already short (with round-robin DNS each member gets an equal share of the load, so members
+ * piled on a full server stay starved however many join elsewhere). The instance waits for a
+ * server with room, which is host power's cue. 1 (or more) turns it off.
+ */
+export const SATURATED_SERVER_CPU = 0.9;
 
 export interface InstanceNeeds {
   memoryMib: number;
@@ -36,12 +46,13 @@ export type PlacementMode = 'spread' | 'consolidate';
 
 /**
  * Memory is the hard constraint (the paper's rule: never touch the host's reserve); a guest
- * may not have more vCPUs than the host has CPUs, but vCPUs are shared between guests. Among
+ * may not have more vCPUs than the host has CPUs, but vCPUs are shared between guests. A
+ * server whose measured CPU is at `saturatedCpu` or more takes nothing (unmeasured: no bar). Among
  * the servers that fit, the one with the smallest share of its usable memory committed wins
  * (the largest, to consolidate); ties go to fewer committed vCPUs (more), then to the name, so
  * plans are repeatable.
  */
-export function place(needs: InstanceNeeds, servers: readonly ServerLoad[], mode: PlacementMode = 'spread'): Placement {
+export function place(needs: InstanceNeeds, servers: readonly ServerLoad[], mode: PlacementMode = 'spread', saturatedCpu: number = SATURATED_SERVER_CPU): Placement {
   if (!servers.length) return { error: 'no candidate servers were given.' };
   const reasons: string[] = [];
   const fitting = servers.filter((s) => {
@@ -61,8 +72,13 @@ export function place(needs: InstanceNeeds, servers: readonly ServerLoad[], mode
   if (!fitting.length) {
     return { error: `no server fits ${needs.memoryMib} MiB and ${needs.vcpus} vCPU(s): ${reasons.join('; ')}.` };
   }
+  const saturated = (s: ServerLoad) => s.cpu !== undefined && s.cpu !== null && s.cpu >= saturatedCpu;
+  const roomy = fitting.filter((s) => !saturated(s));
+  if (!roomy.length) {
+    return { error: `no server fits ${needs.memoryMib} MiB and ${needs.vcpus} vCPU(s) with CPU to spare: ${fitting.map((s) => `${s.server} at ${Math.round(s.cpu! * 100)} % CPU`).join('; ')}.` };
+  }
   const load = (s: ServerLoad) => (s.committedMemoryMib + needs.memoryMib) / Math.max(1, s.memoryMib - s.reservedMemoryMib);
   const sign = mode === 'spread' ? 1 : -1;
-  const [best] = [...fitting].sort((a, b) => sign * (load(a) - load(b)) || sign * (a.committedVcpus - b.committedVcpus) || a.server.localeCompare(b.server));
+  const [best] = [...roomy].sort((a, b) => sign * (load(a) - load(b)) || sign * (a.committedVcpus - b.committedVcpus) || a.server.localeCompare(b.server));
   return { server: best!.server };
 }

@@ -19,6 +19,27 @@ export interface ScalingPolicy {
   cooldownOutSeconds: number;
   /** After any change, no scale-in for this long (s): shrinking is the costlier mistake. */
   cooldownInSeconds: number;
+  /**
+   * A server at least this busy (its guests' CPU over its CPUs) is saturated: its members get
+   * less than they ask, so what they measure is what they were given, not their load; each
+   * counts at least at `guestCpuHigh`. Without it, members sharing a full server read below the
+   * mark and the group never grows off it (seen in the simulator: 9 members on 8 cores at 89 %).
+   * 1 (or more) turns it off.
+   */
+  saturatedServerCpu?: number;
+  /**
+   * Proportional scale-out (Kubernetes' HPA rule): enough members that the group's mean would
+   * fall to this share of the high mark (so it reads alike for CPU and a reported metric), at
+   * least `step`. Null: `step` members per decision (the paper's one at a time). A mean read at
+   * 100 % may hide more load, so a saturated group grows by the rule again after its cooldown.
+   */
+  scaleOutTarget?: number | null;
+  /**
+   * A load that held at 100 % (CPU, or a saturated server's members) says only that the group
+   * wants more than it has, not how much: the group grows by this share of its size at least
+   * (1: doubles, HPA's default scale-up bound). 0 turns it off.
+   */
+  saturatedGrowth?: number;
 }
 
 export const DEFAULT_SCALING: Omit<ScalingPolicy, 'min' | 'max'> = {
@@ -28,7 +49,28 @@ export const DEFAULT_SCALING: Omit<ScalingPolicy, 'min' | 'max'> = {
   step: 1,
   cooldownOutSeconds: 60,
   cooldownInSeconds: 300,
+  saturatedServerCpu: 0.95,
+  scaleOutTarget: 0.8,
+  saturatedGrowth: 1,
 };
+
+/** A member's CPU this round (0..1 of its vCPUs) and its server's (null: not measured). */
+export interface MemberCpu {
+  cpu: number;
+  serverCpu: number | null;
+}
+
+/**
+ * The group's load at one round, as scaling reads it: its members' mean CPU, a member on a
+ * saturated server counted at least at the high mark (see `saturatedServerCpu`). Null without
+ * members measured. The controller's sampler and the simulator record it alike.
+ */
+export function groupUtilization(members: readonly MemberCpu[], p: Pick<ScalingPolicy, 'guestCpuHigh' | 'saturatedServerCpu'>): number | null {
+  if (!members.length) return null;
+  const saturated = p.saturatedServerCpu ?? DEFAULT_SCALING.saturatedServerCpu!;
+  const counted = members.map((m) => (saturated < 1 && m.serverCpu !== null && m.serverCpu >= saturated ? Math.max(m.cpu, p.guestCpuHigh) : m.cpu));
+  return counted.reduce((a, b) => a + b, 0) / counted.length;
+}
 
 export interface GroupMember {
   name: string;
@@ -88,6 +130,17 @@ function held(load: readonly GroupLoadSample[], now: number, windowMs: number, t
   return run.filter((s) => s.at >= now - windowMs).map((s) => s.utilization);
 }
 
+/** Members a scale-out adds: `step`, or by the proportional rule from the window's lowest mean (the load that held). */
+function outCount(p: ScalingPolicy, count: number, held: readonly number[]): number {
+  const target = p.scaleOutTarget === undefined ? DEFAULT_SCALING.scaleOutTarget : p.scaleOutTarget;
+  if (target === null || target === undefined || !(target > 0) || count === 0) return p.step;
+  const least = Math.min(...held);
+  const proportional = Math.ceil((count * least) / (target * p.guestCpuHigh) - 1e-9) - count;
+  // Only a share of vCPUs reads as "full"; a reported metric has no ceiling to hide behind.
+  const full = p.guestCpuHigh <= 1 && least >= 0.99 ? Math.ceil(count * (p.saturatedGrowth ?? DEFAULT_SCALING.saturatedGrowth!)) : 0;
+  return Math.max(p.step, proportional, full);
+}
+
 export function decideScaling(p: ScalingPolicy, g: GroupObservation): ScalingDecision {
   const metric = g.metric ?? 'cpu';
   const count = g.members.length;
@@ -108,7 +161,7 @@ export function decideScaling(p: ScalingPolicy, g: GroupObservation): ScalingDec
     if (g.lastScaleOutAt !== null && g.now - g.lastScaleOutAt < p.cooldownOutSeconds * 1000) {
       return { action: 'none', reason: `${peak}; in scale-out cooldown (${Math.ceil((p.cooldownOutSeconds * 1000 - (g.now - g.lastScaleOutAt)) / 1000)} s left)` };
     }
-    return { action: 'out', count: Math.min(p.step, p.max - count), reason: peak };
+    return { action: 'out', count: Math.min(outCount(p, count, high), p.max - count), reason: peak };
   }
   const low = held(g.load, g.now, windowMs, (u) => u < p.guestCpuLow);
   if (low && count > p.min) {

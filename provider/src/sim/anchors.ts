@@ -12,7 +12,7 @@
 //    once the new are ready) and it is powered off.
 import { place } from '../policy/placement.ts';
 import { serverLoad, type ClusterControl, type ClusterPolicy, type ClusterView, type ServerView } from './engine.ts';
-import { scaleGroups, scalingOf, type GroupBounds } from './policies.ts';
+import { groupSampleOf, scaleGroups, scalingOf, type GroupBounds } from './policies.ts';
 
 /** vCPUs per core a consolidating autoscaler packs fixed VMs at (their requests, not their use). */
 const VM_OVERCOMMIT = 4;
@@ -42,6 +42,7 @@ export function dpmBandPolicy(options: DpmOptions = {}): ClusterPolicy {
     name: 'dpm-band',
     description: `a DPM-like band: hosts kept within ${low * 100}–${high * 100} % (on over ${onMs / 60_000} min, off over ${offMs / 60_000} min, guests live-migrated off)`,
     initialPower: (_s, i) => (i === 0 ? 'on' : 'off'),
+    groupSample: groupSampleOf(scaling),
     round(control) {
       const unplaced = scaleGroups(control, scaling, 'spread');
       const v = control.view();
@@ -105,6 +106,7 @@ export function consolidatingPolicy(options: ConsolidatingOptions = {}): Cluster
     name: 'consolidating',
     description: `a consolidating autoscaler (Karpenter-like): pack by vCPU requests, a server on for a member that fits nowhere, servers whose members fit elsewhere consolidated after ${afterMs / 1000} s`,
     initialPower: (_s, i) => (i === 0 ? 'on' : 'off'),
+    groupSample: groupSampleOf(scaling),
     round(control) {
       // Replacements that are ready take over: the old member goes.
       for (const [old, fresh] of [...replacing]) {

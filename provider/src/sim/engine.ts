@@ -6,7 +6,7 @@
 // samples a controller would take are recorded; the round's energy, overload and timeline are
 // counted; then the policy observes and acts through `ClusterControl`, as a controller pass
 // does. The policies are plugged in (policies.ts); the decisions are theirs, the physics here.
-import type { GroupLoadSample } from '../policy/scaling.ts';
+import type { GroupLoadSample, MemberCpu } from '../policy/scaling.ts';
 import type { ServerLoad } from '../policy/placement.ts';
 import type { LoadTrace, TraceWorkload } from './traces.ts';
 import { watts, type PowerState, type ServerSpec } from './servers.ts';
@@ -95,6 +95,11 @@ export interface ClusterPolicy {
   initialPower(server: ServerSpec, index: number): 'on' | 'off';
   /** One round: observe and act. */
   round(control: ClusterControl): void;
+  /**
+   * The group's load sample from its ready members' CPU and their servers' (what the
+   * controller's sampler records); default their mean.
+   */
+  groupSample?(members: readonly MemberCpu[]): number | null;
 }
 
 export interface SeriesPoint { at: number; value: number }
@@ -119,7 +124,8 @@ export interface SimResult {
   creations: number;
   removals: number;
   migrations: number;
-  timeline: { watts: { server: string; points: SeriesPoint[] }[]; total: SeriesPoint[]; instances: { group: string; points: SeriesPoint[] }[] };
+  /** `overloaded`: how many workloads are overloaded each round. */
+  timeline: { watts: { server: string; points: SeriesPoint[] }[]; total: SeriesPoint[]; instances: { group: string; points: SeriesPoint[] }[]; overloaded: SeriesPoint[] };
   /** Actions the engine refused (a policy asking for the impossible), first few. */
   refused: string[];
 }
@@ -171,7 +177,10 @@ class Cluster {
   unservedCpuSeconds = 0;
   readonly refused: string[] = [];
 
+  private readonly groupSample: ClusterPolicy['groupSample'];
+
   constructor(specs: readonly ServerSpec[], trace: LoadTrace, policy: ClusterPolicy, private readonly instanceBootMs: number) {
+    this.groupSample = policy.groupSample?.bind(policy);
     this.servers = specs.map((spec, i) => ({ spec, power: policy.initialPower(spec, i), until: 0, poweredOnAt: this.now, cpu: 0, cpuHistory: [], bootHistorySeconds: [], energyJ: 0 }));
     this.groups = trace.workloads.map((workload) => ({ workload, load: [], lastScaleOutAt: null, lastScaleInAt: null, nextIndex: 0, overloadSeconds: 0 }));
   }
@@ -202,6 +211,7 @@ class Cluster {
   /** Demand spread over ready members, then each server's cores shared among what it runs. */
   share(demandOf: (g: SimGroup) => number, roundSeconds: number): void {
     const { byGroup, byServer } = this.index();
+    this.overloadedNow = 0;
     for (const i of this.instances) i.wanted = 0;
     for (const g of this.groups) {
       const ready = (byGroup.get(g.workload.name) ?? []).filter((i) => i.readyAt <= this.now);
@@ -218,21 +228,31 @@ class Cluster {
       if (s.power === 'on') s.cpuHistory.push({ at: this.now, utilization: s.cpu });
       while (s.cpuHistory.length && s.cpuHistory[0]!.at < this.now - HISTORY_MS) s.cpuHistory.shift();
     }
+    const cpuOf = new Map(this.servers.map((s) => [s.spec.name, s.cpu]));
     for (const g of this.groups) {
       const demand = demandOf(g);
       const ready = (byGroup.get(g.workload.name) ?? []).filter((i) => i.readyAt <= this.now);
       const given = ready.reduce((a, i) => a + i.given, 0);
       this.unservedCpuSeconds += Math.max(0, demand - given) * roundSeconds;
       if (ready.length) {
-        const utilization = ready.reduce((a, i) => a + i.given / i.vcpus, 0) / ready.length;
-        g.load.push({ at: this.now, utilization });
+        const cpus = ready.map((i) => ({ cpu: i.given / i.vcpus, serverCpu: cpuOf.get(i.server) ?? null }));
+        const utilization = cpus.reduce((a, m) => a + m.cpu, 0) / cpus.length;
+        g.load.push({ at: this.now, utilization: this.groupSample?.(cpus) ?? utilization });
         while (g.load.length && g.load[0]!.at < this.now - HISTORY_MS) g.load.shift();
         const hot = g.workload.kind === 'group' && utilization >= OVERLOAD_MARK;
-        if (hot || given < demand * 0.99) g.overloadSeconds += roundSeconds;
+        if (hot || given < demand * 0.99) this.overload(g, roundSeconds);
       } else if (demand > 0) {
-        g.overloadSeconds += roundSeconds;
+        this.overload(g, roundSeconds);
       }
     }
+  }
+
+  /** Workloads overloaded this round (the timeline's count). */
+  overloadedNow = 0;
+
+  private overload(g: SimGroup, roundSeconds: number): void {
+    g.overloadSeconds += roundSeconds;
+    this.overloadedNow++;
   }
 
   /** Energy of the round that starts now, at the draw it starts with. */
@@ -369,6 +389,7 @@ export function simulate(trace: LoadTrace, servers: readonly ServerSpec[], polic
   const demandOf = (g: SimGroup) => (g.workload.demand[Math.min(g.workload.demand.length - 1, Math.floor((cluster.now - SIM_EPOCH_MS) / 1000 / trace.stepSeconds))] ?? 0) * (g.workload.kind === 'vm' ? g.workload.vcpus : 1);
   const wattsSeries = servers.map(() => [] as SeriesPoint[]);
   const total: SeriesPoint[] = [];
+  const overloaded: SeriesPoint[] = [];
   // One series per scaling group; fixed VMs, however many, are one series of how many run.
   const series = [...cluster.groups.filter((g) => g.workload.kind === 'group').map((g) => g.workload.name), ...(cluster.groups.some((g) => g.workload.kind === 'vm') ? ['vms'] : [])];
   const seriesOf = (g: SimGroup) => (g.workload.kind === 'vm' ? 'vms' : g.workload.name);
@@ -387,6 +408,7 @@ export function simulate(trace: LoadTrace, servers: readonly ServerSpec[], polic
     const drawn = cluster.account(roundSeconds);
     cluster.servers.forEach((s, i) => wattsSeries[i]!.push({ at: cluster.now, value: watts(s.spec, s.power, s.cpu) }));
     total.push({ at: cluster.now, value: drawn });
+    overloaded.push({ at: cluster.now, value: cluster.overloadedNow });
     const members = new Map<string, number>();
     for (const g of cluster.groups) members.set(seriesOf(g), members.get(seriesOf(g)) ?? 0);
     const kinds = new Map(cluster.groups.map((g) => [g.workload.name, seriesOf(g)]));
@@ -414,6 +436,7 @@ export function simulate(trace: LoadTrace, servers: readonly ServerSpec[], polic
       watts: servers.map((s, i) => ({ server: s.name, points: thin(wattsSeries[i]!, max) })),
       total: thin(total, max),
       instances: series.map((name, i) => ({ group: name, points: thin(instances[i]!, max) })),
+      overloaded: thin(overloaded, max),
     },
     refused: cluster.refused,
   };
@@ -421,5 +444,5 @@ export function simulate(trace: LoadTrace, servers: readonly ServerSpec[], polic
 
 /** A server as placement (policy/placement.ts) sees it. */
 export function serverLoad(s: ServerView): ServerLoad {
-  return { server: s.spec.name, cpus: s.spec.cores, memoryMib: s.spec.memoryMib, reservedMemoryMib: s.spec.reservedMemoryMib, committedMemoryMib: s.committedMemoryMib, committedVcpus: s.committedVcpus };
+  return { server: s.spec.name, cpus: s.spec.cores, memoryMib: s.spec.memoryMib, reservedMemoryMib: s.spec.reservedMemoryMib, committedMemoryMib: s.committedMemoryMib, committedVcpus: s.committedVcpus, cpu: s.power === 'on' ? s.cpu : null };
 }

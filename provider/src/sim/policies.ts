@@ -5,7 +5,7 @@
 // servers' power. The others differ only where their anchors differ.
 import { place, type PlacementMode } from '../policy/placement.ts';
 import { decidePower, DEFAULT_POWER, emptySinceAfter, groupDemand, type PowerPolicy, type ServerPowerView } from '../policy/power.ts';
-import { decideScaling, DEFAULT_SCALING, type ScalingPolicy } from '../policy/scaling.ts';
+import { decideScaling, DEFAULT_SCALING, groupUtilization, type ScalingPolicy } from '../policy/scaling.ts';
 import { serverLoad, type ClusterControl, type ClusterPolicy, type ClusterView, type ServerView } from './engine.ts';
 
 export interface GroupBounds {
@@ -109,6 +109,9 @@ export interface StormPolicyOptions extends GroupBounds {
 /** A group's scaling: storm's defaults, the given changes, the bounds. Every policy compared scales groups alike. */
 export const scalingOf = (o: StormPolicyOptions): ScalingPolicy => ({ ...DEFAULT_SCALING, ...o.scaling, min: o.min ?? 1, max: o.max ?? 64 });
 
+/** How every policy compared reads a group's load: as the controller's sampler does, for `scaling`. */
+export const groupSampleOf = (scaling: ScalingPolicy): ClusterPolicy['groupSample'] => (members) => groupUtilization(members, scaling);
+
 /** storm as shipped: the controller's defaults (scaling, host power, spread placement). */
 export function stormPolicy(options: StormPolicyOptions = {}): ClusterPolicy {
   const scaling = scalingOf(options);
@@ -119,6 +122,7 @@ export function stormPolicy(options: StormPolicyOptions = {}): ClusterPolicy {
     name: 'storm',
     description: `storm's controller: a member more at ${scaling.guestCpuHigh * 100} % guest CPU held ${scaling.windowSeconds} s, ${mode} placement, a server on when the powered ones are at ${power.hostCpuHigh * 100} %, off after ${power.emptyHoldSeconds} s empty while the group is below its low mark`,
     initialPower: (_s, i) => (i < power.minServersOn ? 'on' : 'off'),
+    groupSample: groupSampleOf(scaling),
     round(control) {
       const unplaced = scaleGroups(control, scaling, mode);
       powerServers(control, power, scaling, unplaced, empty);
@@ -133,6 +137,7 @@ export function alwaysOnPolicy(options: GroupBounds = {}): ClusterPolicy {
     name: 'always-on',
     description: 'every server on all the time; groups scale as storm\'s do, spread placement',
     initialPower: () => 'on',
+    groupSample: groupSampleOf(scaling),
     round(control) {
       scaleGroups(control, scaling, 'spread');
     },
@@ -148,6 +153,7 @@ export function paperPolicy(options: GroupBounds = {}): ClusterPolicy {
     name: 'paper',
     description: 'the paper\'s STORM: a member more at 90 % guest CPU, least-loaded placement, a blade on when the powered ones reach 90 %, never off',
     initialPower: (_s, i) => (i === 0 ? 'on' : 'off'),
+    groupSample: groupSampleOf(scaling),
     round(control) {
       const unplaced = scaleGroups(control, scaling, 'spread');
       powerServers(control, power, scaling, unplaced, empty);
