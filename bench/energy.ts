@@ -10,7 +10,8 @@ import { performance } from 'node:perf_hooks';
 import { renderTimelineSvg } from '../provider/src/controller/status-page.ts';
 import { consolidatingPolicy, dpmBandPolicy } from '../provider/src/sim/anchors.ts';
 import { lowerBound } from '../provider/src/sim/bound.ts';
-import { simulate, type SimResult } from '../provider/src/sim/engine.ts';
+import { simulate, type ClusterPolicy, type SimResult } from '../provider/src/sim/engine.ts';
+import type { ScalingPolicy } from '../provider/src/policy/scaling.ts';
 import { alwaysOnPolicy, paperPolicy, stormPolicy } from '../provider/src/sim/policies.ts';
 import { scenarios } from '../provider/src/sim/scenarios.ts';
 import { REPO_DIR } from '../test/lib/terraform.ts';
@@ -30,22 +31,27 @@ function chart(r: SimResult): string {
 export async function benchEnergy(): Promise<void> {
   mkdirSync(OUT, { recursive: true });
   console.log('\nenergy: power policies on simulated blades (the controller\'s own policy code for storm), against the lower bound');
-  console.log('  every policy scales groups by the same rule (storm\'s decideScaling), so they differ in placement and power only;');
+  console.log('  every policy scales groups by storm\'s rule (decideScaling with its defaults), so they differ in placement and power only,');
+  console.log('  except the paper\'s, which scales as the paper did (one member at a time, CPU time read as it is);');
   console.log('  always-on is the same cluster with no power management, the paper\'s and the anchors\' are modelled from their documentation');
   for (const sc of scenarios()) {
     const bound = lowerBound(sc.trace, sc.servers);
     console.log(`\n${sc.trace.name}: ${sc.about}`);
     console.log(`  lower bound ${bound.energyKwh.toFixed(3)} kWh (${bound.boots} boot(s)): the fewest blades at 90 % each interval, boots just in time`);
-    console.log(`  ${'policy'.padEnd(14)} ${'kWh'.padStart(8)} ${'× bound'.padStart(8)} ${'overload'.padStart(9)} ${'unserved'.padStart(10)} ${'power-ons'.padStart(9)} ${'/srv/day'.padStart(8)} ${'churn'.padStart(6)} ${'moves'.padStart(6)} ${'sim'.padStart(7)}`);
-    for (const policy of [alwaysOnPolicy(), paperPolicy(), dpmBandPolicy(), consolidatingPolicy(), stormPolicy()]) {
+    console.log(`  ${'policy'.padEnd(22)} ${'kWh'.padStart(8)} ${'× bound'.padStart(8)} ${'overload'.padStart(9)} ${'unserved'.padStart(10)} ${'power-ons'.padStart(9)} ${'/srv/day'.padStart(8)} ${'churn'.padStart(6)} ${'moves'.padStart(6)} ${'sim'.padStart(7)}`);
+    // storm with one of its ideas turned off (each a scaling group's setting): what each brings.
+    const without = (name: string, scaling: Partial<ScalingPolicy>): ClusterPolicy => ({ ...stormPolicy({ scaling }), name: `storm w/o ${name}` });
+    const ablations = [without('saturated', { saturatedServerCpu: 1 }), without('proportional', { scaleOutTarget: 0 }), without('doubling', { saturatedGrowth: 0 })];
+    for (const policy of [alwaysOnPolicy(), paperPolicy(), dpmBandPolicy(), consolidatingPolicy(), stormPolicy(), ...ablations]) {
       const t0 = performance.now();
       const r = simulate(sc.trace, sc.servers, policy);
       const simMs = performance.now() - t0;
-      writeFileSync(join(OUT, `energy-${sc.trace.name}-${policy.name}.svg`), chart(r));
-      console.log(`  ${policy.name.padEnd(14)} ${r.energyKwh.toFixed(3).padStart(8)} ${`${(r.energyKwh / bound.energyKwh).toFixed(2)}×`.padStart(8)} ${`${(r.overloadShare * 100).toFixed(1)} %`.padStart(9)} ${`${(r.unservedCpuSeconds / 3600).toFixed(2)} h`.padStart(10)} ${String(r.powerOns).padStart(9)} ${r.powerCyclesPerServerDay.toFixed(2).padStart(8)} ${String(r.creations + r.removals).padStart(6)} ${String(r.migrations).padStart(6)} ${`${simMs.toFixed(0)} ms`.padStart(7)}`);
+      if (!ablations.includes(policy)) writeFileSync(join(OUT, `energy-${sc.trace.name}-${policy.name}.svg`), chart(r));
+      console.log(`  ${policy.name.padEnd(22)} ${r.energyKwh.toFixed(3).padStart(8)} ${`${(r.energyKwh / bound.energyKwh).toFixed(2)}×`.padStart(8)} ${`${(r.overloadShare * 100).toFixed(1)} %`.padStart(9)} ${`${(r.unservedCpuSeconds / 3600).toFixed(2)} h`.padStart(10)} ${String(r.powerOns).padStart(9)} ${r.powerCyclesPerServerDay.toFixed(2).padStart(8)} ${String(r.creations + r.removals).padStart(6)} ${String(r.migrations).padStart(6)} ${`${simMs.toFixed(0)} ms`.padStart(7)}`);
     }
   }
   console.log(`\n  overload: share of group-time with members at ≥ 90 % of their CPU or demand not served; unserved: CPU-hours asked for and not given
-  (a policy below the bound's energy has not served its load); churn: instances created + removed; moves: live migrations.
+  (a policy below the bound's energy has not served its load); churn: instances created + removed; moves: live migrations;
+  storm w/o …: storm with one of its scaling group settings off (saturated_server_cpu = 1, scale_out_target = 0, saturated_growth = 0).
   Charts (Watts per blade and in total, instances): ${OUT}/energy-<trace>-<policy>.svg`);
 }

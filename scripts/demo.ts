@@ -4,7 +4,7 @@
 // powered on over IPMI and given one, and when the load stops the group shrinks and blade 2 is
 // powered off again. The cluster stays up afterwards (status page, catalog, blades) until
 // `npm run demo -- --destroy`. Run again, it adopts what an earlier run left.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Resolver } from 'node:dns/promises';
 import { get } from 'node:https';
@@ -19,7 +19,7 @@ import { REPO_DIR, virsh } from '../test/lib/terraform.ts';
 import { cdktf, terraform, writeProject } from './demo/cdktf.ts';
 import { ensureCluster, stopCluster } from './demo/cluster-process.ts';
 import { DOMAIN, FQDN, GROUP, MAX_MEMBERS, stackVars, thresholds } from './demo/inputs.ts';
-import { DEMO_DIR, LANS, paths } from './demo/state.ts';
+import { DEMO_DIR, LANS, paths, ROUND_SECONDS } from './demo/state.ts';
 import { DemoError, waitFor } from './demo/wait.ts';
 import { chassis, leftOn, runningDomains, Watch } from './demo/watch.ts';
 
@@ -163,9 +163,14 @@ async function up(): Promise<void> {
   say(await watch.line());
   watch.writeLog();
 
-  step(6, total, 'the timeline (the paper\'s Figure 5) and the status page');
+  step(6, total, 'the timeline (the paper\'s Figure 5), the simulator\'s replay and the status page');
   // The group's member count is sampled at the start of a round: two more rounds draw the last step.
   await sleep(5000);
+  // The simulator replays what the controller recorded through the same policy functions: its
+  // decisions must be the live ones, each within one round.
+  const replayed = spawnSync(STORM, ['controller', 'replay', '--db', join(paths.controller, 'controller.db'), '--group', GROUP, '--interval', String(ROUND_SECONDS)], { encoding: 'utf8' });
+  writeFileSync(paths.replay, `${replayed.stdout}${replayed.stderr}`);
+  say(`replay: ${(replayed.stdout.trim().split('\n').at(-1) ?? '') || replayed.stderr.trim()}`);
   const svg = await fetchText(`${admin.url}/status/timeline.svg?from=${experimentFrom}`, admin.caPem);
   writeFileSync(paths.timeline, svg);
   const shot = await screenshot(`${admin.url}/status`).catch((e: Error) => `not taken (${e.message.split('\n')[0]})`);
@@ -175,6 +180,7 @@ storm demo: done in ${clock()}.
   timeline        ${paths.timeline}   (Watts per blade, members over time; live at ${admin.url}/status/timeline.svg)
   status picture  ${shot}
   decisions       ${paths.decisions}
+  replay          ${paths.replay}   (the simulator's decisions on the recorded load, beside the controller's)
   plan summary    ${paths.planSummary}
   catalog         ${c.channel.catalogUrl}
   logs            ${paths.clusterLog}, ${paths.controllerLog}, ${paths.deployLog}

@@ -131,6 +131,22 @@ export interface ScalingGroupProps {
    */
   readonly cooldownInSeconds?: number;
   /**
+   * Proportional scale-out: enough members that their mean would fall to this share of the high
+   * mark, at least `step`; 0 adds `step` at a time (the paper's one at a time).
+   * @default 0.8
+   */
+  readonly scaleOutTarget?: number;
+  /**
+   * When the members' CPU held at 100 %, a scale-out adds at least this share of the group (1 doubles it); 0 is off.
+   * @default 1
+   */
+  readonly saturatedGrowth?: number;
+  /**
+   * A server at least this busy is saturated: its members count at the high mark, and it takes no new member; 1 is off.
+   * @default 0.9
+   */
+  readonly saturatedServerCpu?: number;
+  /**
    * `spread` (least-loaded server that fits) or `consolidate` (fullest that fits, so more servers can be off).
    * @default 'spread'
    */
@@ -185,6 +201,9 @@ export class ScalingGroup extends Construct {
       step: props.step,
       cooldownOutSeconds: props.cooldownOutSeconds,
       cooldownInSeconds: props.cooldownInSeconds,
+      scaleOutTarget: props.scaleOutTarget,
+      saturatedGrowth: props.saturatedGrowth,
+      saturatedServerCpu: props.saturatedServerCpu,
       placement: props.placement,
       scaleOn: props.scaleOn,
       hostPower: props.hostPower,

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { guestUtilization, serverUtilization } from '../src/policy/cpu.ts';
 import { place, type ServerLoad } from '../src/policy/placement.ts';
-import { bootLeadSeconds, decidePower, DEFAULT_POWER, emptySinceAfter, type ServerPowerView } from '../src/policy/power.ts';
+import { bootLeadSeconds, decidePower, DEFAULT_POWER, emptySinceAfter, groupDemand, type ServerPowerView } from '../src/policy/power.ts';
 import { decideScaling, DEFAULT_SCALING, groupUtilization, type GroupLoadSample, type GroupMember, type ScalingPolicy } from '../src/policy/scaling.ts';
 
 const S = 1000;
@@ -145,10 +145,11 @@ test('power: a server\'s empty-since starts when it runs nothing, holds while it
 });
 
 test('scaling: a member on a saturated server counts at least at the high mark; 1 turns it off', () => {
-  const p = { guestCpuHigh: 0.9, saturatedServerCpu: 0.95 };
+  const p = { guestCpuHigh: 0.9, saturatedServerCpu: DEFAULT_SCALING.saturatedServerCpu! };
+  assert.equal(p.saturatedServerCpu, 0.9);
   // 9 members on 8 cores read 89 % each: starved, not calm.
   assert.equal(groupUtilization([{ cpu: 0.89, serverCpu: 1 }, { cpu: 0.5, serverCpu: 0.6 }], p), (0.9 + 0.5) / 2);
-  assert.equal(groupUtilization([{ cpu: 0.89, serverCpu: 0.94 }, { cpu: 0.89, serverCpu: null }], p), 0.89, 'below the bar, or not measured: as measured');
+  assert.equal(groupUtilization([{ cpu: 0.89, serverCpu: 0.89 }, { cpu: 0.89, serverCpu: null }], p), 0.89, 'below the bar, or not measured: as measured');
   assert.equal(groupUtilization([{ cpu: 0.89, serverCpu: 1 }], { ...p, saturatedServerCpu: 1 }), 0.89);
   assert.equal(groupUtilization([{ cpu: 0.97, serverCpu: 1 }], p), 0.97, 'never lowered');
   assert.equal(groupUtilization([], p), null);
@@ -164,7 +165,7 @@ test('scaling: proportional scale-out adds enough members for the mean to fall t
   // 4 at 100 %: the load behind it is unknown: double.
   assert.equal((at(1, 4) as { count: number }).count, 4);
   assert.equal((at(1, 4, { ...big, saturatedGrowth: 0 }) as { count: number }).count, 2, 'without doubling: 4 / 0.72 = 5.6 → 6');
-  assert.equal((at(1, 4, { ...big, scaleOutTarget: null }) as { count: number }).count, 1, 'null: the paper\'s one at a time (step)');
+  assert.equal((at(1, 4, { ...big, scaleOutTarget: 0 }) as { count: number }).count, 1, '0: the paper\'s one at a time (step)');
   assert.equal((at(1, 4, { ...big, max: 6 }) as { count: number }).count, 2, 'never past max');
   // A reported metric reads against its own mark: 4 members at a queue of 250 with the mark at 100.
   const queue = decideScaling({ ...big, guestCpuHigh: 100, guestCpuLow: 10 }, { members: ['a', 'b', 'c', 'd'].map((n) => member(n)), load: samples(0, 100, 250), lastScaleOutAt: null, lastScaleInAt: null, now: 100 * S, metric: 'queue' });
@@ -179,4 +180,15 @@ test('placement: a saturated server takes no new instance; with none else, the e
   const none = place({ memoryMib: 512, vcpus: 1 }, [load('blade1', 1024, 0.97)]);
   assert.ok('error' in none && /blade1 at 97 % CPU/.test(none.error), JSON.stringify(none));
   assert.deepEqual(place({ memoryMib: 512, vcpus: 1 }, [load('blade1', 1024, 0.97)], 'spread', 1), { server: 'blade1' }, '1 turns it off');
+});
+
+test('power: a group whose load was not measured lately keeps its servers on; with no member it asks nothing', () => {
+  assert.equal(groupDemand('web', null, 0.3, 2), 'web\'s load was not measured lately');
+  assert.equal(groupDemand('web', null, 0.3, 0), null);
+  assert.equal(groupDemand('web', 0.29, 0.3, 2), null);
+  assert.match(groupDemand('web', 0.3, 0.3, 2)!, /at or above its low mark \(30 %\)/);
+  const empty: ServerPowerView = { server: 'b2', power: 'on', canPower: true, cpu: 0, cpuPeak: 0, emptySince: 0, bootHistorySeconds: [] };
+  const busy: ServerPowerView = { server: 'b1', power: 'on', canPower: true, cpu: null, cpuPeak: null, emptySince: null, bootHistorySeconds: [] };
+  const d = decidePower({ ...DEFAULT_POWER, emptyHoldSeconds: 20 }, { servers: [busy, empty], unplaced: null, now: 60_000, demand: groupDemand('web', null, 0.3, 2) });
+  assert.deepEqual(d, { action: 'none', reason: 'b2 is empty but kept on: web\'s load was not measured lately' });
 });

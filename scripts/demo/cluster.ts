@@ -16,13 +16,12 @@ import { sha256File } from '../../test/lib/images.ts';
 import { startLab } from '../../test/lib/lab.ts';
 import { REPO_DIR } from '../../test/lib/terraform.ts';
 import { startPowerModel } from './meter.ts';
-import { BMC_FIRST_PORT, CHANNEL_PORT, CONTROLLER_PORT, paths, type ClusterInfo } from './state.ts';
+import { BMC_FIRST_PORT, CHANNEL_PORT, CONTROLLER_PORT, paths, ROUND_SECONDS, type ClusterInfo } from './state.ts';
 
 const STORM = join(REPO_DIR, 'build', 'bin', 'storm');
 const GUEST = join(REPO_DIR, 'build', 'guest');
 const img = (name: string) => ({ path: join(GUEST, name), sha256: sha256File(join(GUEST, name)) });
 // Seconds between the controller's rounds: samples every 2 s make a minute of demo readable.
-const ROUND_SECONDS = 2;
 
 const say = (line: string) => console.log(`${new Date().toISOString().slice(11, 19)} ${line}`);
 

@@ -23,7 +23,11 @@ export const paths = {
   timeline: join(DEMO_DIR, 'timeline.svg'),
   statusShot: join(DEMO_DIR, 'status.png'),
   decisions: join(DEMO_DIR, 'decisions.log'),
+  replay: join(DEMO_DIR, 'replay.txt'),
 };
+
+/** The controller's --interval: short, so the experiment fits in minutes. */
+export const ROUND_SECONDS = 2;
 
 /** Fixed, so that a demo run again after an interruption finds the same channel and controller. */
 export const CHANNEL_PORT = Number(process.env.STORM_DEMO_CHANNEL_PORT ?? 8480);

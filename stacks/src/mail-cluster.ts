@@ -103,6 +103,7 @@ export class MailClusterStack extends TerraformStack {
       windowSeconds: v.number('window_seconds', 'How long the load must hold, in seconds.', 60),
       cooldownOutSeconds: v.number('cooldown_out_seconds', 'Seconds after a scale-out before the next.', 60),
       cooldownInSeconds: v.number('cooldown_in_seconds', 'Seconds after any change before a scale-in.', 300),
+      scaleOutTarget: v.number('scale_out_target', 'A scale-out adds members until their mean would be this share of the high mark; 0 adds one at a time (the paper\'s rule).', 0.8),
       // Power the second server on when the powered ones pass 90 %, off when it has been empty a while.
       hostPower: {
         hostCpuHigh: v.number('host_cpu_high', 'Power server 2 on when every powered server is at least this busy (the paper\'s 90 %).', 0.9),

@@ -57,6 +57,7 @@ describe('npm run demo', () => {
     assert.match(out, /controller: scale in mx: .* → removed mx-2/);
     assert.match(out, /controller: power off mail-2 \(mx\): mail-2 empty for/);
     assert.match(out, /back to one member on blade1, blade 2 off/);
+    assert.match(out, /replay: all \d+ decisions \(scale-outs, scale-ins, power changes\) made by the replay within one round/);
     const svg = readFileSync(join(dir, 'timeline.svg'), 'utf8');
     assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
     for (const series of ['watts:mail-1', 'watts:mail-2', 'instances:mx']) assert.match(svg, new RegExp(`data-series="${series}" d="M`), `the timeline draws ${series}`);

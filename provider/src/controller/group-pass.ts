@@ -11,7 +11,7 @@ import { listDomains, setDomainState, type DomainObservation } from '../drivers/
 import { makeInstance, removeInstance, type InstanceSpec, type Maker } from '../host/instances.ts';
 import { reservationEnd } from '../host/placement.ts';
 import { parseLayerId, type LayerRef } from '../host/refs.ts';
-import { decideScaling, type GroupMember, type ScalingDecision } from '../policy/scaling.ts';
+import { decideScaling, DEFAULT_SCALING, type GroupMember, type ScalingDecision } from '../policy/scaling.ts';
 import { CPU } from './sampler.ts';
 import type { ControllerStore, GroupRecord, MemberRecord } from './store.ts';
 
@@ -153,7 +153,7 @@ async function scaleOut(ctx: PassContext, group: GroupRecord, deployments: reado
   for (const index of lowestFreeIndexes(members, count)) {
     const createdAt = ctx.now();
     const { spec: made1, tokenSha256 } = memberSpec(ctx, group, deployments, index, createdAt);
-    const spec = { ...made1, serverCpu: cpu };
+    const spec = { ...made1, busy: { cpu, saturated: group.policy.saturatedServerCpu ?? DEFAULT_SCALING.saturatedServerCpu! } };
     let dep: LayerRef;
     try {
       ({ dep } = await makeInstance(ctx, spec));

@@ -2,12 +2,14 @@
 // certificate and admin token; `run` serves the API and, while it leads, runs rounds: sample
 // the guests' CPU (sampler.ts), one pass over every scaling group (group-pass.ts), one over
 // each group's servers' power (power-pass.ts), with a fresh host session each round so it
-// never acts on an old observation; `report` sums CPU-seconds. Stops cleanly on SIGTERM/SIGINT
+// never acts on an old observation; `report` sums CPU-seconds; `replay` runs a group's recorded
+// load through the simulator's replay and compares its decisions with the live ones. Stops cleanly on SIGTERM/SIGINT
 // after the round in progress; a kill at any other moment is what the passes are built to survive.
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Logger } from '../contract.ts';
+import { readServerRecord } from '../host/records.ts';
 import { HostSession } from '../host/session.ts';
 import { ControllerApi } from './api.ts';
 import { runDnsPass } from './dns-pass.ts';
@@ -15,7 +17,10 @@ import { runGroupPass, sha256Hex } from './group-pass.ts';
 import { initControllerDir, readControllerDir } from './init.ts';
 import { openStore } from './open-store.ts';
 import { redactUrl } from './redact.ts';
-import { PowerMemory, runPowerPass } from './power-pass.ts';
+import { PowerMemory, runPowerPass, serversOf } from './power-pass.ts';
+import { recordingOf, RecordingError, replayReport, type Capacity } from './recording.ts';
+import { compareDecisions, replay } from '../sim/replay.ts';
+import { HOST_RESERVE_MIB } from '../rules.ts';
 import { accountingCsv } from './report.ts';
 import { CpuSampler } from './sampler.ts';
 import { StatusBoard } from './status.ts';
@@ -36,6 +41,13 @@ Commands:
           servers on or off. Every decision is logged on stderr with its reason and numbers.
   report  --db FILE|postgres://... [--from TIME] [--to TIME] [--csv]
           CPU-seconds used per instance and per group over a time range.
+  replay  --db FILE|postgres://... --group NAME [--interval SECONDS] [--to TIME]
+          Replays what the controller recorded of a group (its load and its servers' CPU, from
+          its first round) through the simulator's copy of the passes (the same policy
+          functions), and compares the decisions with the live ones: each scale-out, scale-in and
+          power change must come within one interval (--interval, default 3: the run's own).
+          Servers' CPUs and memory are read from libvirt; one that does not answer is taken to be
+          like the largest that does. Exit 0 when every decision matches, 1 when not.
 
 Options of run:
   --dir DIR             what init wrote
@@ -62,7 +74,7 @@ class UsageError extends Error {}
 const OPTIONS = {
   dir: { type: 'string' }, host: { type: 'string', multiple: true }, listen: { type: 'string' }, db: { type: 'string' },
   interval: { type: 'string' }, advertise: { type: 'string' }, 'retention-hours': { type: 'string' }, id: { type: 'string' },
-  from: { type: 'string' }, to: { type: 'string' }, csv: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+  from: { type: 'string' }, to: { type: 'string' }, csv: { type: 'boolean' }, group: { type: 'string' }, help: { type: 'boolean', short: 'h' },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ args: string[]; allowPositionals: true; options: typeof OPTIONS }>>['values'];
@@ -98,13 +110,14 @@ export async function runController(argv: string[]): Promise<number> {
     process.stderr.write(`storm controller: ${(err as Error).message}\n\n${USAGE}\n`);
     return 2;
   }
-  if (values.help || !command || !['init', 'run', 'report'].includes(command)) {
+  if (values.help || !command || !['init', 'run', 'report', 'replay'].includes(command)) {
     (values.help ? process.stdout : process.stderr).write(USAGE + '\n');
     return values.help ? 0 : 2;
   }
   try {
     if (command === 'init') return await init(values);
     if (command === 'report') return await report(values);
+    if (command === 'replay') return await replayGroup(values);
     return await run(values);
   } catch (err) {
     process.stderr.write(`storm controller ${command}: ${(err as Error).message}\n${err instanceof UsageError ? `\n${USAGE}\n` : ''}`);
@@ -130,6 +143,44 @@ async function report(values: Values): Promise<number> {
     const from = time(values.from, to - 24 * 3600_000, '--from');
     process.stdout.write(await accountingCsv(store, from, to));
     return 0;
+  } finally {
+    await store.close();
+  }
+}
+
+async function replayGroup(values: Values): Promise<number> {
+  if (!values.db || !values.group) throw new UsageError('replay needs --db (the store the controller runs with) and --group NAME');
+  const intervalSeconds = positive(values.interval, 3, '--interval');
+  const store = await openStore(values.db);
+  try {
+    const session = new HostSession();
+    const known: Capacity[] = [];
+    const capacityOf = async (s: { uri: string }): Promise<Capacity | null> => {
+      const host = await session.observe(s.uri).catch(() => null);
+      const record = host ? await readServerRecord(s.uri).catch(() => null) : null;
+      return host ? { cpus: host.cpus, memoryMib: host.memoryMib, reservedMemoryMib: record?.reservedMemoryMib ?? HOST_RESERVE_MIB } : null;
+    };
+    const group = await store.group(values.group);
+    for (const s of group ? serversOf(group, await store.servers()) : []) {
+      const c = await capacityOf(s);
+      if (c) known.push(c);
+    }
+    const largest = [...known].sort((a, b) => b.memoryMib - a.memoryMib)[0];
+    const recording = await recordingOf(store, values.group, {
+      intervalSeconds,
+      to: time(values.to, Date.now(), '--to'),
+      capacity: async (s) => {
+        const c = (await capacityOf(s)) ?? largest;
+        if (!c) throw new RecordingError(`no server of group "${values.group}" answers libvirt: their CPUs and memory are needed for placement`);
+        return c;
+      },
+    });
+    const result = compareDecisions(recording.decisions, replay(recording), intervalSeconds, recording.rounds);
+    process.stdout.write(replayReport(recording, result));
+    return result.missing.length || result.extra.length ? 1 : 0;
+  } catch (err) {
+    if (err instanceof RecordingError) throw new Error(err.message);
+    throw err;
   } finally {
     await store.close();
   }

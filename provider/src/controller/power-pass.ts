@@ -116,7 +116,7 @@ export async function runPowerPass(ctx: PowerContext, group: GroupRecord, regist
   const members = await ctx.store.members(group.name);
   const load = (await groupLoad(ctx.store, group, members, now - ctx.freshMs, now)).at(-1)?.utilization ?? null;
   const unit = (x: number) => (group.metric === 'cpu' ? `${Math.round(x * 100)} %` : String(x));
-  const demand = groupDemand(group.name, load, group.policy.guestCpuLow, unit);
+  const demand = groupDemand(group.name, load, group.policy.guestCpuLow, members.length, unit);
   const decision = decidePower(group.power, { servers: view, unplaced, now, demand });
   const target = decision.action === 'none' ? null : records.find((r) => r.name === decision.server && r.managed) ?? null;
   let line = `power ${decision.action === 'none' ? 'none' : `${decision.action} ${decision.server}`} (${group.name}): ${decision.reason}`;

@@ -72,6 +72,10 @@ function scalingPolicy(v: unknown): ScalingPolicy {
     step: num(o, 'step', 'policy', 1, 100, true),
     cooldownOutSeconds: num(o, 'cooldownOutSeconds', 'policy', 0, 86_400),
     cooldownInSeconds: num(o, 'cooldownInSeconds', 'policy', 0, 86_400),
+    // Newer settings: a provider from before them sends none, and the defaults apply.
+    ...(o['scaleOutTarget'] === undefined ? {} : { scaleOutTarget: num(o, 'scaleOutTarget', 'policy', 0, 1) }),
+    ...(o['saturatedGrowth'] === undefined ? {} : { saturatedGrowth: num(o, 'saturatedGrowth', 'policy', 0, 10) }),
+    ...(o['saturatedServerCpu'] === undefined ? {} : { saturatedServerCpu: num(o, 'saturatedServerCpu', 'policy', 0.01, 1) }),
   };
   if (p.min > p.max) throw bad(`policy.min (${p.min}) is above policy.max (${p.max})`);
   if (p.guestCpuLow >= p.guestCpuHigh) throw bad(`policy.guestCpuLow (${p.guestCpuLow}) must be below policy.guestCpuHigh (${p.guestCpuHigh})`);

@@ -4,7 +4,10 @@
 
 /** The wire format of a scaling group, as the provider sends it (the controller checks every field). */
 export interface WireGroup {
-  policy: { min: number; max: number; guestCpuHigh: number; guestCpuLow: number; windowSeconds: number; step: number; cooldownOutSeconds: number; cooldownInSeconds: number };
+  policy: {
+    min: number; max: number; guestCpuHigh: number; guestCpuLow: number; windowSeconds: number; step: number; cooldownOutSeconds: number; cooldownInSeconds: number;
+    scaleOutTarget?: number; saturatedGrowth?: number; saturatedServerCpu?: number;
+  };
   shape: {
     deployments: string[];
     memoryMib: number;

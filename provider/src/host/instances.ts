@@ -20,7 +20,7 @@ import { withTempDir } from '../drivers/tempdir.ts';
 import { expandTemplate } from '../drivers/seed/template.ts';
 import { nocloudSeed } from '../drivers/seed/nocloud.ts';
 import { dataDiskPrefix, dataDiskVolumeName, instanceVolumeName, seedVolumeName } from './names.ts';
-import { outwaitReservation, overCommitment, placeAndReserve, releasePlacement, reservationMetadata, RESERVATION_LEASE_MS, type Reservation } from './placement.ts';
+import { outwaitReservation, overCommitment, placeAndReserve, releasePlacement, reservationMetadata, RESERVATION_LEASE_MS, type Reservation, type ServerBusy } from './placement.ts';
 import { readLayerRecord, readServerRecord, type ApplianceRecord, type DataDiskSpec, type DeploymentFile, type DeploymentRecord } from './records.ts';
 import { layerId, type LayerRef } from './refs.ts';
 import type { HostSession } from './session.ts';
@@ -49,10 +49,11 @@ export interface InstanceSpec {
   /** Among the candidates: the least-loaded (the paper's, default) or the fullest that fits (fewest servers on). */
   placement?: PlacementMode;
   /**
-   * Each candidate server's CPU as the controller last measured it (0..1, by server id): a
-   * saturated one takes no new member (policy/placement.ts). Unset for Terraform's instances.
+   * Each candidate server's CPU as the controller last measured it (0..1, by server id), and the
+   * bar from which a server is saturated and takes no new member (policy/placement.ts). Unset
+   * for Terraform's instances.
    */
-  serverCpu?: ReadonlyMap<string, number>;
+  busy?: ServerBusy;
   /**
    * Its user disks outlive it (storm_instance's keep_user_disks): it goes back to the server
    * that holds the ones a predecessor of its name kept, to re-attach them.
@@ -242,7 +243,7 @@ async function placeAndDefine(ctx: Maker, i: InstanceSpec, progress: { on?: Laye
       },
     };
   };
-  const decision = await placeAndReserve(ctx.session, i.name, hw, deployments, reserve, i.placement ?? 'spread', i.serverCpu);
+  const decision = await placeAndReserve(ctx.session, i.name, hw, deployments, reserve, i.placement ?? 'spread', i.busy);
   if ('error' in decision.placement || !decision.chosen || !reserved) {
     const why = 'error' in decision.placement ? decision.placement.error : 'no candidate answered.';
     const unanswered = decision.unreachable.length ? ` (${decision.unreachable.join(', ')} did not answer and were left out)` : '';

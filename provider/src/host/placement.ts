@@ -117,7 +117,13 @@ export interface PlacementDecision<T extends LayerRef> {
  * A server that already holds this instance's own leftover domain wins: placing it anywhere
  * else would leave a twin behind.
  */
-export function placeInstance<T extends LayerRef>(session: HostSession, instance: string, needs: InstanceNeeds, candidates: readonly T[], mode: PlacementMode = 'spread', serverCpu?: ReadonlyMap<string, number>): Promise<PlacementDecision<T>> {
+/** Servers' measured CPU (by server id) and the bar from which one is saturated. */
+export interface ServerBusy {
+  cpu: ReadonlyMap<string, number>;
+  saturated: number;
+}
+
+export function placeInstance<T extends LayerRef>(session: HostSession, instance: string, needs: InstanceNeeds, candidates: readonly T[], mode: PlacementMode = 'spread', busy?: ServerBusy): Promise<PlacementDecision<T>> {
   return session.placeOneAtATime(async () => {
     // A candidate that does not answer (powered off, unreachable) is left out, not fatal: the
     // instance goes where it can. Only when none answers is that the failure.
@@ -125,9 +131,9 @@ export function placeInstance<T extends LayerRef>(session: HostSession, instance
     const answered = observed.flatMap((o, i) => (o.status === 'fulfilled' ? [{ candidate: candidates[i]!, ...o.value }] : []));
     const unreachable = observed.flatMap((o, i) => (o.status === 'rejected' ? [{ server: candidates[i]!.serverId, reason: o.reason as unknown }] : []));
     if (!answered.length && unreachable.length) throw unreachable[0]!.reason;
-    const loads = answered.map((a) => ({ ...a.load, cpu: serverCpu?.get(a.load.server) ?? null }));
+    const loads = answered.map((a) => ({ ...a.load, cpu: busy?.cpu.get(a.load.server) ?? null }));
     const leftover = answered.find((a) => a.hasLeftover);
-    const placement: Placement = leftover ? { server: leftover.candidate.serverId } : place(needs, loads, mode);
+    const placement: Placement = leftover ? { server: leftover.candidate.serverId } : place(needs, loads, mode, busy?.saturated);
     const chosen = 'server' in placement ? (candidates.find((c) => c.serverId === placement.server) ?? null) : null;
     if (chosen) session.pendingPlacements.set(instance, { server: chosen.serverId, memoryMib: needs.memoryMib, vcpus: needs.vcpus });
     return { placement, loads, chosen, unreachable: unreachable.map((u) => u.server), adopting: Boolean(leftover) };
@@ -158,11 +164,11 @@ export async function placeAndReserve<T extends LayerRef>(
   candidates: readonly T[],
   reserve: (chosen: T, adopting: boolean) => Promise<Reservation>,
   mode: PlacementMode = 'spread',
-  serverCpu?: ReadonlyMap<string, number>,
+  busy?: ServerBusy,
 ): Promise<ReservedPlacement<T>> {
   let lastOver = '';
   for (let round = 1; ; round++) {
-    const decision = await placeInstance(session, instance, needs, candidates, mode, serverCpu);
+    const decision = await placeInstance(session, instance, needs, candidates, mode, busy);
     if (!decision.chosen) return { ...decision, rounds: round };
     const reservation = await reserve(decision.chosen, decision.adopting);
     if (decision.adopting) return { ...decision, rounds: round };

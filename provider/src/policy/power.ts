@@ -75,11 +75,14 @@ export function emptySinceAfter(before: number | null, power: ServerPowerView['p
 
 /**
  * Why a group's servers are still wanted (PowerObservation.demand): its load at or above its
- * low mark may grow again soon, so no empty server of it goes off. Said without the live
- * number, so a log hears it once. `unit` says the mark in the group's metric.
+ * low mark may grow again soon, so no empty server of it goes off; nor while it has members
+ * whose load was not measured lately (a round that could not sample, or came late): nothing is
+ * switched off blind (seen: a busy blade's neighbour powered off and on again within 4 s).
+ * Said without the live number, so a log hears it once. `unit` says the mark in the group's metric.
  */
-export function groupDemand(group: string, load: number | null, lowMark: number, unit: (x: number) => string = pct): string | null {
-  return load !== null && load >= lowMark ? `${group}'s load is at or above its low mark (${unit(lowMark)})` : null;
+export function groupDemand(group: string, load: number | null, lowMark: number, members: number, unit: (x: number) => string = pct): string | null {
+  if (load === null) return members > 0 ? `${group}'s load was not measured lately` : null;
+  return load >= lowMark ? `${group}'s load is at or above its low mark (${unit(lowMark)})` : null;
 }
 
 /** A server's boot lead time: the median of its recent power-ons (the last 5), else the default. */

@@ -4,6 +4,8 @@
 // growing, and a member still booting is waited for. Pure: the controller and the simulator
 // call it with what they observed and the time.
 
+import { SATURATED_SERVER_CPU } from './placement.ts';
+
 export interface ScalingPolicy {
   min: number;
   max: number;
@@ -22,18 +24,18 @@ export interface ScalingPolicy {
   /**
    * A server at least this busy (its guests' CPU over its CPUs) is saturated: its members get
    * less than they ask, so what they measure is what they were given, not their load; each
-   * counts at least at `guestCpuHigh`. Without it, members sharing a full server read below the
-   * mark and the group never grows off it (seen in the simulator: 9 members on 8 cores at 89 %).
-   * 1 (or more) turns it off.
+   * counts at least at `guestCpuHigh`, and no new member is placed there (policy/placement.ts).
+   * Without it, members sharing a full server read below the mark and the group never grows off
+   * it (seen in the simulator: 9 members on 8 cores at 89 %). 1 turns it off.
    */
   saturatedServerCpu?: number;
   /**
    * Proportional scale-out (Kubernetes' HPA rule): enough members that the group's mean would
    * fall to this share of the high mark (so it reads alike for CPU and a reported metric), at
-   * least `step`. Null: `step` members per decision (the paper's one at a time). A mean read at
+   * least `step`. 0: `step` members per decision (the paper's one at a time). A mean read at
    * 100 % may hide more load, so a saturated group grows by the rule again after its cooldown.
    */
-  scaleOutTarget?: number | null;
+  scaleOutTarget?: number;
   /**
    * A load that held at 100 % (CPU, or a saturated server's members) says only that the group
    * wants more than it has, not how much: the group grows by this share of its size at least
@@ -49,7 +51,7 @@ export const DEFAULT_SCALING: Omit<ScalingPolicy, 'min' | 'max'> = {
   step: 1,
   cooldownOutSeconds: 60,
   cooldownInSeconds: 300,
-  saturatedServerCpu: 0.95,
+  saturatedServerCpu: SATURATED_SERVER_CPU,
   scaleOutTarget: 0.8,
   saturatedGrowth: 1,
 };
@@ -132,8 +134,8 @@ function held(load: readonly GroupLoadSample[], now: number, windowMs: number, t
 
 /** Members a scale-out adds: `step`, or by the proportional rule from the window's lowest mean (the load that held). */
 function outCount(p: ScalingPolicy, count: number, held: readonly number[]): number {
-  const target = p.scaleOutTarget === undefined ? DEFAULT_SCALING.scaleOutTarget : p.scaleOutTarget;
-  if (target === null || target === undefined || !(target > 0) || count === 0) return p.step;
+  const target = p.scaleOutTarget ?? DEFAULT_SCALING.scaleOutTarget;
+  if (target === undefined || !(target > 0) || count === 0) return p.step;
   const least = Math.min(...held);
   const proportional = Math.ceil((count * least) / (target * p.guestCpuHigh) - 1e-9) - count;
   // Only a share of vCPUs reads as "full"; a reported metric has no ceiling to hide behind.

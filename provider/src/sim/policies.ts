@@ -32,7 +32,7 @@ export function scaleGroups(control: ClusterControl, policy: ScalingPolicy, mode
     if (d.action === 'out') {
       for (let n = 0; n < d.count; n++) {
         const candidates = control.view().servers.filter((s) => s.power === 'on').map(serverLoad);
-        const where = candidates.length ? place({ memoryMib: g.memoryMib, vcpus: g.vcpus }, candidates, mode) : { error: 'no server is on' };
+        const where = candidates.length ? place({ memoryMib: g.memoryMib, vcpus: g.vcpus }, candidates, mode, policy.saturatedServerCpu) : { error: 'no server is on' };
         if ('error' in where) {
           unplaced.set(g.name, `a member of ${g.name}`);
           break;
@@ -70,7 +70,7 @@ export function powerServers(control: ClusterControl, policy: PowerPolicy, scali
   const groups = control.view().groups;
   const vmUnplaced = groups.filter((g) => g.kind === 'vm').map((g) => unplaced.get(g.name)).find(Boolean) ?? null;
   const passes = [
-    ...groups.filter((g) => g.kind === 'group').map((g) => ({ name: g.name, unplaced: unplaced.get(g.name) ?? null, demand: groupDemand(g.name, g.load.at(-1)?.utilization ?? null, scaling.guestCpuLow) })),
+    ...groups.filter((g) => g.kind === 'group').map((g) => ({ name: g.name, unplaced: unplaced.get(g.name) ?? null, demand: groupDemand(g.name, g.load.at(-1)?.utilization ?? null, scaling.guestCpuLow, g.members.length) })),
     ...(groups.some((g) => g.kind === 'vm') ? [{ name: 'vms', unplaced: vmUnplaced, demand: null }] : []),
   ];
   const holdMs = policy.emptyHoldSeconds * 1000;
@@ -106,7 +106,7 @@ export interface StormPolicyOptions extends GroupBounds {
   placement?: PlacementMode;
 }
 
-/** A group's scaling: storm's defaults, the given changes, the bounds. Every policy compared scales groups alike. */
+/** A group's scaling: storm's defaults, the given changes, the bounds. Every policy compared but the paper's scales groups alike. */
 export const scalingOf = (o: StormPolicyOptions): ScalingPolicy => ({ ...DEFAULT_SCALING, ...o.scaling, min: o.min ?? 1, max: o.max ?? 64 });
 
 /** How every policy compared reads a group's load: as the controller's sampler does, for `scaling`. */
@@ -144,14 +144,17 @@ export function alwaysOnPolicy(options: GroupBounds = {}): ClusterPolicy {
   };
 }
 
-/** The paper's STORM: spread to the least-loaded blade, power one on when the powered ones reach 90 %, never power off. */
+/** The paper's scaling: one member at a time, a member's CPU time read as it is, any server with room takes one. */
+export const PAPER_SCALING: Partial<ScalingPolicy> = { scaleOutTarget: 0, saturatedGrowth: 0, saturatedServerCpu: 1 };
+
+/** The paper's STORM: one member at a time, spread to the least-loaded blade, power one on when the powered ones reach 90 %, never power off. */
 export function paperPolicy(options: GroupBounds = {}): ClusterPolicy {
-  const scaling = scalingOf(options);
+  const scaling = scalingOf({ ...options, scaling: PAPER_SCALING });
   const power: PowerPolicy = { ...DEFAULT_POWER, hostCpuHigh: 0.9, minServersOn: 1, emptyHoldSeconds: Number.POSITIVE_INFINITY };
   const empty = new EmptySince();
   return {
     name: 'paper',
-    description: 'the paper\'s STORM: a member more at 90 % guest CPU, least-loaded placement, a blade on when the powered ones reach 90 %, never off',
+    description: 'the paper\'s STORM: a member more at 90 % guest CPU, one at a time, least-loaded placement, a blade on when the powered ones reach 90 %, never off',
     initialPower: (_s, i) => (i === 0 ? 'on' : 'off'),
     groupSample: groupSampleOf(scaling),
     round(control) {

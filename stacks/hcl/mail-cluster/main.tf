@@ -203,6 +203,12 @@ variable "cooldown_in_seconds" {
   default     = 300
 }
 
+variable "scale_out_target" {
+  description = "A scale-out adds members until their mean would be this share of the high mark; 0 adds one at a time (the paper's rule)."
+  type        = number
+  default     = 0.8
+}
+
 variable "host_cpu_high" {
   description = "Power server 2 on when every powered server is at least this busy (the paper's 90 %)."
   type        = number
@@ -364,6 +370,7 @@ resource "storm_scaling_group" "mx" {
   window_seconds       = var.window_seconds
   cooldown_out_seconds = var.cooldown_out_seconds
   cooldown_in_seconds  = var.cooldown_in_seconds
+  scale_out_target     = var.scale_out_target
   # Power the second server on when the powered ones pass 90 %, off when it has been empty a while.
   host_power {
     host_cpu_high      = var.host_cpu_high

@@ -94,6 +94,24 @@ export interface ScalingGroupConfig extends cdktf.TerraformMetaArguments {
   */
   readonly cooldownInSeconds?: number;
   /**
+  * Proportional scale-out (Kubernetes' HPA rule): a scale-out adds enough members that their mean would fall to this share of the high mark (`guest_cpu_high`, or `scale_on.high`), at least `step`. `0`: `step` members per decision, the paper's one at a time. The default came out of the energy simulator (`npm run bench -- energy`): one at a time, a step of load waits minutes for its members. Defaults to `0.8`.
+  *
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/storm/storm/latest/docs/resources/scaling_group#scale_out_target ScalingGroup#scale_out_target}
+  */
+  readonly scaleOutTarget?: number;
+  /**
+  * When the members' CPU held at 100 % (which says only that they want more, not how much), a scale-out adds at least this share of the group's size: `1` doubles it (HPA's scale-up bound). `0`: off. Defaults to `1`.
+  *
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/storm/storm/latest/docs/resources/scaling_group#saturated_growth ScalingGroup#saturated_growth}
+  */
+  readonly saturatedGrowth?: number;
+  /**
+  * A server at least this busy (its guests' CPU time over its CPUs) is saturated: its members get less CPU than they ask, so each counts at least at the high mark whatever it measures, and no new member is placed there (it waits for a server with room, which is `host_power`'s cue). `1`: off. Defaults to `0.9`.
+  *
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/storm/storm/latest/docs/resources/scaling_group#saturated_server_cpu ScalingGroup#saturated_server_cpu}
+  */
+  readonly saturatedServerCpu?: number;
+  /**
   * Where a new member goes: `spread`, the least-loaded server that fits (the paper's rule: members get the most room), or `consolidate`, the fullest server that fits (fewer servers on, so `host_power` can switch more off). Defaults to `"spread"`.
   *
   * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/storm/storm/latest/docs/resources/scaling_group#placement ScalingGroup#placement}
@@ -766,6 +784,9 @@ export class ScalingGroup extends cdktf.TerraformResource {
     this._step = config.step;
     this._cooldownOutSeconds = config.cooldownOutSeconds;
     this._cooldownInSeconds = config.cooldownInSeconds;
+    this._scaleOutTarget = config.scaleOutTarget;
+    this._saturatedGrowth = config.saturatedGrowth;
+    this._saturatedServerCpu = config.saturatedServerCpu;
     this._placement = config.placement;
     this._services = config.services;
     this._dnsName = config.dnsName;
@@ -996,6 +1017,54 @@ export class ScalingGroup extends cdktf.TerraformResource {
     return this._cooldownInSeconds;
   }
 
+  // scale_out_target - computed: true, optional: true, required: false
+  private _scaleOutTarget?: number; 
+  public get scaleOutTarget() {
+    return this.getNumberAttribute('scale_out_target');
+  }
+  public set scaleOutTarget(value: number) {
+    this._scaleOutTarget = value;
+  }
+  public resetScaleOutTarget() {
+    this._scaleOutTarget = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get scaleOutTargetInput() {
+    return this._scaleOutTarget;
+  }
+
+  // saturated_growth - computed: true, optional: true, required: false
+  private _saturatedGrowth?: number; 
+  public get saturatedGrowth() {
+    return this.getNumberAttribute('saturated_growth');
+  }
+  public set saturatedGrowth(value: number) {
+    this._saturatedGrowth = value;
+  }
+  public resetSaturatedGrowth() {
+    this._saturatedGrowth = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get saturatedGrowthInput() {
+    return this._saturatedGrowth;
+  }
+
+  // saturated_server_cpu - computed: true, optional: true, required: false
+  private _saturatedServerCpu?: number; 
+  public get saturatedServerCpu() {
+    return this.getNumberAttribute('saturated_server_cpu');
+  }
+  public set saturatedServerCpu(value: number) {
+    this._saturatedServerCpu = value;
+  }
+  public resetSaturatedServerCpu() {
+    this._saturatedServerCpu = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get saturatedServerCpuInput() {
+    return this._saturatedServerCpu;
+  }
+
   // placement - computed: true, optional: true, required: false
   private _placement?: string; 
   public get placement() {
@@ -1138,6 +1207,9 @@ export class ScalingGroup extends cdktf.TerraformResource {
       step: cdktf.numberToTerraform(this._step),
       cooldown_out_seconds: cdktf.numberToTerraform(this._cooldownOutSeconds),
       cooldown_in_seconds: cdktf.numberToTerraform(this._cooldownInSeconds),
+      scale_out_target: cdktf.numberToTerraform(this._scaleOutTarget),
+      saturated_growth: cdktf.numberToTerraform(this._saturatedGrowth),
+      saturated_server_cpu: cdktf.numberToTerraform(this._saturatedServerCpu),
       placement: cdktf.stringToTerraform(this._placement),
       services: cdktf.listMapper(cdktf.stringToTerraform, false)(this._services),
       dns_name: cdktf.stringToTerraform(this._dnsName),
@@ -1230,6 +1302,24 @@ export class ScalingGroup extends cdktf.TerraformResource {
       },
       cooldown_in_seconds: {
         value: cdktf.numberToHclTerraform(this._cooldownInSeconds),
+        isBlock: false,
+        type: "simple",
+        storageClassType: "number",
+      },
+      scale_out_target: {
+        value: cdktf.numberToHclTerraform(this._scaleOutTarget),
+        isBlock: false,
+        type: "simple",
+        storageClassType: "number",
+      },
+      saturated_growth: {
+        value: cdktf.numberToHclTerraform(this._saturatedGrowth),
+        isBlock: false,
+        type: "simple",
+        storageClassType: "number",
+      },
+      saturated_server_cpu: {
+        value: cdktf.numberToHclTerraform(this._saturatedServerCpu),
         isBlock: false,
         type: "simple",
         storageClassType: "number",
