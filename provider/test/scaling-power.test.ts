@@ -179,7 +179,7 @@ test('placement: a saturated server takes no new instance; with none else, the e
   assert.deepEqual(place({ memoryMib: 512, vcpus: 1 }, [load('blade1', 1024, null), load('blade2', 8192, 0.4)]), { server: 'blade1' }, 'not measured: no bar');
   const none = place({ memoryMib: 512, vcpus: 1 }, [load('blade1', 1024, 0.97)]);
   assert.ok('error' in none && /blade1 at 97 % CPU/.test(none.error), JSON.stringify(none));
-  assert.deepEqual(place({ memoryMib: 512, vcpus: 1 }, [load('blade1', 1024, 0.97)], 'spread', 1), { server: 'blade1' }, '1 turns it off');
+  assert.deepEqual(place({ memoryMib: 512, vcpus: 1 }, [load('blade1', 1024, 1)], 'spread', 1), { server: 'blade1' }, '1 turns it off, even for a server at 100 %');
 });
 
 test('power: a group whose load was not measured lately keeps its servers on; with no member it asks nothing', () => {

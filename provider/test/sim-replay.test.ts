@@ -93,7 +93,7 @@ test('storm controller replay: a group the store does not hold, or missing optio
       });
     const none = await run(['--db', db, '--group', 'web']);
     assert.equal(none.code, 1);
-    assert.equal(none.stderr.trim(), 'storm controller replay: the store holds no group "web" (storm controller report lists what it holds)');
+    assert.equal(none.stderr.trim(), 'storm controller replay: the store holds no group "web" (the status page lists the groups the controller runs)');
     const bare = await run(['--db', db]);
     assert.equal(bare.code, 2);
     assert.match(bare.stderr, /replay needs --db \(the store the controller runs with\) and --group NAME/);

@@ -152,8 +152,8 @@ async function scaleOut(ctx: PassContext, group: GroupRecord, deployments: reado
   const cpu = await serverCpu(ctx, deployments);
   for (const index of lowestFreeIndexes(members, count)) {
     const createdAt = ctx.now();
-    const { spec: made1, tokenSha256 } = memberSpec(ctx, group, deployments, index, createdAt);
-    const spec = { ...made1, busy: { cpu, saturated: group.policy.saturatedServerCpu ?? DEFAULT_SCALING.saturatedServerCpu! } };
+    const { spec: base, tokenSha256 } = memberSpec(ctx, group, deployments, index, createdAt);
+    const spec = { ...base, busy: { cpu, saturated: group.policy.saturatedServerCpu ?? DEFAULT_SCALING.saturatedServerCpu! } };
     let dep: LayerRef;
     try {
       ({ dep } = await makeInstance(ctx, spec));

@@ -23,7 +23,7 @@ export async function recordingOf(
   options: { intervalSeconds: number; to: number; capacity: (server: { id: string; name: string; uri: string }) => Promise<Capacity> },
 ): Promise<Recording> {
   const group = await store.group(groupName);
-  if (!group) throw new RecordingError(`the store holds no group "${groupName}" (storm controller report lists what it holds)`);
+  if (!group) throw new RecordingError(`the store holds no group "${groupName}" (the status page lists the groups the controller runs)`);
   if (group.metric !== GROUP_CPU) throw new RecordingError(`group "${groupName}" scales on a metric its members report ("${group.metric}"); the replay reads CPU only`);
   const rounds = (await store.samples(groupName, MEMBERS, 0, options.to)).map((s) => s.at);
   if (!rounds.length) throw new RecordingError(`group "${groupName}" has no recorded rounds up to ${new Date(options.to).toISOString()}`);

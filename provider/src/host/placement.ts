@@ -101,6 +101,12 @@ async function observeCandidate(session: HostSession, candidate: LayerRef, insta
   };
 }
 
+/** Servers' measured CPU (by server id) and the bar from which one is saturated. */
+export interface ServerBusy {
+  cpu: ReadonlyMap<string, number>;
+  saturated: number;
+}
+
 export interface PlacementDecision<T extends LayerRef> {
   placement: Placement;
   loads: ServerLoad[];
@@ -117,12 +123,6 @@ export interface PlacementDecision<T extends LayerRef> {
  * A server that already holds this instance's own leftover domain wins: placing it anywhere
  * else would leave a twin behind.
  */
-/** Servers' measured CPU (by server id) and the bar from which one is saturated. */
-export interface ServerBusy {
-  cpu: ReadonlyMap<string, number>;
-  saturated: number;
-}
-
 export function placeInstance<T extends LayerRef>(session: HostSession, instance: string, needs: InstanceNeeds, candidates: readonly T[], mode: PlacementMode = 'spread', busy?: ServerBusy): Promise<PlacementDecision<T>> {
   return session.placeOneAtATime(async () => {
     // A candidate that does not answer (powered off, unreachable) is left out, not fatal: the

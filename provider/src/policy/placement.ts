@@ -10,7 +10,7 @@ export interface ServerLoad {
   /** Memory promised to domains already there (running ones and storm's defined ones). */
   committedMemoryMib: number;
   committedVcpus: number;
-  /** Its CPU as last measured (0..1 of its CPUs), when known: a saturated server is passed over while another fits. */
+  /** Its CPU as last measured (0..1 of its CPUs), when known: a saturated server takes no new instance. */
   cpu?: number | null;
 }
 
@@ -18,7 +18,7 @@ export interface ServerLoad {
  * A server at least this busy gets no new instance: a member there would share CPU that is
  * already short (with round-robin DNS each member gets an equal share of the load, so members
  * piled on a full server stay starved however many join elsewhere). The instance waits for a
- * server with room, which is host power's cue. 1 (or more) turns it off.
+ * server with room, which is host power's cue. 1 turns it off.
  */
 export const SATURATED_SERVER_CPU = 0.9;
 
@@ -72,7 +72,7 @@ export function place(needs: InstanceNeeds, servers: readonly ServerLoad[], mode
   if (!fitting.length) {
     return { error: `no server fits ${needs.memoryMib} MiB and ${needs.vcpus} vCPU(s): ${reasons.join('; ')}.` };
   }
-  const saturated = (s: ServerLoad) => s.cpu !== undefined && s.cpu !== null && s.cpu >= saturatedCpu;
+  const saturated = (s: ServerLoad) => saturatedCpu < 1 && s.cpu !== undefined && s.cpu !== null && s.cpu >= saturatedCpu;
   const roomy = fitting.filter((s) => !saturated(s));
   if (!roomy.length) {
     return { error: `no server fits ${needs.memoryMib} MiB and ${needs.vcpus} vCPU(s) with CPU to spare: ${fitting.map((s) => `${s.server} at ${Math.round(s.cpu! * 100)} % CPU`).join('; ')}.` };

@@ -133,13 +133,13 @@ function held(load: readonly GroupLoadSample[], now: number, windowMs: number, t
 }
 
 /** Members a scale-out adds: `step`, or by the proportional rule from the window's lowest mean (the load that held). */
-function outCount(p: ScalingPolicy, count: number, held: readonly number[]): number {
+function outCount(p: ScalingPolicy, count: number, held: readonly number[], metric: string): number {
   const target = p.scaleOutTarget ?? DEFAULT_SCALING.scaleOutTarget;
   if (target === undefined || !(target > 0) || count === 0) return p.step;
   const least = Math.min(...held);
   const proportional = Math.ceil((count * least) / (target * p.guestCpuHigh) - 1e-9) - count;
   // Only a share of vCPUs reads as "full"; a reported metric has no ceiling to hide behind.
-  const full = p.guestCpuHigh <= 1 && least >= 0.99 ? Math.ceil(count * (p.saturatedGrowth ?? DEFAULT_SCALING.saturatedGrowth!)) : 0;
+  const full = metric === 'cpu' && least >= 0.99 ? Math.ceil(count * (p.saturatedGrowth ?? DEFAULT_SCALING.saturatedGrowth!)) : 0;
   return Math.max(p.step, proportional, full);
 }
 
@@ -163,7 +163,7 @@ export function decideScaling(p: ScalingPolicy, g: GroupObservation): ScalingDec
     if (g.lastScaleOutAt !== null && g.now - g.lastScaleOutAt < p.cooldownOutSeconds * 1000) {
       return { action: 'none', reason: `${peak}; in scale-out cooldown (${Math.ceil((p.cooldownOutSeconds * 1000 - (g.now - g.lastScaleOutAt)) / 1000)} s left)` };
     }
-    return { action: 'out', count: Math.min(outCount(p, count, high), p.max - count), reason: peak };
+    return { action: 'out', count: Math.min(outCount(p, count, high, metric), p.max - count), reason: peak };
   }
   const low = held(g.load, g.now, windowMs, (u) => u < p.guestCpuLow);
   if (low && count > p.min) {

@@ -3,7 +3,9 @@
 // decidePower, emptySinceAfter), with the group's members, the servers' power and the time of
 // the last scalings kept by the replay itself, not read back from the run. If the replay makes
 // the decisions the live controller made (the same scale-outs, scale-ins and power changes,
-// each within one sampling interval), the simulated policy is the one that runs.
+// each within one sampling interval), the simulated policy is the one that runs. What the
+// replay cannot know it takes from the run: each power-on lasts as long as the live one did,
+// and a server holds only the group's members (a server shared with other work would differ).
 import { place, type PlacementMode, type ServerLoad } from '../policy/placement.ts';
 import { decidePower, emptySinceAfter, groupDemand, type PowerPolicy, type ServerPowerView } from '../policy/power.ts';
 import { decideScaling, DEFAULT_SCALING, type ScalingPolicy } from '../policy/scaling.ts';
