@@ -26,7 +26,8 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   server: ['protocol', 'schema', 'contract.ts'],
   plan: ['host', 'policy', 'rules.ts'],
   cli: ['host', 'drivers', 'channel', 'plan', 'schema', 'protocol', 'x509', 'rules.ts', 'contract.ts', 'provider.ts'],
-  controller: ['host', 'policy', 'drivers', 'channel', 'protocol', 'x509', 'rules.ts', 'contract.ts'],
+  // sim: `storm controller replay` runs a group's record through the simulator's replay.
+  controller: ['host', 'policy', 'sim', 'drivers', 'channel', 'protocol', 'x509', 'rules.ts', 'contract.ts'],
   'provider.ts': ['resources', 'host', 'schema', 'contract.ts'],
   'main.ts': ['server', 'cli', 'protocol', 'provider.ts', 'controller'],
 };
