@@ -169,8 +169,10 @@ async function up(): Promise<void> {
   // The simulator replays what the controller recorded through the same policy functions: its
   // decisions must be the live ones, each within one round.
   const replayed = spawnSync(STORM, ['controller', 'replay', '--db', join(paths.controller, 'controller.db'), '--group', GROUP, '--interval', String(ROUND_SECONDS)], { encoding: 'utf8' });
-  writeFileSync(paths.replay, `${replayed.stdout}${replayed.stderr}`);
-  say(`replay: ${(replayed.stdout.trim().split('\n').at(-1) ?? '') || replayed.stderr.trim()}`);
+  const [out, err] = [(replayed.stdout ?? '').trim(), (replayed.stderr ?? '').trim()];
+  writeFileSync(paths.replay, `${out}\n${err}\n`);
+  // Its verdict is the report's last line; without a report, what it said on stderr.
+  say(`replay: ${out.split('\n').at(-1) || err || `storm controller replay did not run (${replayed.error?.message ?? `exit ${replayed.status}`})`}`);
   const svg = await fetchText(`${admin.url}/status/timeline.svg?from=${experimentFrom}`, admin.caPem);
   writeFileSync(paths.timeline, svg);
   const shot = await screenshot(`${admin.url}/status`).catch((e: Error) => `not taken (${e.message.split('\n')[0]})`);
