@@ -124,8 +124,7 @@ export interface SimResult {
   creations: number;
   removals: number;
   migrations: number;
-  /** `overloaded`: how many workloads are overloaded each round. */
-  timeline: { watts: { server: string; points: SeriesPoint[] }[]; total: SeriesPoint[]; instances: { group: string; points: SeriesPoint[] }[]; overloaded: SeriesPoint[] };
+  timeline: { watts: { server: string; points: SeriesPoint[] }[]; total: SeriesPoint[]; instances: { group: string; points: SeriesPoint[] }[] };
   /** Actions the engine refused (a policy asking for the impossible), first few. */
   refused: string[];
 }
@@ -211,7 +210,6 @@ class Cluster {
   /** Demand spread over ready members, then each server's cores shared among what it runs. */
   share(demandOf: (g: SimGroup) => number, roundSeconds: number): void {
     const { byGroup, byServer } = this.index();
-    this.overloadedNow = 0;
     for (const i of this.instances) i.wanted = 0;
     for (const g of this.groups) {
       const ready = (byGroup.get(g.workload.name) ?? []).filter((i) => i.readyAt <= this.now);
@@ -240,19 +238,11 @@ class Cluster {
         g.load.push({ at: this.now, utilization: this.groupSample?.(cpus) ?? utilization });
         while (g.load.length && g.load[0]!.at < this.now - HISTORY_MS) g.load.shift();
         const hot = g.workload.kind === 'group' && utilization >= OVERLOAD_MARK;
-        if (hot || given < demand * 0.99) this.overload(g, roundSeconds);
+        if (hot || given < demand * 0.99) g.overloadSeconds += roundSeconds;
       } else if (demand > 0) {
-        this.overload(g, roundSeconds);
+        g.overloadSeconds += roundSeconds;
       }
     }
-  }
-
-  /** Workloads overloaded this round (the timeline's count). */
-  overloadedNow = 0;
-
-  private overload(g: SimGroup, roundSeconds: number): void {
-    g.overloadSeconds += roundSeconds;
-    this.overloadedNow++;
   }
 
   /** Energy of the round that starts now, at the draw it starts with. */
@@ -389,7 +379,6 @@ export function simulate(trace: LoadTrace, servers: readonly ServerSpec[], polic
   const demandOf = (g: SimGroup) => (g.workload.demand[Math.min(g.workload.demand.length - 1, Math.floor((cluster.now - SIM_EPOCH_MS) / 1000 / trace.stepSeconds))] ?? 0) * (g.workload.kind === 'vm' ? g.workload.vcpus : 1);
   const wattsSeries = servers.map(() => [] as SeriesPoint[]);
   const total: SeriesPoint[] = [];
-  const overloaded: SeriesPoint[] = [];
   // One series per scaling group; fixed VMs, however many, are one series of how many run.
   const series = [...cluster.groups.filter((g) => g.workload.kind === 'group').map((g) => g.workload.name), ...(cluster.groups.some((g) => g.workload.kind === 'vm') ? ['vms'] : [])];
   const seriesOf = (g: SimGroup) => (g.workload.kind === 'vm' ? 'vms' : g.workload.name);
@@ -408,7 +397,6 @@ export function simulate(trace: LoadTrace, servers: readonly ServerSpec[], polic
     const drawn = cluster.account(roundSeconds);
     cluster.servers.forEach((s, i) => wattsSeries[i]!.push({ at: cluster.now, value: watts(s.spec, s.power, s.cpu) }));
     total.push({ at: cluster.now, value: drawn });
-    overloaded.push({ at: cluster.now, value: cluster.overloadedNow });
     const members = new Map<string, number>();
     for (const g of cluster.groups) members.set(seriesOf(g), members.get(seriesOf(g)) ?? 0);
     const kinds = new Map(cluster.groups.map((g) => [g.workload.name, seriesOf(g)]));
@@ -436,7 +424,6 @@ export function simulate(trace: LoadTrace, servers: readonly ServerSpec[], polic
       watts: servers.map((s, i) => ({ server: s.name, points: thin(wattsSeries[i]!, max) })),
       total: thin(total, max),
       instances: series.map((name, i) => ({ group: name, points: thin(instances[i]!, max) })),
-      overloaded: thin(overloaded, max),
     },
     refused: cluster.refused,
   };
