@@ -12,7 +12,7 @@ import { makeInstance, removeInstance, type InstanceSpec, type Maker } from '../
 import { reservationEnd } from '../host/placement.ts';
 import { parseLayerId, type LayerRef } from '../host/refs.ts';
 import { decideScaling, DEFAULT_SCALING, type GroupMember, type ScalingDecision } from '../policy/scaling.ts';
-import { CPU } from './sampler.ts';
+import { freshServerCpu } from './sampler.ts';
 import type { ControllerStore, GroupRecord, MemberRecord } from './store.ts';
 
 /** storm's metadata that marks a domain as a member of a group, and which one. */
@@ -141,8 +141,8 @@ async function serverCpu(ctx: PassContext, deployments: readonly LayerRef[]): Pr
   const freshMs = ctx.freshMs ?? 60_000;
   const cpu = new Map<string, number>();
   for (const d of deployments) {
-    const latest = (await ctx.store.samples(d.server.name, CPU, now - freshMs, now)).at(-1);
-    if (latest) cpu.set(d.serverId, latest.value);
+    const latest = await freshServerCpu(ctx.store, d.server.name, now, freshMs);
+    if (latest !== null) cpu.set(d.serverId, latest);
   }
   return cpu;
 }

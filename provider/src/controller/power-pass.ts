@@ -8,7 +8,7 @@ import { listDomains } from '../drivers/domains.ts';
 import { chassisPower, readPower, setChassisPower, type Power } from '../drivers/ipmi.ts';
 import { decidePower, emptySinceAfter, groupDemand, type PowerDecision, type ServerPowerView } from '../policy/power.ts';
 import { deploymentsOf, groupLoad } from './group-pass.ts';
-import { CPU } from './sampler.ts';
+import { CPU, freshServerCpu } from './sampler.ts';
 import type { ControllerStore, GroupRecord, SampleRecord, ServerRecord } from './store.ts';
 
 export const WATTS = 'watts';
@@ -77,7 +77,7 @@ export async function observeServer(ctx: PowerContext, s: ServerRecord, samples:
   const empty = emptySinceAfter(ctx.memory.emptySince.get(s.id) ?? null, power, domains, now);
   if (empty === null) ctx.memory.emptySince.delete(s.id);
   else ctx.memory.emptySince.set(s.id, empty);
-  const cpu = power === 'on' ? (await ctx.store.samples(s.name, CPU, now - ctx.freshMs, now)).at(-1)?.value ?? null : null;
+  const cpu = power === 'on' ? await freshServerCpu(ctx.store, s.name, now, ctx.freshMs) : null;
   const recent = power === 'on' ? await ctx.store.samples(s.name, CPU, now - holdMs, now) : [];
   const cpuPeak = recent.length ? Math.max(...recent.map((x) => x.value)) : null;
   return {

@@ -37,8 +37,9 @@ export async function recordingOf(
   })));
   const serverCpu = (await Promise.all(records.map(async (s) => (await store.samples(s.name, CPU, from, options.to)).map((x) => ({ at: x.at, server: s.name, value: x.value }))))).flat().sort((a, b) => a.at - b.at);
   const names = new Set([groupName, ...records.map((s) => s.name)]);
-  const decisions = (await store.decisions({ limit: 100_000 }))
-    .filter((d) => d.at >= from && d.at <= options.to && names.has(d.subject))
+  const decisions = (await Promise.all([...names].map((subject) => store.decisions({ subject, limit: 100_000 }))))
+    .flat()
+    .filter((d) => d.at >= from && d.at <= options.to)
     .sort((a, b) => a.at - b.at)
     .map((d) => ({ at: d.at, kind: d.kind, action: d.action, subject: d.subject, reason: d.reason }));
   return {

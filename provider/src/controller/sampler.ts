@@ -16,6 +16,11 @@ import type { ControllerStore, GroupRecord, SampleRecord } from './store.ts';
 /** The metric of a member's and a server's own CPU (0..1). */
 export const CPU = 'cpu';
 
+/** A server's CPU as last sampled within `freshMs` of `now`, or null: older says nothing of now. */
+export async function freshServerCpu(store: ControllerStore, server: string, now: number, freshMs: number): Promise<number | null> {
+  return (await store.samples(server, CPU, now - freshMs, now)).at(-1)?.value ?? null;
+}
+
 /** CPU time a member (and its group) used since the previous round, in CPU-seconds: the accounting. */
 export const CPU_SECONDS = 'cpu_seconds';
 /** The same, summed over a group's members (its own metric, so a removed group's rows stay a group's). */
