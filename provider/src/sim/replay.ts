@@ -71,6 +71,21 @@ function initialPower(rec: Recording): Map<string, 'on' | 'off'> {
   return power;
 }
 
+/** The samples of a series sorted by time that fall in [from, to]. */
+function span<T extends { at: number }>(series: readonly T[], from: number, to: number): readonly T[] {
+  const first = (t: number, after: boolean) => {
+    let lo = 0;
+    let hi = series.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (series[mid]!.at < t || (after && series[mid]!.at === t)) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+  return series.slice(first(from, false), first(to, true));
+}
+
 /** The decisions the policy makes on the recorded load, in the run's rounds. */
 export function replay(rec: Recording): RecordedDecision[] {
   const { group } = rec;
@@ -83,7 +98,11 @@ export function replay(rec: Recording): RecordedDecision[] {
   const emptySince = new Map<string, number | null>();
   let lastOut: number | null = null;
   let lastIn: number | null = null;
-  const latest = (server: string, from: number, to: number) => rec.serverCpu.filter((x) => x.server === server && x.at > from && x.at <= to);
+  // Each round reads what the live passes read: the samples of a span ending now (as the
+  // store's range queries do, ends included), found by binary search, so a day's record
+  // replays in a time linear in its length.
+  const cpuOf = new Map(rec.servers.map((s) => [s.name, rec.serverCpu.filter((x) => x.server === s.name)]));
+  const latest = (server: string, from: number, to: number) => span(cpuOf.get(server) ?? [], from, to);
   for (const now of rec.rounds.filter((t) => t >= rec.from && t <= rec.to)) {
     for (const [server, until] of bootUntil) {
       if (until <= now) {
@@ -92,7 +111,8 @@ export function replay(rec: Recording): RecordedDecision[] {
       }
     }
     // The group pass: a member made in an earlier round runs by now (its domain is started as it is made).
-    const load = rec.groupLoad.filter((x) => x.at <= now).map((x) => ({ at: x.at, utilization: x.value }));
+    // The group pass's span (group-pass.ts runGroupPass): two windows and a minute.
+    const load = span(rec.groupLoad, now - 2 * group.policy.windowSeconds * 1000 - 60_000, now).map((x) => ({ at: x.at, utilization: x.value }));
     const d = decideScaling(group.policy, {
       members: members.map((m) => ({ name: m.name, createdAt: m.createdAt, ready: m.createdAt < now })),
       load,
@@ -153,7 +173,7 @@ export function replay(rec: Recording): RecordedDecision[] {
           bootHistorySeconds: s.bootSeconds.slice(0, bootsDone.get(s.name) ?? 0),
         };
       });
-    const fresh = load.filter((x) => x.at > now - freshMs).at(-1)?.utilization ?? null;
+    const fresh = span(rec.groupLoad, now - freshMs, now).at(-1)?.value ?? null;
     const decision = decidePower(group.power, { servers, unplaced, now, demand: groupDemand(group.name, fresh, group.policy.guestCpuLow, members.length) });
     if (decision.action === 'none') continue;
     const s = rec.servers.find((x) => x.name === decision.server)!;
