@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { lowerBound } from '../src/sim/bound.ts';
 import { simulate, SIM_EPOCH_MS } from '../src/sim/engine.ts';
 import { consolidatingPolicy, dpmBandPolicy } from '../src/sim/anchors.ts';
-import { alwaysOnPolicy, paperPolicy, stormPolicy } from '../src/sim/policies.ts';
+import { alwaysOnPolicy, paperPolicy, staticPeakPolicy, stormPolicy } from '../src/sim/policies.ts';
 import { scenarios } from '../src/sim/scenarios.ts';
 import type { ServerSpec } from '../src/sim/servers.ts';
 import type { LoadTrace } from '../src/sim/traces.ts';
@@ -71,4 +71,16 @@ test('every policy runs every scenario without asking the engine for the impossi
       }
     }
   }
+});
+
+test('the static baseline: every server on, the group sized once for its peak at 90 %, dealt round-robin, never changed', () => {
+  // Peak 2 cores of 1-vCPU members at 90 % → 3 members (2 / 0.9 = 2.2), on a, b, a.
+  // Round 0: none ready, 0.5 asked and not served; a idle (100 W), b idle (100 W). Rounds 1–3:
+  // members ready at 30 s carry the demand spread evenly (a: 2 of 3 shares, b: 1).
+  const r = simulate(trace(60, [0.5, 0.5, 2, 2]), [server('a', 2), server('b', 2)], staticPeakPolicy(trace(60, [0.5, 0.5, 2, 2])), { roundSeconds: 60, instanceBootSeconds: 30 });
+  assert.equal(r.creations, 3);
+  assert.deepEqual([r.removals, r.powerOns], [0, 0]);
+  const w = (cores: number, of: number) => 100 + (100 * cores) / of;
+  close(r.energyKwh, (2 * 100 * 60 + (w((2 / 3) * 0.5, 2) + w((1 / 3) * 0.5, 2)) * 60 + 2 * (w((2 / 3) * 2, 2) + w((1 / 3) * 2, 2)) * 60) / 3.6e6, 'energy');
+  close(r.unservedCpuSeconds, 0.5 * 60, 'unserved CPU-seconds');
 });

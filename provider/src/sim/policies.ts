@@ -7,6 +7,7 @@ import { place, type PlacementMode } from '../policy/placement.ts';
 import { decidePower, DEFAULT_POWER, emptySinceAfter, groupDemand, type PowerPolicy, type ServerPowerView } from '../policy/power.ts';
 import { decideScaling, DEFAULT_SCALING, groupUtilization, type ScalingPolicy } from '../policy/scaling.ts';
 import { serverLoad, type ClusterControl, type ClusterPolicy, type ClusterView, type ServerView } from './engine.ts';
+import type { LoadTrace } from './traces.ts';
 
 export interface GroupBounds {
   /** Members kept whatever the load; default 1. */
@@ -126,6 +127,31 @@ export function stormPolicy(options: StormPolicyOptions = {}): ClusterPolicy {
     round(control) {
       const unplaced = scaleGroups(control, scaling, mode);
       powerServers(control, power, scaling, unplaced, empty);
+    },
+  };
+}
+
+/**
+ * What a user without storm runs: every server on, each group provisioned once for its trace's
+ * peak (members enough to carry it at 90 % of their vCPUs), each VM made once, dealt round-robin
+ * over the servers; nothing scales, moves or powers off. No storm decision is in it: the
+ * baseline the others are measured against.
+ */
+export function staticPeakPolicy(trace: LoadTrace): ClusterPolicy {
+  let made = false;
+  return {
+    name: 'static-peak',
+    description: 'no storm: every server on, each group sized once for its peak at 90 %, each VM made once, round-robin',
+    initialPower: () => 'on',
+    round(control) {
+      if (made) return;
+      made = true;
+      const servers = control.view().servers;
+      let next = 0;
+      for (const w of trace.workloads) {
+        const count = w.kind === 'vm' ? 1 : Math.max(1, Math.ceil(Math.max(0, ...w.demand) / (0.9 * w.vcpus) - 1e-9));
+        for (let n = 0; n < count; n++) control.act({ kind: 'create', group: w.name, server: servers[next++ % servers.length]!.spec.name });
+      }
     },
   };
 }
