@@ -112,7 +112,7 @@ export interface ScalingGroupProps {
   readonly guestCpuLow?: number;
   /**
    * How long the load must hold past a threshold before anything is done, in seconds.
-   * @default 60
+   * @default 30
    */
   readonly windowSeconds?: number;
   /**
@@ -136,6 +136,13 @@ export interface ScalingGroupProps {
    * @default 0.8
    */
   readonly scaleOutTarget?: number;
+  /**
+   * Proportional scale-in: when fewer members would carry the window's highest load at no more
+   * than this share of the high mark, the surplus goes at once, from the least-used servers
+   * first; 0 scales in below the low mark only, `step` at a time.
+   * @default 0.7
+   */
+  readonly scaleInTarget?: number;
   /**
    * When the members' CPU held at 100 %, a scale-out adds at least this share of the group (1 doubles it); 0 is off.
    * @default 1
@@ -202,6 +209,7 @@ export class ScalingGroup extends Construct {
       cooldownOutSeconds: props.cooldownOutSeconds,
       cooldownInSeconds: props.cooldownInSeconds,
       scaleOutTarget: props.scaleOutTarget,
+      scaleInTarget: props.scaleInTarget,
       saturatedGrowth: props.saturatedGrowth,
       saturatedServerCpu: props.saturatedServerCpu,
       placement: props.placement,
@@ -213,6 +221,8 @@ export class ScalingGroup extends Construct {
 
     const high = props.guestCpuHigh ?? DEFAULT_SCALING.guestCpuHigh;
     const low = props.guestCpuLow ?? DEFAULT_SCALING.guestCpuLow;
+    const scaleOut = props.scaleOutTarget ?? DEFAULT_SCALING.scaleOutTarget!;
+    const scaleIn = props.scaleInTarget ?? DEFAULT_SCALING.scaleInTarget!;
     validateProps(this, describe('ScalingGroup', this.name), () => [
       {
         // The provider's group-name rule (resources/scaling-group.ts); that module loads the
@@ -227,6 +237,10 @@ export class ScalingGroup extends Construct {
       {
         failed: known(low) && known(high) && low >= high,
         message: `guestCpuLow = ${low} is not below guestCpuHigh = ${high}: the group would scale in and out on the same load. Keep guestCpuLow well below guestCpuHigh (the defaults are ${DEFAULT_SCALING.guestCpuLow} and ${DEFAULT_SCALING.guestCpuHigh}).`,
+      },
+      {
+        failed: known(scaleIn) && known(scaleOut) && scaleOut > 0 && scaleIn >= scaleOut,
+        message: `scaleInTarget = ${scaleIn} is not below scaleOutTarget = ${scaleOut}: a scale-in would leave the members as busy as a scale-out does, and the group would shrink and grow on the same load. Keep it well below (the defaults are ${DEFAULT_SCALING.scaleInTarget} and ${DEFAULT_SCALING.scaleOutTarget}), or 0 for the low mark alone.`,
       },
       {
         failed: props.scaleOn !== undefined && known(props.scaleOn.low) && known(props.scaleOn.high) && props.scaleOn.low >= props.scaleOn.high,

@@ -27,7 +27,7 @@ function recording(decisions: RecordedDecision[]): Recording {
     to: 240 * S,
     group: {
       name: 'web',
-      policy: { ...DEFAULT_SCALING, min: 1, max: 4, guestCpuHigh: 0.6, guestCpuLow: 0.3, windowSeconds: 10, cooldownOutSeconds: 40, cooldownInSeconds: 45, scaleOutTarget: 0 },
+      policy: { ...DEFAULT_SCALING, min: 1, max: 4, guestCpuHigh: 0.6, guestCpuLow: 0.3, windowSeconds: 10, cooldownOutSeconds: 40, cooldownInSeconds: 45, scaleOutTarget: 0, scaleInTarget: 0 },
       power: { ...DEFAULT_POWER, hostCpuHigh: 0.75, emptyHoldSeconds: 20, defaultBootSeconds: 5 },
       memoryMib: 256,
       vcpus: 1,

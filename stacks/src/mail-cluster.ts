@@ -100,10 +100,11 @@ export class MailClusterStack extends TerraformStack {
       // The paper's policy: another member past 90 % guest CPU, one less under the low mark.
       guestCpuHigh: v.number('guest_cpu_high', 'Add a member when the members\' mean CPU holds at or above this (the paper\'s 90 %).', 0.9),
       guestCpuLow: v.number('guest_cpu_low', 'Remove one when it holds below this.', 0.3),
-      windowSeconds: v.number('window_seconds', 'How long the load must hold, in seconds.', 60),
+      windowSeconds: v.number('window_seconds', 'How long the load must hold, in seconds.', 30),
       cooldownOutSeconds: v.number('cooldown_out_seconds', 'Seconds after a scale-out before the next.', 60),
       cooldownInSeconds: v.number('cooldown_in_seconds', 'Seconds after any change before a scale-in.', 300),
       scaleOutTarget: v.number('scale_out_target', 'A scale-out adds members until their mean would be this share of the high mark; 0 adds one at a time (the paper\'s rule).', 0.8),
+      scaleInTarget: v.number('scale_in_target', 'A scale-in removes the members fewer would not miss, keeping their mean at most this share of the high mark; 0 removes one at a time below the low mark.', 0.7),
       // Power the second server on when the powered ones pass 90 %, off when it has been empty a while.
       hostPower: {
         hostCpuHigh: v.number('host_cpu_high', 'Power server 2 on when every powered server is at least this busy (the paper\'s 90 %).', 0.9),

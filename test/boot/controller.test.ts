@@ -175,9 +175,10 @@ resource "storm_scaling_group" "web" {
   window_seconds       = 10
   cooldown_out_seconds = 40
   cooldown_in_seconds  = 45
-  # The paper's one member at a time: this suite follows Figure 5's steps (a second member, then
-  # blade 2 powered on and given the third). Proportional scale-out, the default, is the demo's.
+  # The paper's one member at a time, both ways: this suite follows Figure 5's steps (a second
+  # member, then blade 2 powered on and given the third, then one member less at a time).
   scale_out_target     = 0
+  scale_in_target      = 0
   dns_name             = "web"
   services             = ["http"]
   file {

@@ -114,11 +114,12 @@ after(async () => {
 });
 
 test('bad values are refused at plan, naming the attribute', async () => {
-  tf.write(hcl(groupHcl('  guest_cpu_low = 0.95\n').replace('min         = 2', 'min         = 5')));
+  tf.write(hcl(groupHcl('  guest_cpu_low = 0.95\n  scale_in_target = 0.8\n').replace('min         = 2', 'min         = 5')));
   const r = await tf.plan();
   assert.notEqual(r.exitCode, 0);
   assert.match(r.stderr, /min is above max/);
   assert.match(r.stderr, /guest_cpu_low is not below guest_cpu_high/);
+  assert.match(r.stderr, /scale_in_target is not below scale_out_target/);
   assert.equal(log.join('').includes('group web registered'), false, 'nothing reached the controller');
 });
 

@@ -11,6 +11,7 @@ import { listDomains, setDomainState, type DomainObservation } from '../drivers/
 import { makeInstance, removeInstance, type InstanceSpec, type Maker } from '../host/instances.ts';
 import { reservationEnd } from '../host/placement.ts';
 import { parseLayerId, type LayerRef } from '../host/refs.ts';
+import { placedCores } from '../policy/placement.ts';
 import { decideScaling, DEFAULT_SCALING, type GroupMember, type ScalingDecision } from '../policy/scaling.ts';
 import { freshServerCpu } from './sampler.ts';
 import type { ControllerStore, GroupRecord, MemberRecord } from './store.ts';
@@ -49,14 +50,20 @@ export function deploymentsOf(group: GroupRecord): LayerRef[] {
   return group.shape.deployments.map((d, index) => parseLayerId(d, 'dep', [{ attribute: 'deployments' }, { index }]));
 }
 
-/** The group's members as the hosts show them; servers that do not answer are named. */
-async function membersOnHosts(group: GroupRecord, deployments: readonly LayerRef[]): Promise<{ members: HostMember[]; unreachable: string[] }> {
+/**
+ * The group's members as the hosts show them, and how many domains run on each server (every
+ * group's and other instances: what keeps a server on); servers that do not answer are named.
+ */
+async function membersOnHosts(group: GroupRecord, deployments: readonly LayerRef[]): Promise<{ members: HostMember[]; running: Record<string, number>; unreachable: string[] }> {
   const byUri = new Map(deployments.map((d) => [d.server.uri, d]));
   const members: HostMember[] = [];
+  const running: Record<string, number> = {};
   const unreachable: string[] = [];
   await Promise.all([...byUri.values()].map(async (dep) => {
     try {
-      for (const d of await listDomains(dep.server.uri)) {
+      const domains = await listDomains(dep.server.uri);
+      running[dep.serverId] = domains.filter((d) => d.state === 'running').length;
+      for (const d of domains) {
         if (!d.storm || d.metadata[MEMBER_LABELS.group] !== group.name) continue;
         members.push({ name: d.name, index: Number(d.metadata[MEMBER_LABELS.index] ?? -1), dep, domain: d });
       }
@@ -64,7 +71,7 @@ async function membersOnHosts(group: GroupRecord, deployments: readonly LayerRef
       unreachable.push(dep.server.name);
     }
   }));
-  return { members: members.sort((a, b) => a.index - b.index), unreachable };
+  return { members: members.sort((a, b) => a.index - b.index), running, unreachable };
 }
 
 /**
@@ -147,13 +154,21 @@ async function serverCpu(ctx: PassContext, deployments: readonly LayerRef[]): Pr
   return cpu;
 }
 
-async function scaleOut(ctx: PassContext, group: GroupRecord, deployments: readonly LayerRef[], members: readonly MemberRecord[], count: number): Promise<{ made: string[]; unplaced: string | null }> {
+/**
+ * Makes `count` members, each placed counting the ones before it (`load`: a member's share now).
+ * `unplaced` names the first that found no room: host power's cue only when none was made, since
+ * the members made take load first, and a group still hot after its cooldown asks again (a server
+ * powered on for a member that was no longer needed sat empty through its hold, in the simulator).
+ */
+async function scaleOut(ctx: PassContext, group: GroupRecord, deployments: readonly LayerRef[], members: readonly MemberRecord[], count: number, load: number): Promise<{ made: string[]; unplaced: string | null }> {
   const made: string[] = [];
   const cpu = await serverCpu(ctx, deployments);
+  const added = new Map<string, number>();
   for (const index of lowestFreeIndexes(members, count)) {
     const createdAt = ctx.now();
     const { spec: base, tokenSha256 } = memberSpec(ctx, group, deployments, index, createdAt);
-    const spec = { ...base, busy: { cpu, saturated: group.policy.saturatedServerCpu ?? DEFAULT_SCALING.saturatedServerCpu! } };
+    const busy = { cpu, saturated: group.policy.saturatedServerCpu ?? DEFAULT_SCALING.saturatedServerCpu!, placedCores: placedCores(added, load, group.shape.vcpus) };
+    const spec = { ...base, busy };
     let dep: LayerRef;
     try {
       ({ dep } = await makeInstance(ctx, spec));
@@ -165,6 +180,7 @@ async function scaleOut(ctx: PassContext, group: GroupRecord, deployments: reado
     }
     await ctx.store.putMember({ group: group.name, name: spec.name, server: dep.serverId, index, createdAt, tokenSha256 });
     made.push(`${spec.name} on ${dep.server.name}`);
+    added.set(dep.serverId, (added.get(dep.serverId) ?? 0) + 1);
   }
   return { made, unplaced: null };
 }
@@ -256,7 +272,7 @@ async function drain(ctx: PassContext, group: GroupRecord, deployments: readonly
 /** One pass over `group`: reconcile, decide, act, record. */
 export async function runGroupPass(ctx: PassContext, group: GroupRecord, log: Logger = ctx.log): Promise<PassResult> {
   const deployments = deploymentsOf(group);
-  const { members: onHosts, unreachable } = await membersOnHosts(group, deployments);
+  const { members: onHosts, running: onServers, unreachable } = await membersOnHosts(group, deployments);
   let members = await reconcile(ctx, group, onHosts, unreachable);
   const none: ScalingDecision = { action: 'none', reason: 'drained' };
   if (!group.deleting) {
@@ -270,14 +286,19 @@ export async function runGroupPass(ctx: PassContext, group: GroupRecord, log: Lo
   const now = ctx.now();
   const load = await groupLoad(ctx.store, group, members, now - 2 * group.policy.windowSeconds * 1000 - 60_000, now);
   const running = new Set(onHosts.filter((m) => m.domain.state === 'running').map((m) => m.name));
-  const view: GroupMember[] = members.map((m) => ({ name: m.name, createdAt: m.createdAt, ready: running.has(m.name) }));
-  const decision = decideScaling(group.policy, { members: view, load, lastScaleOutAt: group.lastScaleOutAt, lastScaleInAt: group.lastScaleInAt, now, metric: group.metric });
+  const view: GroupMember[] = members.map((m) => ({ name: m.name, createdAt: m.createdAt, ready: running.has(m.name), server: m.server }));
+  // The servers host power may switch off (as the power pass sees them): a scale-in empties one of those first.
+  const powered = group.power ? (await ctx.store.servers()).filter((s) => s.managed && s.bmc !== null && onServers[s.id] !== undefined) : [];
+  const drainable = Object.fromEntries(powered.map((s) => [s.id, onServers[s.id]!]));
+  const decision = decideScaling(group.policy, { members: view, load, lastScaleOutAt: group.lastScaleOutAt, lastScaleInAt: group.lastScaleInAt, now, metric: group.metric, drainable });
   let done: string[] = [];
   let unplaced: string | null = null;
+  let waiting: string | null = null;
   if (decision.action === 'out') {
-    const made = await scaleOut(ctx, group, deployments, members, decision.count);
+    const made = await scaleOut(ctx, group, deployments, members, decision.count, load.at(-1)?.utilization ?? 0);
     done = made.made;
-    unplaced = made.unplaced;
+    unplaced = made.made.length ? null : made.unplaced;
+    waiting = made.made.length ? made.unplaced : null;
     if (done.length) await ctx.store.markScaled(group.name, 'out', now);
   } else if (decision.action === 'in') {
     await scaleIn(ctx, group, deployments, members, decision.members);
@@ -286,7 +307,7 @@ export async function runGroupPass(ctx: PassContext, group: GroupRecord, log: Lo
   }
   if (decision.action !== 'none') {
     const outcome = decision.action === 'out'
-      ? [done.join(', '), unplaced ? `no room for ${unplaced} on any powered server` : ''].filter(Boolean).join('; ')
+      ? [done.join(', '), unplaced ? `no room for ${unplaced} on any powered server` : '', waiting ? `no room yet for ${waiting}: the members made take load first` : ''].filter(Boolean).join('; ')
       : `removed ${done.join(', ')}`;
     const line = `scale ${decision.action} ${group.name}: ${decision.reason} → ${outcome}`;
     log.info(line, { group: group.name });

@@ -7,6 +7,7 @@ import type { Logger } from '../contract.ts';
 import { listDomains } from '../drivers/domains.ts';
 import { chassisPower, readPower, setChassisPower, type Power } from '../drivers/ipmi.ts';
 import { decidePower, emptySinceAfter, groupDemand, type PowerDecision, type ServerPowerView } from '../policy/power.ts';
+import { demandMark } from '../policy/scaling.ts';
 import { deploymentsOf, groupLoad } from './group-pass.ts';
 import { CPU, freshServerCpu } from './sampler.ts';
 import type { ControllerStore, GroupRecord, SampleRecord, ServerRecord } from './store.ts';
@@ -112,11 +113,11 @@ export async function runPowerPass(ctx: PowerContext, group: GroupRecord, regist
   // A server not handed to the controller counts while it is on (it carries load) and is
   // nobody's business here while it is off.
   const view = servers.filter((s, i) => records[i]!.managed || s.power !== 'off');
-  // While the group is past its low mark it may grow again soon: an empty server stays on.
+  // While the group's load may grow again soon, an empty server stays on (demandMark).
   const members = await ctx.store.members(group.name);
   const load = (await groupLoad(ctx.store, group, members, now - ctx.freshMs, now)).at(-1)?.utilization ?? null;
   const unit = (x: number) => (group.metric === 'cpu' ? `${Math.round(x * 100)} %` : String(x));
-  const demand = groupDemand(group.name, load, group.policy.guestCpuLow, members.length, unit);
+  const demand = groupDemand(group.name, load, demandMark(group.policy), members.length, unit);
   const decision = decidePower(group.power, { servers: view, unplaced, now, demand });
   const target = decision.action === 'none' ? null : records.find((r) => r.name === decision.server && r.managed) ?? null;
   let line = `power ${decision.action === 'none' ? 'none' : `${decision.action} ${decision.server}`} (${group.name}): ${decision.reason}`;

@@ -74,6 +74,7 @@ function scalingPolicy(v: unknown): ScalingPolicy {
     cooldownInSeconds: num(o, 'cooldownInSeconds', 'policy', 0, 86_400),
     // Newer settings: a provider from before them sends none, and the defaults apply.
     ...(o['scaleOutTarget'] === undefined ? {} : { scaleOutTarget: num(o, 'scaleOutTarget', 'policy', 0, 1) }),
+    ...(o['scaleInTarget'] === undefined ? {} : { scaleInTarget: num(o, 'scaleInTarget', 'policy', 0, 1) }),
     ...(o['saturatedGrowth'] === undefined ? {} : { saturatedGrowth: num(o, 'saturatedGrowth', 'policy', 0, 10) }),
     ...(o['saturatedServerCpu'] === undefined ? {} : { saturatedServerCpu: num(o, 'saturatedServerCpu', 'policy', 0.01, 1) }),
   };

@@ -6,7 +6,7 @@
 export interface WireGroup {
   policy: {
     min: number; max: number; guestCpuHigh: number; guestCpuLow: number; windowSeconds: number; step: number; cooldownOutSeconds: number; cooldownInSeconds: number;
-    scaleOutTarget?: number; saturatedGrowth?: number; saturatedServerCpu?: number;
+    scaleOutTarget?: number; scaleInTarget?: number; saturatedGrowth?: number; saturatedServerCpu?: number;
   };
   shape: {
     deployments: string[];

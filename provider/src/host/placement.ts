@@ -12,7 +12,7 @@
 // it cannot block the server forever; the next apply of that instance adopts it.
 import { getDomain, listDomains, type DomainObservation } from '../drivers/domains.ts';
 import { committedLoad, type ObservedDomain, type PendingInstance } from '../policy/load.ts';
-import { overCommittedMib, place, type InstanceNeeds, type Placement, type PlacementMode, type ServerLoad } from '../policy/placement.ts';
+import { overCommittedMib, place, shiftedCpu, type InstanceNeeds, type Placement, type PlacementMode, type ServerLoad } from '../policy/placement.ts';
 import { HOST_RESERVE_MIB } from '../rules.ts';
 import { readServerRecord } from './records.ts';
 import { layerId, type LayerRef } from './refs.ts';
@@ -105,6 +105,8 @@ async function observeCandidate(session: HostSession, candidate: LayerRef, insta
 export interface ServerBusy {
   cpu: ReadonlyMap<string, number>;
   saturated: number;
+  /** Cores the members placed earlier in the same scale-out will keep busy, by server id (policy/placement.ts placedCores). */
+  placedCores?: ReadonlyMap<string, number>;
 }
 
 export interface PlacementDecision<T extends LayerRef> {
@@ -131,7 +133,7 @@ export function placeInstance<T extends LayerRef>(session: HostSession, instance
     const answered = observed.flatMap((o, i) => (o.status === 'fulfilled' ? [{ candidate: candidates[i]!, ...o.value }] : []));
     const unreachable = observed.flatMap((o, i) => (o.status === 'rejected' ? [{ server: candidates[i]!.serverId, reason: o.reason as unknown }] : []));
     if (!answered.length && unreachable.length) throw unreachable[0]!.reason;
-    const loads = answered.map((a) => ({ ...a.load, cpu: busy?.cpu.get(a.load.server) ?? null }));
+    const loads = answered.map((a) => ({ ...a.load, cpu: shiftedCpu(busy?.cpu.get(a.load.server), busy?.placedCores?.get(a.load.server), a.load.cpus) }));
     const leftover = answered.find((a) => a.hasLeftover);
     const placement: Placement = leftover ? { server: leftover.candidate.serverId } : place(needs, loads, mode, busy?.saturated);
     const chosen = 'server' in placement ? (candidates.find((c) => c.serverId === placement.server) ?? null) : null;

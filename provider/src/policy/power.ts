@@ -49,7 +49,7 @@ export interface PowerObservation {
   /** An instance waiting for room that no powered server has (a scale-out that found none). */
   unplaced: string | null;
   /**
-   * Why the servers' guests still want room, e.g. "web 77 % ≥ its low mark 30 %"; while set, no
+   * Why the servers' guests still want room, e.g. "web's load is at or above 30 %, where it may grow again"; while set, no
    * server is powered off (it would be wanted again: the on/off churn autoscalers are blamed for).
    */
   demand?: string | null;
@@ -74,15 +74,16 @@ export function emptySinceAfter(before: number | null, power: ServerPowerView['p
 }
 
 /**
- * Why a group's servers are still wanted (PowerObservation.demand): its load at or above its
- * low mark may grow again soon, so no empty server of it goes off; nor while it has members
- * whose load was not measured lately (a round that could not sample, or came late): nothing is
- * switched off blind (seen: a busy blade's neighbour powered off and on again within 4 s).
- * Said without the live number, so a log hears it once. `unit` says the mark in the group's metric.
+ * Why a group's servers are still wanted (PowerObservation.demand): its load at or above `mark`
+ * (policy/scaling.ts demandMark: the low mark, or the high mark under proportional scale-in) may
+ * grow again soon, so no empty server of it goes off; nor while it has members whose load was
+ * not measured lately (a round that could not sample, or came late): nothing is switched off
+ * blind (seen: a busy blade's neighbour powered off and on again within 4 s). Said without the
+ * live number, so a log hears it once. `unit` says the mark in the group's metric.
  */
-export function groupDemand(group: string, load: number | null, lowMark: number, members: number, unit: (x: number) => string = pct): string | null {
+export function groupDemand(group: string, load: number | null, mark: number, members: number, unit: (x: number) => string = pct): string | null {
   if (load === null) return members > 0 ? `${group}'s load was not measured lately` : null;
-  return load >= lowMark ? `${group}'s load is at or above its low mark (${unit(lowMark)})` : null;
+  return load >= mark ? `${group}'s load is at or above ${unit(mark)}, where it may grow again` : null;
 }
 
 /** A server's boot lead time: the median of its recent power-ons (the last 5), else the default. */
@@ -130,7 +131,7 @@ export function decidePower(p: PowerPolicy, o: PowerObservation): PowerDecision 
   if (idle.length && powered.length > p.minServersOn) {
     const rest = powered.filter((s) => s !== idle[0]);
     const busy = (s: ServerPowerView) => (s.cpuPeak ?? s.cpu) !== null && (s.cpuPeak ?? s.cpu)! >= p.hostCpuHigh;
-    if (rest.some((s) => !busy(s))) {
+    if (rest.every((s) => !busy(s))) {
       const s = idle[0]!;
       return { action: 'off', server: s.server, reason: `${s.server} empty for ${Math.round((o.now - s.emptySince!) / 1000)} s ≥ ${p.emptyHoldSeconds} s → power off` };
     }

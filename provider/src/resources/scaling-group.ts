@@ -46,6 +46,7 @@ const schema = {
       cooldown_out_seconds: { type: 'number', mode: 'optional', default: D.cooldownOutSeconds, validators: [between(0, 86400)], description: 'After a scale-out, no other for this long: the new member must boot and take load first.' },
       cooldown_in_seconds: { type: 'number', mode: 'optional', default: D.cooldownInSeconds, validators: [between(0, 86400)], description: 'After any change, no scale-in for this long: removing is the costlier mistake, so it waits longer than a scale-out.' },
       scale_out_target: { type: 'number', mode: 'optional', default: D.scaleOutTarget!, validators: [inRange(0, 1)], description: 'Proportional scale-out (Kubernetes\' HPA rule): a scale-out adds enough members that their mean would fall to this share of the high mark (`guest_cpu_high`, or `scale_on.high`), at least `step`. `0`: `step` members per decision, the paper\'s one at a time. The default came out of the energy simulator (`npm run bench -- energy`): one at a time, a step of load waits minutes for its members.' },
+      scale_in_target: { type: 'number', mode: 'optional', default: D.scaleInTarget!, validators: [inRange(0, 1)], description: 'Proportional scale-in (HPA\'s rule downward): when fewer members would carry the window\'s highest load at no more than this share of the high mark, the surplus goes in one decision, taken first from the servers `host_power` may switch off, the one holding the fewest instances first, so it empties and can go off; an empty server then stays on only while the group\'s load is at its high mark. Below `scale_out_target` (a scale-in must leave members less busy than a scale-out does). `0`: the low mark alone, `step` at a time. The default came out of the energy simulator (`npm run bench -- energy`): without it a group that grew for a morning peak keeps every member, and every server, through the afternoon.' },
       saturated_growth: { type: 'number', mode: 'optional', default: D.saturatedGrowth!, validators: [inRange(0, 10)], description: 'When the members\' CPU held at 100 % (which says only that they want more, not how much), a scale-out adds at least this share of the group\'s size: `1` doubles it (HPA\'s scale-up bound). `0`: off.' },
       saturated_server_cpu: { type: 'number', mode: 'optional', default: D.saturatedServerCpu!, validators: [inRange(0.01, 1)], description: 'A server at least this busy (its guests\' CPU time over its CPUs) is saturated: its members get less CPU than they ask, so each counts at least at the high mark whatever it measures, and no new member is placed there (it waits for a server with room, which is `host_power`\'s cue). `1`: off.' },
       placement: { type: 'string', mode: 'optional', default: 'spread', validators: [oneOf('spread', 'consolidate')], description: 'Where a new member goes: `spread`, the least-loaded server that fits (the paper\'s rule: members get the most room), or `consolidate`, the fullest server that fits (fewer servers on, so `host_power` can switch more off).' },
@@ -106,7 +107,7 @@ async function registration(g: Group): Promise<WireGroup> {
       guestCpuLow: g.scale_on?.low ?? g.guest_cpu_low,
       windowSeconds: g.window_seconds, step: g.step,
       cooldownOutSeconds: g.cooldown_out_seconds, cooldownInSeconds: g.cooldown_in_seconds,
-      scaleOutTarget: g.scale_out_target, saturatedGrowth: g.saturated_growth, saturatedServerCpu: g.saturated_server_cpu,
+      scaleOutTarget: g.scale_out_target, scaleInTarget: g.scale_in_target, saturatedGrowth: g.saturated_growth, saturatedServerCpu: g.saturated_server_cpu,
     },
     shape: { deployments: g.deployments, memoryMib: hw.memoryMib, vcpus: hw.vcpus, network: g.network, variables: g.variables ?? {}, files: g.file, services: g.services ?? [], placement: g.placement === 'consolidate' ? 'consolidate' : 'spread' },
     dnsName: g.dns_name,
@@ -141,6 +142,7 @@ function fromView(base: Group, v: GroupView): Group {
     cooldown_in_seconds: v.policy.cooldownInSeconds,
     // A controller from before these settings holds none: the defaults are what it runs.
     scale_out_target: v.policy.scaleOutTarget ?? D.scaleOutTarget!,
+    scale_in_target: v.policy.scaleInTarget ?? D.scaleInTarget!,
     saturated_growth: v.policy.saturatedGrowth ?? D.saturatedGrowth!,
     saturated_server_cpu: v.policy.saturatedServerCpu ?? D.saturatedServerCpu!,
     dns_name: v.dnsName,
@@ -187,6 +189,11 @@ export const scalingGroup = defineResource<typeof schema>({
     const low = config.guest_cpu_low === null ? D.guestCpuLow : config.guest_cpu_low;
     if (typeof high === 'number' && typeof low === 'number' && low >= high) {
       diags.push({ severity: 'error', summary: 'guest_cpu_low is not below guest_cpu_high', detail: `guest_cpu_low = ${low} and guest_cpu_high = ${high}: the group would scale in and out on the same load. Keep low well below high (the defaults are ${D.guestCpuLow} and ${D.guestCpuHigh}).`, path: attr('guest_cpu_low') });
+    }
+    const out = config.scale_out_target === null ? D.scaleOutTarget! : config.scale_out_target;
+    const inTarget = config.scale_in_target === null ? D.scaleInTarget! : config.scale_in_target;
+    if (typeof out === 'number' && typeof inTarget === 'number' && out > 0 && inTarget >= out) {
+      diags.push({ severity: 'error', summary: 'scale_in_target is not below scale_out_target', detail: `scale_in_target = ${inTarget} and scale_out_target = ${out}: a scale-in would leave the members as busy as a scale-out does, and the group would shrink and grow again on the same load. Keep it well below (the defaults are ${D.scaleInTarget} and ${D.scaleOutTarget}), or 0 for the low mark alone.`, path: attr('scale_in_target') });
     }
     const on = config.scale_on as ObjectValue | null;
     if (on && typeof on.low === 'number' && typeof on.high === 'number' && on.low >= on.high) {

@@ -3,9 +3,9 @@
 // policy/power.ts decidePower and groupDemand), round by round as its group and power passes
 // do: scale each group and place its new members on powered servers, then decide each group's
 // servers' power. The others differ only where their anchors differ.
-import { place, type PlacementMode } from '../policy/placement.ts';
+import { place, placedCores, shiftedCpu, type PlacementMode } from '../policy/placement.ts';
 import { decidePower, DEFAULT_POWER, emptySinceAfter, groupDemand, type PowerPolicy, type ServerPowerView } from '../policy/power.ts';
-import { decideScaling, DEFAULT_SCALING, groupUtilization, type ScalingPolicy } from '../policy/scaling.ts';
+import { decideScaling, DEFAULT_SCALING, demandMark, groupUtilization, type ScalingPolicy } from '../policy/scaling.ts';
 import { serverLoad, type ClusterControl, type ClusterPolicy, type ClusterView, type ServerView } from './engine.ts';
 import type { LoadTrace } from './traces.ts';
 
@@ -19,26 +19,35 @@ export interface GroupBounds {
 /** One scaling pass over every group, as the controller's group pass: returns each group's unplaced member, if any. */
 export function scaleGroups(control: ClusterControl, policy: ScalingPolicy, mode: PlacementMode): Map<string, string | null> {
   const unplaced = new Map<string, string | null>();
+  // Every simulated server can be switched off (storm's own policy does so; the others ignore it).
+  const drainable = Object.fromEntries(control.view().servers.map((s) => [s.spec.name, s.instances]));
   for (const g of control.view().groups) {
     unplaced.set(g.name, null);
     // A fixed VM is a group of exactly one: made once, never scaled.
     if (g.kind === 'vm' && g.members.length === 1) continue;
     const d = decideScaling(g.kind === 'vm' ? { ...policy, min: 1, max: 1 } : policy, {
-      members: g.members.map((m) => ({ name: m.name, createdAt: m.createdAt, ready: m.ready })),
+      members: g.members.map((m) => ({ name: m.name, createdAt: m.createdAt, ready: m.ready, server: m.server })),
+      drainable,
       load: g.load,
       lastScaleOutAt: g.lastScaleOutAt,
       lastScaleInAt: g.lastScaleInAt,
       now: control.now,
     });
     if (d.action === 'out') {
+      // Each placement counts the members placed before it in this pass (placedCores).
+      const added = new Map<string, number>();
+      const load = g.load.at(-1)?.utilization ?? 0;
       for (let n = 0; n < d.count; n++) {
-        const candidates = control.view().servers.filter((s) => s.power === 'on').map(serverLoad);
+        const shift = placedCores(added, load, g.vcpus);
+        const candidates = control.view().servers.filter((s) => s.power === 'on').map((s) => ({ ...serverLoad(s), cpu: shiftedCpu(serverLoad(s).cpu, shift.get(s.spec.name), s.spec.cores) }));
         const where = candidates.length ? place({ memoryMib: g.memoryMib, vcpus: g.vcpus }, candidates, mode, policy.saturatedServerCpu) : { error: 'no server is on' };
         if ('error' in where) {
-          unplaced.set(g.name, `a member of ${g.name}`);
+          // A scale-out that placed some members asks for no server: they take load first (see the controller's group pass).
+          if (n === 0) unplaced.set(g.name, `a member of ${g.name}`);
           break;
         }
         control.act({ kind: 'create', group: g.name, server: where.server });
+        added.set(where.server, (added.get(where.server) ?? 0) + 1);
       }
     } else if (d.action === 'in') {
       for (const name of d.members) control.act({ kind: 'remove', instance: name });
@@ -71,7 +80,7 @@ export function powerServers(control: ClusterControl, policy: PowerPolicy, scali
   const groups = control.view().groups;
   const vmUnplaced = groups.filter((g) => g.kind === 'vm').map((g) => unplaced.get(g.name)).find(Boolean) ?? null;
   const passes = [
-    ...groups.filter((g) => g.kind === 'group').map((g) => ({ name: g.name, unplaced: unplaced.get(g.name) ?? null, demand: groupDemand(g.name, g.load.at(-1)?.utilization ?? null, scaling.guestCpuLow, g.members.length) })),
+    ...groups.filter((g) => g.kind === 'group').map((g) => ({ name: g.name, unplaced: unplaced.get(g.name) ?? null, demand: groupDemand(g.name, g.load.at(-1)?.utilization ?? null, demandMark(scaling), g.members.length) })),
     ...(groups.some((g) => g.kind === 'vm') ? [{ name: 'vms', unplaced: vmUnplaced, demand: null }] : []),
   ];
   const holdMs = policy.emptyHoldSeconds * 1000;
@@ -171,7 +180,7 @@ export function alwaysOnPolicy(options: GroupBounds = {}): ClusterPolicy {
 }
 
 /** The paper's scaling: one member at a time, a member's CPU time read as it is, any server with room takes one. */
-export const PAPER_SCALING: Partial<ScalingPolicy> = { scaleOutTarget: 0, saturatedGrowth: 0, saturatedServerCpu: 1 };
+export const PAPER_SCALING: Partial<ScalingPolicy> = { scaleOutTarget: 0, scaleInTarget: 0, saturatedGrowth: 0, saturatedServerCpu: 1 };
 
 /** The paper's STORM: one member at a time, spread to the least-loaded blade, power one on when the powered ones reach 90 %, never power off. */
 export function paperPolicy(options: GroupBounds = {}): ClusterPolicy {

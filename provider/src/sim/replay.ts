@@ -6,9 +6,9 @@
 // each within one sampling interval), the simulated policy is the one that runs. What the
 // replay cannot know it takes from the run: each power-on lasts as long as the live one did,
 // and a server holds only the group's members (a server shared with other work would differ).
-import { place, type PlacementMode, type ServerLoad } from '../policy/placement.ts';
+import { place, placedCores, shiftedCpu, type PlacementMode, type ServerLoad } from '../policy/placement.ts';
 import { decidePower, emptySinceAfter, groupDemand, type PowerPolicy, type ServerPowerView } from '../policy/power.ts';
-import { decideScaling, DEFAULT_SCALING, type ScalingPolicy } from '../policy/scaling.ts';
+import { decideScaling, DEFAULT_SCALING, demandMark, type ScalingPolicy } from '../policy/scaling.ts';
 
 export interface RecordedServer {
   name: string;
@@ -114,7 +114,8 @@ export function replay(rec: Recording): RecordedDecision[] {
     // The group pass's span (group-pass.ts runGroupPass): two windows and a minute.
     const load = span(rec.groupLoad, now - 2 * group.policy.windowSeconds * 1000 - 60_000, now).map((x) => ({ at: x.at, utilization: x.value }));
     const d = decideScaling(group.policy, {
-      members: members.map((m) => ({ name: m.name, createdAt: m.createdAt, ready: m.createdAt < now })),
+      members: members.map((m) => ({ name: m.name, createdAt: m.createdAt, ready: m.createdAt < now, server: m.server })),
+      drainable: Object.fromEntries(rec.servers.filter((s) => group.power && s.managed).map((s) => [s.name, members.filter((m) => m.server === s.name).length])),
       load,
       lastScaleOutAt: lastOut,
       lastScaleInAt: lastIn,
@@ -123,7 +124,9 @@ export function replay(rec: Recording): RecordedDecision[] {
     let unplaced: string | null = null;
     if (d.action === 'out') {
       let made = 0;
+      const added = new Map<string, number>();
       for (let n = 0; n < d.count; n++) {
+        const placed = placedCores(added, load.at(-1)?.utilization ?? 0, group.vcpus);
         const used = new Set(members.map((m) => m.index));
         let index = 0;
         while (used.has(index)) index++;
@@ -132,15 +135,17 @@ export function replay(rec: Recording): RecordedDecision[] {
           return {
             server: s.name, cpus: s.cpus, memoryMib: s.memoryMib, reservedMemoryMib: s.reservedMemoryMib,
             committedMemoryMib: here.length * group.memoryMib, committedVcpus: here.length * group.vcpus,
-            cpu: latest(s.name, now - freshMs, now).at(-1)?.value ?? null,
+            cpu: shiftedCpu(latest(s.name, now - freshMs, now).at(-1)?.value, placed.get(s.name), s.cpus),
           };
         });
         const where = loads.length ? place({ memoryMib: group.memoryMib, vcpus: group.vcpus }, loads, group.placement, group.policy.saturatedServerCpu ?? DEFAULT_SCALING.saturatedServerCpu) : { error: 'no server answers' };
         if ('error' in where) {
-          unplaced = `${group.name}-${index}`;
+          // Host power's cue only when none was made (group-pass.ts scaleOut).
+          if (made === 0) unplaced = `${group.name}-${index}`;
           break;
         }
         members.push({ name: `${group.name}-${index}`, index, server: where.server, createdAt: now });
+        added.set(where.server, (added.get(where.server) ?? 0) + 1);
         made++;
       }
       if (made) {
@@ -174,7 +179,7 @@ export function replay(rec: Recording): RecordedDecision[] {
         };
       });
     const fresh = span(rec.groupLoad, now - freshMs, now).at(-1)?.value ?? null;
-    const decision = decidePower(group.power, { servers, unplaced, now, demand: groupDemand(group.name, fresh, group.policy.guestCpuLow, members.length) });
+    const decision = decidePower(group.power, { servers, unplaced, now, demand: groupDemand(group.name, fresh, demandMark(group.policy), members.length) });
     if (decision.action === 'none') continue;
     const s = rec.servers.find((x) => x.name === decision.server)!;
     if (decision.action === 'on') {

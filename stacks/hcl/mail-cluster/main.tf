@@ -188,7 +188,7 @@ variable "guest_cpu_low" {
 variable "window_seconds" {
   description = "How long the load must hold, in seconds."
   type        = number
-  default     = 60
+  default     = 30
 }
 
 variable "cooldown_out_seconds" {
@@ -207,6 +207,12 @@ variable "scale_out_target" {
   description = "A scale-out adds members until their mean would be this share of the high mark; 0 adds one at a time (the paper's rule)."
   type        = number
   default     = 0.8
+}
+
+variable "scale_in_target" {
+  description = "A scale-in removes the members fewer would not miss, keeping their mean at most this share of the high mark; 0 removes one at a time below the low mark."
+  type        = number
+  default     = 0.7
 }
 
 variable "host_cpu_high" {
@@ -371,6 +377,7 @@ resource "storm_scaling_group" "mx" {
   cooldown_out_seconds = var.cooldown_out_seconds
   cooldown_in_seconds  = var.cooldown_in_seconds
   scale_out_target     = var.scale_out_target
+  scale_in_target      = var.scale_in_target
   # Power the second server on when the powered ones pass 90 %, off when it has been empty a while.
   host_power {
     host_cpu_high      = var.host_cpu_high
