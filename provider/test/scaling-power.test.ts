@@ -77,9 +77,9 @@ test('scaling: proportional scale-in removes at once what fewer members carry at
   // A member booting will take load soon: no scale-in yet.
   const booting = decideScaling(p, { members: [...sixteen.slice(0, 15), member('mx15', 390 * S, false)], load: samples(0, 400, 0.4), lastScaleOutAt: null, lastScaleInAt: null, now: 400 * S });
   assert.equal(booting.action, 'none');
-  // Below the low mark both rules agree; the larger count wins, never below min.
+  // Below the low mark both rules agree; the larger count wins, never below min, and the reason says it.
   const quiet = decideScaling({ ...p, min: 2 }, { members: sixteen, load: samples(0, 400, 0.01), lastScaleOutAt: null, lastScaleInAt: null, now: 400 * S });
-  assert.deepEqual([quiet.action, quiet.action === 'in' && quiet.members.length, quiet.reason], ['in', 14, 'cpu 1 % < 30 % for 60 s']);
+  assert.deepEqual([quiet.action, quiet.action === 'in' && quiet.members.length, quiet.reason], ['in', 14, 'cpu 1 % < 30 % for 60 s: 2 member(s) carry it at ≤ 63 %']);
   // 0: the low mark alone.
   assert.equal(decideScaling({ ...p, scaleInTarget: 0 }, { members: sixteen, load: samples(0, 400, 0.4), lastScaleOutAt: null, lastScaleInAt: null, now: 400 * S }).action, 'none');
 });
@@ -94,6 +94,10 @@ test('scaling: a scale-in takes members from the server host power may switch of
   // b1 alone can be switched off: its members go first, though it holds more.
   const b1 = decideScaling(p, { members, load: samples(0, 400, 0.2), lastScaleOutAt: null, lastScaleInAt: null, now: 400 * S, drainable: { b1: 4 } });
   assert.deepEqual(b1.action === 'in' && b1.members, ['e', 'c', 'a']);
+  // Servers holding as many: one empties (by name) rather than each losing one.
+  const tie = [on('a', 1, 'b1'), on('b', 2, 'b2'), on('c', 3, 'b1'), on('d', 4, 'b2')];
+  const even = decideScaling({ ...p, scaleInTarget: 0, step: 2 }, { members: tie, load: samples(0, 400, 0.2), lastScaleOutAt: null, lastScaleInAt: null, now: 400 * S, drainable: { b1: 2, b2: 2 } });
+  assert.deepEqual(even.action === 'in' && even.members, ['c', 'a']);
   // None can: newest first (the order a paper-era controller used).
   const blind = decideScaling(p, { members, load: samples(0, 400, 0.2), lastScaleOutAt: null, lastScaleInAt: null, now: 400 * S });
   assert.deepEqual(blind.action === 'in' && blind.members, ['e', 'd', 'c']);
@@ -142,6 +146,8 @@ test('power: an empty server goes off after the hold, beyond the minimum, only i
   assert.equal(decidePower(DEFAULT_POWER, { servers: [server('a', 'on', 0.95), servers[1]!], unplaced: null, now }).action, 'none', 'the other is busy: it would be needed at once');
   assert.equal(decidePower(DEFAULT_POWER, { servers: [server('a', 'on', 0.79, { cpuPeak: 0.91 }), servers[1]!], unplaced: null, now }).action, 'none', 'the other was busy within the hold: no churn at the mark');
   assert.equal(decidePower(DEFAULT_POWER, { servers: [server('a', 'on', 0.5, { cpuPeak: 0.6 }), servers[1]!], unplaced: null, now }).action, 'off');
+  // The last powered server never goes, whatever the minimum (0 behaves as 1).
+  assert.equal(decidePower({ ...DEFAULT_POWER, minServersOn: 0 }, { servers: [servers[1]!], unplaced: null, now }).action, 'none', 'no other server stays on');
   // One calm server is not enough: every other must be (seen in the simulator: a blade switched off beside one at 97 % and on again 2.4 min later).
   assert.equal(decidePower(DEFAULT_POWER, { servers: [server('a', 'on', 0.97), server('c', 'on', 0.5, { cpuPeak: 0.6 }), servers[1]!], unplaced: null, now }).action, 'none', 'one of the others is busy');
   const kept = decidePower(DEFAULT_POWER, { servers: [server('a', 'on', 0.5, { cpuPeak: 0.6 }), servers[1]!], unplaced: null, now, demand: 'web\'s load is at or above 90 %, where it may grow again' });
@@ -237,7 +243,8 @@ test('placement: the members of one scale-out count the ones placed before them,
   const cpu = shiftedCpu(0.7, placedCores(added, 0.9, 1).get('blade1'), 8);
   assert.ok(Math.abs(cpu! - 0.925) < 1e-9, String(cpu));
   assert.deepEqual(place({ memoryMib: 512, vcpus: 1 }, [load('blade1', 1024, cpu), load('blade2', 8192, 0.5)]), { server: 'blade2' });
-  assert.equal(shiftedCpu(null, 4, 8), null, 'not measured stays not measured');
+  assert.equal(shiftedCpu(null, 4, 8), 0.5, 'not measured yet (just booted): counted from what this scale-out put there');
+  assert.equal(shiftedCpu(null, undefined, 8), null, 'nothing put there: stays not measured (no bar)');
   assert.equal(shiftedCpu(0.5, undefined, 8), 0.5);
 });
 

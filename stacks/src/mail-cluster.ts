@@ -97,9 +97,10 @@ export class MailClusterStack extends TerraformStack {
       min: v.number('min_members', 'Members kept whatever the load.', 1),
       max: v.number('max_members', 'Members never exceeded.', 4),
       dnsName: 'mail',
-      // The paper's policy: another member past 90 % guest CPU, one less under the low mark.
+      // The paper's policy (another member past 90 % guest CPU, one less under the low mark), in
+      // proportional steps both ways unless scale_out_target / scale_in_target are 0.
       guestCpuHigh: v.number('guest_cpu_high', 'Add a member when the members\' mean CPU holds at or above this (the paper\'s 90 %).', 0.9),
-      guestCpuLow: v.number('guest_cpu_low', 'Remove one when it holds below this.', 0.3),
+      guestCpuLow: v.number('guest_cpu_low', 'Remove one when it holds below this (scale_in_target also removes what fewer members would carry).', 0.3),
       windowSeconds: v.number('window_seconds', 'How long the load must hold, in seconds.', 30),
       cooldownOutSeconds: v.number('cooldown_out_seconds', 'Seconds after a scale-out before the next.', 60),
       cooldownInSeconds: v.number('cooldown_in_seconds', 'Seconds after any change before a scale-in.', 300),

@@ -295,7 +295,9 @@ export async function runGroupPass(ctx: PassContext, group: GroupRecord, log: Lo
   let unplaced: string | null = null;
   let waiting: string | null = null;
   if (decision.action === 'out') {
-    const made = await scaleOut(ctx, group, deployments, members, decision.count, load.at(-1)?.utilization ?? 0);
+    // A member's share of the CPU: the group's load when it is CPU; a reported metric says nothing of CPU.
+    const share = group.metric === GROUP_CPU ? load.at(-1)?.utilization ?? 0 : 0;
+    const made = await scaleOut(ctx, group, deployments, members, decision.count, share);
     done = made.made;
     unplaced = made.made.length ? null : made.unplaced;
     waiting = made.made.length ? made.unplaced : null;

@@ -4,7 +4,7 @@
 import type { WireGroup } from '../drivers/controller-api.ts';
 import type { Bmc } from '../drivers/ipmi.ts';
 import type { PowerPolicy } from '../policy/power.ts';
-import type { ScalingPolicy } from '../policy/scaling.ts';
+import { DEFAULT_SCALING, type ScalingPolicy } from '../policy/scaling.ts';
 import type { GroupRecord, MemberShape, ServerRecord } from './store.ts';
 
 /** A group as Terraform declares it: everything but what the controller owns (its history). */
@@ -74,12 +74,15 @@ function scalingPolicy(v: unknown): ScalingPolicy {
     cooldownInSeconds: num(o, 'cooldownInSeconds', 'policy', 0, 86_400),
     // Newer settings: a provider from before them sends none, and the defaults apply.
     ...(o['scaleOutTarget'] === undefined ? {} : { scaleOutTarget: num(o, 'scaleOutTarget', 'policy', 0, 1) }),
-    ...(o['scaleInTarget'] === undefined ? {} : { scaleInTarget: num(o, 'scaleInTarget', 'policy', 0, 1) }),
+    // Proportional scale-in is off for a group from a provider that does not know it: what it ran before.
+    scaleInTarget: o['scaleInTarget'] === undefined ? 0 : num(o, 'scaleInTarget', 'policy', 0, 1),
     ...(o['saturatedGrowth'] === undefined ? {} : { saturatedGrowth: num(o, 'saturatedGrowth', 'policy', 0, 10) }),
     ...(o['saturatedServerCpu'] === undefined ? {} : { saturatedServerCpu: num(o, 'saturatedServerCpu', 'policy', 0.01, 1) }),
   };
   if (p.min > p.max) throw bad(`policy.min (${p.min}) is above policy.max (${p.max})`);
   if (p.guestCpuLow >= p.guestCpuHigh) throw bad(`policy.guestCpuLow (${p.guestCpuLow}) must be below policy.guestCpuHigh (${p.guestCpuHigh})`);
+  const out = p.scaleOutTarget ?? DEFAULT_SCALING.scaleOutTarget!;
+  if (out > 0 && p.scaleInTarget! >= out) throw bad(`policy.scaleInTarget (${p.scaleInTarget}) must be below policy.scaleOutTarget (${out}), or 0`);
   return p;
 }
 

@@ -39,6 +39,8 @@ export interface StatusSnapshot {
     /** Its thresholds, in the load's units. */
     high: number;
     low: number;
+    /** Proportional scale-in's level (scale_in_target × the high mark); 0 or absent: off. */
+    shrinkTo?: number;
     deleting: boolean;
     members: { name: string; server: string; cpu: number | null; ready: boolean }[];
     /** Newest first. */
@@ -218,7 +220,7 @@ function loadGauge(g: Group): string {
     none: 'no load measured yet',
     high: g.members.length >= g.max ? `at or above the high mark, but at its maximum of ${amount(g.max)}` : 'at or above the high mark: scales out if it holds',
     low: g.members.length <= g.min ? `below the low mark, but at its minimum of ${amount(g.min)}` : 'below the low mark: scales in if it holds',
-    mid: 'between the marks: holds',
+    mid: g.shrinkTo ? `between the marks: sheds members when fewer would carry it at ≤ ${inMetric(g.metric, g.shrinkTo)}` : 'between the marks: holds',
   }[zone];
   const mark = (v: number, cls: string, label: string) =>
     finite(v) ? `<span class="mark ${cls}" style="left:${share(v, top)}%" title="${label} ${inMetric(g.metric, v)}"></span>` : '';

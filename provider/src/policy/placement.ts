@@ -97,8 +97,12 @@ export function placedCores(added: ReadonlyMap<string, number>, load: number, vc
   return new Map([...added].map(([server, n]) => [server, n * share]));
 }
 
-/** A server's CPU (0..1) once `shiftCores` more are busy on its `cpus`; unmeasured stays unmeasured. */
+/**
+ * A server's CPU (0..1) once `shiftCores` more are busy on its `cpus`. Unmeasured (a server just
+ * booted) counts from what this scale-out put there, so it does not take every member at once;
+ * with nothing put there it stays unmeasured (no bar).
+ */
 export function shiftedCpu(cpu: number | null | undefined, shiftCores: number | undefined, cpus: number): number | null {
-  if (cpu === null || cpu === undefined) return null;
-  return Math.max(0, cpu + (shiftCores ?? 0) / Math.max(1, cpus));
+  if ((cpu === null || cpu === undefined) && !shiftCores) return null;
+  return Math.max(0, (cpu ?? 0) + (shiftCores ?? 0) / Math.max(1, cpus));
 }

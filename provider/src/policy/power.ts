@@ -131,7 +131,8 @@ export function decidePower(p: PowerPolicy, o: PowerObservation): PowerDecision 
   if (idle.length && powered.length > p.minServersOn) {
     const rest = powered.filter((s) => s !== idle[0]);
     const busy = (s: ServerPowerView) => (s.cpuPeak ?? s.cpu) !== null && (s.cpuPeak ?? s.cpu)! >= p.hostCpuHigh;
-    if (rest.every((s) => !busy(s))) {
+    // Another server stays on (an empty `rest` is no reason: min_servers_on = 0 behaves as 1), and none of the others is busy.
+    if (rest.length && rest.every((s) => !busy(s))) {
       const s = idle[0]!;
       return { action: 'off', server: s.server, reason: `${s.server} empty for ${Math.round((o.now - s.emptySince!) / 1000)} s ≥ ${p.emptyHoldSeconds} s → power off` };
     }

@@ -146,10 +146,15 @@ function says(metric: string, mark: number): (x: number) => string {
 /** Newest first; members made in one round go by name (web-10 after web-9). */
 const newestFirst = (a: GroupMember, b: GroupMember) => b.createdAt - a.createdAt || b.name.localeCompare(a.name, 'en', { numeric: true });
 
-/** The `n` members a scale-in removes: from the drainable server holding the fewest instances first, then newest first. */
+/**
+ * The `n` members a scale-in removes: from the drainable server holding the fewest instances
+ * first (servers holding as many go by name, so one empties rather than each losing one), then
+ * newest first.
+ */
 function leaving(g: GroupObservation, n: number): string[] {
   const on = (m: GroupMember) => (m.server !== undefined ? g.drainable?.[m.server] : undefined) ?? Infinity;
-  return [...g.members].sort((a, b) => on(a) - on(b) || newestFirst(a, b)).slice(0, n).map((m) => m.name);
+  const drained = (m: GroupMember) => (on(m) === Infinity ? '' : m.server!);
+  return [...g.members].sort((a, b) => on(a) - on(b) || drained(a).localeCompare(drained(b)) || newestFirst(a, b)).slice(0, n).map((m) => m.name);
 }
 
 /**
@@ -213,9 +218,10 @@ export function decideScaling(p: ScalingPolicy, g: GroupObservation): ScalingDec
   if ((low || extra > 0) && count > p.min) {
     const n = Math.min(count - p.min, Math.max(low ? p.step : 0, extra));
     const target = (p.scaleInTarget ?? DEFAULT_SCALING.scaleInTarget!) * p.guestCpuHigh;
+    const carry = `${count - n} member(s) carry it at ≤ ${says(metric, target)(target)}`;
     const quiet = low
-      ? `${metric} ${says(metric, p.guestCpuLow)(Math.max(...low))} < ${says(metric, p.guestCpuLow)(p.guestCpuLow)} for ${p.windowSeconds} s`
-      : `${metric} ≤ ${says(metric, target)(Math.max(...window!))} for ${p.windowSeconds} s: ${count - n} member(s) carry it at ≤ ${says(metric, target)(target)}`;
+      ? `${metric} ${says(metric, p.guestCpuLow)(Math.max(...low))} < ${says(metric, p.guestCpuLow)(p.guestCpuLow)} for ${p.windowSeconds} s${n > p.step ? `: ${carry}` : ''}`
+      : `${metric} ≤ ${says(metric, target)(Math.max(...window!))} for ${p.windowSeconds} s: ${carry}`;
     const lastChange = Math.max(g.lastScaleOutAt ?? -Infinity, g.lastScaleInAt ?? -Infinity);
     if (g.now - lastChange < p.cooldownInSeconds * 1000) {
       return { action: 'none', reason: `${quiet}; in scale-in cooldown (${Math.ceil((p.cooldownInSeconds * 1000 - (g.now - lastChange)) / 1000)} s left)` };

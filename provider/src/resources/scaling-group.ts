@@ -25,7 +25,7 @@ const schema = {
   typeName: 'storm_scaling_group',
   version: 0,
   description:
-    'Instances of a deployment that the storm controller (`storm controller run`, configured in the provider\'s `controller` block) adds when the members\' CPU holds at or above `guest_cpu_high` for `window_seconds`, and removes when it holds below `guest_cpu_low` — the paper\'s 90 % rule, with cooldowns so it does not churn. ' +
+    'Instances of a deployment that the storm controller (`storm controller run`, configured in the provider\'s `controller` block) adds when the members\' CPU holds at or above `guest_cpu_high` for `window_seconds`, and removes when it holds below `guest_cpu_low`, or at once what fewer members would carry (`scale_in_target`) — the paper\'s 90 % rule, with cooldowns so it does not churn. ' +
     'Members are named `NAME-INDEX`; their `${member}` and `${index}` template variables are their own. With `host_power`, the controller also powers the deployments\' servers on (every powered one busy, or no room) and off (empty for a hold time) through their BMCs. ' +
     'Terraform owns the policy, the controller the member count: `desired` and `members` are computed. Destroy removes every member first.',
   block: {
@@ -40,7 +40,7 @@ const schema = {
       min: { type: 'number', mode: 'required', validators: [between(0, 1000)], description: 'Members kept whatever the load.' },
       max: { type: 'number', mode: 'required', validators: [between(0, 1000)], description: 'Members never exceeded.' },
       guest_cpu_high: { type: 'number', mode: 'optional', default: D.guestCpuHigh, validators: [inRange(0.01, 1)], description: 'Scale out when the members\' mean CPU (a share of their vCPUs, from the hypervisor\'s CPU time) holds at or above this for `window_seconds`. The default is the paper\'s 90 %.' },
-      guest_cpu_low: { type: 'number', mode: 'optional', default: D.guestCpuLow, validators: [inRange(0, 1)], description: 'Scale in when it holds below this: far enough below the high mark that the load of one member fewer does not push the rest over it.' },
+      guest_cpu_low: { type: 'number', mode: 'optional', default: D.guestCpuLow, validators: [inRange(0, 1)], description: 'Scale in (`step` members) when it holds below this: far enough below the high mark that the load of one member fewer does not push the rest over it. `scale_in_target` also shrinks the group above it.' },
       window_seconds: { type: 'number', mode: 'optional', default: D.windowSeconds, validators: [inRange(0, 86400)], description: 'How long the load must hold past a threshold before anything is done: a burst is not a trend.' },
       step: { type: 'number', mode: 'optional', default: D.step, validators: [between(1, 100)], description: 'Members added or removed per decision.' },
       cooldown_out_seconds: { type: 'number', mode: 'optional', default: D.cooldownOutSeconds, validators: [between(0, 86400)], description: 'After a scale-out, no other for this long: the new member must boot and take load first.' },
@@ -142,7 +142,8 @@ function fromView(base: Group, v: GroupView): Group {
     cooldown_in_seconds: v.policy.cooldownInSeconds,
     // A controller from before these settings holds none: the defaults are what it runs.
     scale_out_target: v.policy.scaleOutTarget ?? D.scaleOutTarget!,
-    scale_in_target: v.policy.scaleInTarget ?? D.scaleInTarget!,
+    // A controller from before it runs none (the low mark alone) and says nothing: the configuration stands.
+    scale_in_target: v.policy.scaleInTarget ?? base.scale_in_target ?? D.scaleInTarget!,
     saturated_growth: v.policy.saturatedGrowth ?? D.saturatedGrowth!,
     saturated_server_cpu: v.policy.saturatedServerCpu ?? D.saturatedServerCpu!,
     dns_name: v.dnsName,
@@ -193,7 +194,8 @@ export const scalingGroup = defineResource<typeof schema>({
     const out = config.scale_out_target === null ? D.scaleOutTarget! : config.scale_out_target;
     const inTarget = config.scale_in_target === null ? D.scaleInTarget! : config.scale_in_target;
     if (typeof out === 'number' && typeof inTarget === 'number' && out > 0 && inTarget >= out) {
-      diags.push({ severity: 'error', summary: 'scale_in_target is not below scale_out_target', detail: `scale_in_target = ${inTarget} and scale_out_target = ${out}: a scale-in would leave the members as busy as a scale-out does, and the group would shrink and grow again on the same load. Keep it well below (the defaults are ${D.scaleInTarget} and ${D.scaleOutTarget}), or 0 for the low mark alone.`, path: attr('scale_in_target') });
+      const given = config.scale_in_target === null ? ` (its default, ${D.scaleInTarget})` : '';
+      diags.push({ severity: 'error', summary: 'scale_in_target is not below scale_out_target', detail: `scale_in_target = ${inTarget}${given} and scale_out_target = ${out}: a scale-in would leave the members as busy as a scale-out does, and the group would shrink and grow again on the same load. Set scale_in_target well below ${out}, or 0 for the low mark alone.`, path: attr('scale_in_target') });
     }
     const on = config.scale_on as ObjectValue | null;
     if (on && typeof on.low === 'number' && typeof on.high === 'number' && on.low >= on.high) {

@@ -44,7 +44,7 @@ export function dpmBandPolicy(options: DpmOptions = {}): ClusterPolicy {
     initialPower: (_s, i) => (i === 0 ? 'on' : 'off'),
     groupSample: groupSampleOf(scaling),
     round(control) {
-      const unplaced = scaleGroups(control, scaling, 'spread');
+      const unplaced = scaleGroups(control, scaling, 'spread', true);
       const v = control.view();
       if (v.servers.some((s) => s.power === 'booting' || s.power === 'stopping')) return;
       const powered = v.servers.filter((s) => s.power === 'on');
@@ -133,7 +133,7 @@ export function consolidatingPolicy(options: ConsolidatingOptions = {}): Cluster
           return control.act({ ...a, server });
         },
       };
-      const unplaced = scaleGroups(packing, scaling, 'consolidate');
+      const unplaced = scaleGroups(packing, scaling, 'consolidate', true);
       if ([...unplaced.values()].some(Boolean)) wantsServer = true;
       const v = control.view();
       const changing = v.servers.some((s) => s.power === 'booting' || s.power === 'stopping');

@@ -16,18 +16,22 @@ export interface GroupBounds {
   max?: number;
 }
 
-/** One scaling pass over every group, as the controller's group pass: returns each group's unplaced member, if any. */
-export function scaleGroups(control: ClusterControl, policy: ScalingPolicy, mode: PlacementMode): Map<string, string | null> {
+/**
+ * One scaling pass over every group, as the controller's group pass: returns each group's
+ * unplaced member, if any. `drain`: the policy switches servers off, so a scale-in empties one
+ * first (the controller does so for a group with host power); otherwise newest first.
+ */
+export function scaleGroups(control: ClusterControl, policy: ScalingPolicy, mode: PlacementMode, drain = false): Map<string, string | null> {
   const unplaced = new Map<string, string | null>();
-  // Every simulated server can be switched off (storm's own policy does so; the others ignore it).
-  const drainable = Object.fromEntries(control.view().servers.map((s) => [s.spec.name, s.instances]));
   for (const g of control.view().groups) {
+    // Counted afresh for each group, as each group pass lists its servers' domains.
+    const drainable = drain ? Object.fromEntries(control.view().servers.filter((s) => s.power === 'on').map((s) => [s.spec.name, s.instances])) : undefined;
     unplaced.set(g.name, null);
     // A fixed VM is a group of exactly one: made once, never scaled.
     if (g.kind === 'vm' && g.members.length === 1) continue;
     const d = decideScaling(g.kind === 'vm' ? { ...policy, min: 1, max: 1 } : policy, {
       members: g.members.map((m) => ({ name: m.name, createdAt: m.createdAt, ready: m.ready, server: m.server })),
-      drainable,
+      ...(drainable ? { drainable } : {}),
       load: g.load,
       lastScaleOutAt: g.lastScaleOutAt,
       lastScaleInAt: g.lastScaleInAt,
@@ -130,11 +134,11 @@ export function stormPolicy(options: StormPolicyOptions = {}): ClusterPolicy {
   const empty = new EmptySince();
   return {
     name: 'storm',
-    description: `storm's controller: a member more at ${scaling.guestCpuHigh * 100} % guest CPU held ${scaling.windowSeconds} s, ${mode} placement, a server on when the powered ones are at ${power.hostCpuHigh * 100} %, off after ${power.emptyHoldSeconds} s empty while the group is below its low mark`,
+    description: `storm's controller: a member more at ${scaling.guestCpuHigh * 100} % guest CPU held ${scaling.windowSeconds} s, ${mode} placement, a server on when the powered ones are at ${power.hostCpuHigh * 100} %, off after ${power.emptyHoldSeconds} s empty while the group is below ${demandMark(scaling) === scaling.guestCpuHigh ? 'its high mark' : 'its low mark'}`,
     initialPower: (_s, i) => (i < power.minServersOn ? 'on' : 'off'),
     groupSample: groupSampleOf(scaling),
     round(control) {
-      const unplaced = scaleGroups(control, scaling, mode);
+      const unplaced = scaleGroups(control, scaling, mode, true);
       powerServers(control, power, scaling, unplaced, empty);
     },
   };

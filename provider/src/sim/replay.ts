@@ -115,6 +115,7 @@ export function replay(rec: Recording): RecordedDecision[] {
     const load = span(rec.groupLoad, now - 2 * group.policy.windowSeconds * 1000 - 60_000, now).map((x) => ({ at: x.at, utilization: x.value }));
     const d = decideScaling(group.policy, {
       members: members.map((m) => ({ name: m.name, createdAt: m.createdAt, ready: m.createdAt < now, server: m.server })),
+      // The record holds this group's members only: a server's count is theirs (the live pass counts every running domain).
       drainable: Object.fromEntries(rec.servers.filter((s) => group.power && s.managed).map((s) => [s.name, members.filter((m) => m.server === s.name).length])),
       load,
       lastScaleOutAt: lastOut,

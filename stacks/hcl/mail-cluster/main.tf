@@ -180,7 +180,7 @@ variable "guest_cpu_high" {
 }
 
 variable "guest_cpu_low" {
-  description = "Remove one when it holds below this."
+  description = "Remove one when it holds below this (scale_in_target also removes what fewer members would carry)."
   type        = number
   default     = 0.3
 }
@@ -370,7 +370,8 @@ resource "storm_scaling_group" "mx" {
   max         = var.max_members
   dns_name    = "mail"
   services    = local.mail.provides # SRV records, and MX for smtp/mail
-  # The paper's policy: another member past 90 % guest CPU, one less under the low mark.
+  # The paper's policy (another member past 90 % guest CPU, one less under the low mark), in
+  # proportional steps both ways unless scale_out_target / scale_in_target are 0.
   guest_cpu_high       = var.guest_cpu_high
   guest_cpu_low        = var.guest_cpu_low
   window_seconds       = var.window_seconds

@@ -64,7 +64,7 @@ export interface ScalingGroupConfig extends cdktf.TerraformMetaArguments {
   */
   readonly guestCpuHigh?: number;
   /**
-  * Scale in when it holds below this: far enough below the high mark that the load of one member fewer does not push the rest over it. Defaults to `0.3`.
+  * Scale in (`step` members) when it holds below this: far enough below the high mark that the load of one member fewer does not push the rest over it. `scale_in_target` also shrinks the group above it. Defaults to `0.3`.
   *
   * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/storm/storm/latest/docs/resources/scaling_group#guest_cpu_low ScalingGroup#guest_cpu_low}
   */
