@@ -106,7 +106,8 @@ test('scaling: a scale-in takes members from the server host power may switch of
 test('scaling: an empty server stays on while the group may grow: above its low mark, or its high mark under proportional scale-in', () => {
   assert.equal(demandMark({ guestCpuHigh: 0.9, guestCpuLow: 0.3, scaleInTarget: 0 }), 0.3);
   assert.equal(demandMark({ guestCpuHigh: 0.9, guestCpuLow: 0.3, scaleInTarget: 0.7 }), 0.9);
-  assert.equal(demandMark({ guestCpuHigh: 0.9, guestCpuLow: 0.3 }), 0.9, 'the default is on');
+  assert.equal(demandMark({ guestCpuHigh: 0.9, guestCpuLow: 0.3, scaleInTarget: DEFAULT_SCALING.scaleInTarget }), 0.9, 'the default is on');
+  assert.equal(demandMark({ guestCpuHigh: 0.9, guestCpuLow: 0.3 }), 0.3, 'absent (a policy from before the setting): off, as it ran then');
 });
 
 test('scaling: min and max hold whatever the load', () => {

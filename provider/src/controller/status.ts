@@ -1,7 +1,7 @@
 // What the status page shows, gathered from the store and from the power passes' last
 // observation of each server (the page itself never asks a BMC or libvirt: a slow BMC must not
 // slow the page, nor the page the BMC).
-import { DEFAULT_SCALING } from '../policy/scaling.ts';
+import { scaleInTargetOf } from '../policy/scaling.ts';
 import { deploymentsOf, groupLoad } from './group-pass.ts';
 import { CANNOT_POWER, WATTS, type ObservedServer, type PowerPassResult } from './power-pass.ts';
 import { CPU, MEMBERS } from './sampler.ts';
@@ -65,7 +65,7 @@ export class StatusBoard {
         const load = (await groupLoad(this.store, g, members, fresh, now)).at(-1)?.utilization ?? null;
         return {
           name: g.name, metric: g.metric, min: g.policy.min, max: g.policy.max, dnsName: g.dnsName, load,
-          high: g.policy.guestCpuHigh, low: g.policy.guestCpuLow, shrinkTo: (g.policy.scaleInTarget ?? DEFAULT_SCALING.scaleInTarget!) * g.policy.guestCpuHigh, deleting: g.deleting,
+          high: g.policy.guestCpuHigh, low: g.policy.guestCpuLow, shrinkTo: scaleInTargetOf(g.policy) * g.policy.guestCpuHigh, deleting: g.deleting,
           members: members.map((m, i) => ({ name: m.name, server: m.server.split('@')[0]!, cpu: cpus[i]!, ready: cpus[i] !== null })),
           decisions: decisions.filter((d) => d.kind === 'scale' && d.subject === g.name).slice(0, 8),
         };

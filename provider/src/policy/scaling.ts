@@ -49,6 +49,8 @@ export interface ScalingPolicy {
    * for a morning peak keeps every member through an afternoon at half the mark, spread over
    * servers that cannot be switched off (seen in the simulator: 26 members at 40 % on three
    * blades where two carry the load). 0: the low mark alone, `step` at a time (the paper's).
+   * Absent (a policy stored or sent before the setting existed): 0, as it ran then; new
+   * policies carry it (DEFAULT_SCALING, the schema's default).
    */
   scaleInTarget?: number;
 }
@@ -84,6 +86,9 @@ export function groupUtilization(members: readonly MemberCpu[], p: Pick<ScalingP
   return counted.reduce((a, b) => a + b, 0) / counted.length;
 }
 
+/** A policy's proportional scale-in target: absent is 0 (see `scaleInTarget`). */
+export const scaleInTargetOf = (p: Pick<ScalingPolicy, 'scaleInTarget'>): number => p.scaleInTarget ?? 0;
+
 /**
  * The group's load at or above which its servers are still wanted: no empty one goes off
  * (policy/power.ts groupDemand). The low mark, as long as a group shrinks only below it; with
@@ -92,7 +97,7 @@ export function groupUtilization(members: readonly MemberCpu[], p: Pick<ScalingP
  * afternoon two carried), so then the high mark: the load at which the group is about to grow.
  */
 export function demandMark(p: Pick<ScalingPolicy, 'guestCpuHigh' | 'guestCpuLow' | 'scaleInTarget'>): number {
-  return (p.scaleInTarget ?? DEFAULT_SCALING.scaleInTarget!) > 0 ? p.guestCpuHigh : p.guestCpuLow;
+  return scaleInTargetOf(p) > 0 ? p.guestCpuHigh : p.guestCpuLow;
 }
 
 export interface GroupMember {
@@ -174,7 +179,7 @@ function held(load: readonly GroupLoadSample[], now: number, windowMs: number, t
 
 /** Members fewer ones would carry `peak` with at `scaleInTarget` of the high mark (0 when none, or the rule is off). */
 function surplus(p: ScalingPolicy, count: number, peak: number): number {
-  const target = p.scaleInTarget ?? DEFAULT_SCALING.scaleInTarget!;
+  const target = scaleInTargetOf(p);
   if (!(target > 0)) return 0;
   return Math.max(0, count - Math.max(p.min, 1, Math.ceil((count * peak) / (target * p.guestCpuHigh) - 1e-9)));
 }
@@ -217,7 +222,7 @@ export function decideScaling(p: ScalingPolicy, g: GroupObservation): ScalingDec
   const extra = window ? surplus(p, count, Math.max(...window)) : 0;
   if ((low || extra > 0) && count > p.min) {
     const n = Math.min(count - p.min, Math.max(low ? p.step : 0, extra));
-    const target = (p.scaleInTarget ?? DEFAULT_SCALING.scaleInTarget!) * p.guestCpuHigh;
+    const target = scaleInTargetOf(p) * p.guestCpuHigh;
     const carry = `${count - n} member(s) carry it at ≤ ${says(metric, target)(target)}`;
     const quiet = low
       ? `${metric} ${says(metric, p.guestCpuLow)(Math.max(...low))} < ${says(metric, p.guestCpuLow)(p.guestCpuLow)} for ${p.windowSeconds} s${n > p.step ? `: ${carry}` : ''}`
