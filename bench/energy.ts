@@ -68,14 +68,18 @@ function otherSeeds(): void {
   const trace = 'daily-mail';
   console.log(`\n${trace} on ${SEEDS.length} other seeds (${SEEDS.join(', ')}): median and worst of each policy's figures`);
   console.log(`  ${'policy'.padEnd(22)} ${'× bound'.padStart(14)} ${'overload'.padStart(16)} ${'power-ons'.padStart(10)}`);
+  // Each seed's trace and bound once, for every policy.
+  const days = SEEDS.map((seed) => {
+    const sc = scenarios(seed).find((x) => x.trace.name === trace)!;
+    return { sc, bound: lowerBound(sc.trace, sc.servers).energyKwh };
+  });
+  const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
   const policies: (() => ClusterPolicy)[] = [() => dpmBandPolicy(), () => consolidatingPolicy(), () => stormPolicy()];
   for (const make of policies) {
-    const runs = SEEDS.map((seed) => {
-      const sc = scenarios(seed).find((x) => x.trace.name === trace)!;
+    const runs = days.map(({ sc, bound }) => {
       const r = simulate(sc.trace, sc.servers, make());
-      return { name: r.policy, ratio: r.energyKwh / lowerBound(sc.trace, sc.servers).energyKwh, overload: r.overloadShare, ons: r.powerOns };
+      return { name: r.policy, ratio: r.energyKwh / bound, overload: r.overloadShare, ons: r.powerOns };
     });
-    const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
     const pair = (xs: number[], f: (x: number) => string) => `${f(median(xs))} / ${f(Math.max(...xs))}`;
     console.log(`  ${runs[0]!.name.padEnd(22)} ${pair(runs.map((r) => r.ratio), (x) => `${x.toFixed(2)}×`).padStart(14)} ${pair(runs.map((r) => r.overload * 100), (x) => `${x.toFixed(1)} %`).padStart(16)} ${pair(runs.map((r) => r.ons), (x) => String(x)).padStart(10)}`);
   }

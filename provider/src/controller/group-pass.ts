@@ -14,7 +14,7 @@ import { parseLayerId, type LayerRef } from '../host/refs.ts';
 import { placedCores } from '../policy/placement.ts';
 import { decideScaling, DEFAULT_SCALING, type GroupMember, type ScalingDecision } from '../policy/scaling.ts';
 import { freshServerCpu } from './sampler.ts';
-import type { ControllerStore, GroupRecord, MemberRecord } from './store.ts';
+import type { ControllerStore, GroupRecord, MemberRecord, ServerRecord } from './store.ts';
 
 /** storm's metadata that marks a domain as a member of a group, and which one. */
 export const MEMBER_LABELS = { group: 'group', index: 'member_index', createdAt: 'member_created', tokenSha256: 'member_token_sha256' } as const;
@@ -36,6 +36,8 @@ export interface PassContext extends Maker {
   readonly report: { url: string; caPem: string } | null;
   /** How far back a server's CPU sample still counts for placement (ms); default a minute. */
   readonly freshMs?: number;
+  /** The registered servers as this round read them (the power passes read the same); absent: read from the store. */
+  readonly servers?: readonly ServerRecord[];
 }
 
 interface HostMember {
@@ -288,7 +290,7 @@ export async function runGroupPass(ctx: PassContext, group: GroupRecord, log: Lo
   const running = new Set(onHosts.filter((m) => m.domain.state === 'running').map((m) => m.name));
   const view: GroupMember[] = members.map((m) => ({ name: m.name, createdAt: m.createdAt, ready: running.has(m.name), server: m.server }));
   // The servers host power may switch off (as the power pass sees them): a scale-in empties one of those first.
-  const powered = group.power ? (await ctx.store.servers()).filter((s) => s.managed && s.bmc !== null && onServers[s.id] !== undefined) : [];
+  const powered = group.power ? (ctx.servers ?? await ctx.store.servers()).filter((s) => s.managed && s.bmc !== null && onServers[s.id] !== undefined) : [];
   const drainable = Object.fromEntries(powered.map((s) => [s.id, onServers[s.id]!]));
   const decision = decideScaling(group.policy, { members: view, load, lastScaleOutAt: group.lastScaleOutAt, lastScaleInAt: group.lastScaleInAt, now, metric: group.metric, drainable });
   let done: string[] = [];

@@ -257,7 +257,7 @@ export class Rounds {
     const groups = await this.store.groups();
     await this.sampler.sampleRound(this.store, session, groups, now).catch((err: unknown) => this.log.error(`sampling failed: ${(err as Error).message}`));
     const servers = await this.store.servers();
-    const ctx = { session, log: this.log, signal: this.signal, warn: (summary: string, detail?: string) => this.log.warn(summary, { detail }), store: this.store, now: Date.now, report: this.report, freshMs: 3 * this.interval * 1000 };
+    const ctx = { session, log: this.log, signal: this.signal, warn: (summary: string, detail?: string) => this.log.warn(summary, { detail }), store: this.store, now: Date.now, report: this.report, freshMs: 3 * this.interval * 1000, servers };
     for (const group of groups) {
       if (this.signal.aborted) break;
       let unplaced: string | null = null;

@@ -43,7 +43,10 @@ export function scaleGroups(control: ClusterControl, policy: ScalingPolicy, mode
       const load = g.load.at(-1)?.utilization ?? 0;
       for (let n = 0; n < d.count; n++) {
         const shift = placedCores(added, load, g.vcpus);
-        const candidates = control.view().servers.filter((s) => s.power === 'on').map((s) => ({ ...serverLoad(s), cpu: shiftedCpu(serverLoad(s).cpu, shift.get(s.spec.name), s.spec.cores) }));
+        const candidates = control.view().servers.filter((s) => s.power === 'on').map((s) => {
+          const observed = serverLoad(s);
+          return { ...observed, cpu: shiftedCpu(observed.cpu, shift.get(s.spec.name), s.spec.cores) };
+        });
         const where = candidates.length ? place({ memoryMib: g.memoryMib, vcpus: g.vcpus }, candidates, mode, policy.saturatedServerCpu) : { error: 'no server is on' };
         if ('error' in where) {
           // A scale-out that placed some members asks for no server: they take load first (see the controller's group pass).
